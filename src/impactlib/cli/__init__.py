@@ -1,0 +1,1 @@
+"""The ``impactlib`` command line: one module per command, each exposing ``register(app)``."""

@@ -1,0 +1,1 @@
+"""Meters: where energy numbers come from. One module per source, one interface (``base.Meter``)."""
