@@ -1,0 +1,209 @@
+"""Splitting each domain's measured energy between the tracked scope and everyone else.
+
+Per interval and domain, with ``f`` the domain's idle (floor) power::
+
+    idle    = f * dt                       (static power: paid whether anyone works or not)
+    dynamic = E - idle                     (what the work added)
+    charged = dynamic * s_busy + idle * s_idle
+    unattributed = E - charged             (other users, the system, idle nobody holds)
+
+``s_busy`` is the scope's share of the machine's *busy* CPU time (or of the device's SM
+samples for a GPU). ``s_idle`` depends on the idle policy, stored with every result:
+
+* ``usage``: the scope's share of machine *capacity* (CPU-seconds / (CPUs x dt)). A job
+  using 4 of 32 cores gets 4/32 of the idle power whether the other 28 are busy or not, so
+  its figure does not swing with other users' load;
+* ``allocation``: the share of the machine the scope holds (CPUs in its affinity mask,
+  visible GPUs, memory), which is right under a scheduler;
+* ``none``: dynamic energy only (the marginal lower bound).
+
+The floor ``f`` is the lowest power seen on the domain (during this run, or remembered for
+this host), or the model's own idle power for estimated domains. Because ``f`` never
+exceeds an interval's power, ``charged`` is linear in ``f``; each domain keeps three sums
+(``sum E*s_busy``, ``sum dt*s_busy``, ``sum dt*s_idle``) so the split is recomputed exactly
+with the final floor at the end, in constant memory. Conservation holds by construction:
+``charged + unattributed == measured`` for every domain and every minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .footprint import ComponentEnergy
+from .meters.base import Domain
+
+MIN_FLOOR_INTERVAL_S = 0.5  # shorter intervals are too coarse for a power floor
+
+
+@dataclass
+class _Sums:
+    energy: float = 0.0  # sum E
+    e_busy: float = 0.0  # sum E * s_busy
+    dt_busy: float = 0.0  # sum dt * s_busy
+    dt_idle: float = 0.0  # sum dt * s_idle
+    fixed_dynamic: float = 0.0  # short intervals, split with the floor known at the time
+    fixed_idle: float = 0.0
+
+    def add(self, energy: float, dt: float, s_busy: float, s_idle: float) -> None:
+        self.energy += energy
+        self.e_busy += energy * s_busy
+        self.dt_busy += dt * s_busy
+        self.dt_idle += dt * s_idle
+
+    def split(self, floor_w: float) -> tuple[float, float]:
+        """(dynamic, idle) charged with floor ``floor_w``."""
+        dynamic = self.e_busy - floor_w * self.dt_busy + self.fixed_dynamic
+        idle = floor_w * self.dt_idle + self.fixed_idle
+        return max(dynamic, 0.0), max(idle, 0.0)
+
+
+@dataclass(frozen=True)
+class Shares:
+    """The scope's shares of one domain over one interval."""
+
+    busy: float
+    idle: float
+
+
+@dataclass
+class DomainAccount:
+    """Running attribution of one domain."""
+
+    domain: Domain
+    prior_floor_w: float | None = None
+    observed_floor_w: float | None = None
+    total: _Sums = field(default_factory=_Sums)
+    minutes: dict[int, _Sums] = field(default_factory=dict)
+
+    @property
+    def floor_w(self) -> float:
+        """The floor used: the lower of the remembered and the observed minimum."""
+        known = [f for f in (self.prior_floor_w, self.observed_floor_w) if f is not None]
+        return min(known) if known else 0.0
+
+    def add(self, energy_j: float, dt_s: float, minute: int, shares: Shares) -> None:
+        """Account one interval (``minute`` = UTC epoch minute it falls in)."""
+        energy_j = max(energy_j, 0.0)
+        s_busy = min(max(shares.busy, 0.0), 1.0)
+        s_idle = min(max(shares.idle, 0.0), 1.0)
+        bucket = self.minutes.get(minute)
+        if bucket is None:
+            bucket = self.minutes[minute] = _Sums()
+        if dt_s >= MIN_FLOOR_INTERVAL_S:
+            power = energy_j / dt_s
+            if self.observed_floor_w is None or power < self.observed_floor_w:
+                self.observed_floor_w = power
+            for sums in (self.total, bucket):
+                sums.add(energy_j, dt_s, s_busy, s_idle)
+            return
+        # Too short to trust for the floor (counter granularity): split now, clamped.
+        idle = min(energy_j, self.floor_w * dt_s)
+        for sums in (self.total, bucket):
+            sums.energy += energy_j
+            sums.fixed_dynamic += (energy_j - idle) * s_busy
+            sums.fixed_idle += idle * s_idle
+
+    def component(self, scope: str) -> ComponentEnergy:
+        """The domain's totals as a footprint component."""
+        dynamic, idle = self.total.split(self.floor_w)
+        charged = min(dynamic + idle, self.total.energy)
+        if dynamic + idle > 0 and charged < dynamic + idle:  # rounding at the edges
+            scale = charged / (dynamic + idle)
+            dynamic, idle = dynamic * scale, idle * scale
+        d = self.domain
+        if d.quality == "estimated":
+            quality = "estimated"
+        elif scope == "machine" or d.scope == "device" and charged >= self.total.energy:
+            quality = "measured"
+        else:
+            quality = "attributed"
+        return ComponentEnergy(
+            domain=d.id,
+            component=d.component,
+            method=d.method,
+            scope="machine" if scope == "machine" else f"{scope} (of {d.scope})",
+            quality=quality,
+            measured_j=self.total.energy,
+            dynamic_j=dynamic,
+            idle_j=idle,
+            unattributed_j=self.total.energy - dynamic - idle,
+            note=f"{d.note}; idle floor {self.floor_w:.2f} W",
+        )
+
+    def minute_charged_j(self) -> dict[int, float]:
+        """Energy charged to the scope per UTC minute."""
+        floor = self.floor_w
+        out: dict[int, float] = {}
+        for minute, sums in self.minutes.items():
+            dynamic, idle = sums.split(floor)
+            out[minute] = min(dynamic + idle, sums.energy)
+        return out
+
+
+def cpu_shares(
+    policy: str,
+    scope_cpu_s: float,
+    machine_busy_s: float,
+    ncpus: int,
+    dt_s: float,
+    held_fraction: float,
+) -> Shares:
+    """Shares of a CPU or DRAM domain for a scope that used ``scope_cpu_s`` in ``dt_s``."""
+    busy = scope_cpu_s / machine_busy_s if machine_busy_s > 0 else 0.0
+    if policy == "usage":
+        idle = scope_cpu_s / (ncpus * dt_s) if dt_s > 0 else 0.0
+    elif policy == "allocation":
+        idle = held_fraction
+    else:
+        idle = 0.0
+    return Shares(min(busy, 1.0), min(idle, 1.0))
+
+
+def memory_shares(policy: str, scope_rss: float, total_memory: float, held_fraction: float) -> Shares:
+    """Shares of a modelled memory domain: static power split by resident memory held."""
+    if policy == "none" or total_memory <= 0:
+        return Shares(0.0, 0.0)
+    share = held_fraction if policy == "allocation" else scope_rss / total_memory
+    return Shares(min(share, 1.0), min(share, 1.0))
+
+
+def gpu_shares(
+    policy: str, ours: float, total: float, ours_present: bool, visible: bool
+) -> Shares:
+    """Shares of a GPU: SM-sample share when shared, all of it when only we use it."""
+    if total > 0:
+        busy = ours / total
+    else:
+        busy = 1.0 if ours_present else 0.0
+    if policy == "usage":
+        idle = busy
+    elif policy == "allocation":
+        idle = 1.0 if visible else 0.0
+    else:
+        idle = 0.0
+    return Shares(busy, idle)
+
+
+def components(accounts: Iterable[DomainAccount], scope: str) -> tuple[ComponentEnergy, ...]:
+    """Footprint components of every domain."""
+    return tuple(acc.component(scope) for acc in accounts)
+
+
+def minute_series(accounts: Iterable[DomainAccount]) -> dict[tuple[int, str], float]:
+    """Charged energy per (UTC minute, component kind)."""
+    out: dict[tuple[int, str], float] = {}
+    for acc in accounts:
+        for minute, joules in acc.minute_charged_j().items():
+            key = (minute, acc.domain.component)
+            out[key] = out.get(key, 0.0) + joules
+    return out
+
+
+def apply_priors(accounts: Mapping[str, DomainAccount], floors_w: Mapping[str, float]) -> None:
+    """Set remembered floors (from the store or a model) on the matching accounts."""
+    for domain_id, floor in floors_w.items():
+        acc = accounts.get(domain_id)
+        if acc is not None:
+            current = acc.prior_floor_w
+            acc.prior_floor_w = floor if current is None else min(current, floor)

@@ -1,0 +1,72 @@
+"""Where the computation ran, for carbon intensity: configured, or guessed and said so.
+
+Precedence: ``zone`` > ``region`` (alone when it is a full code such as ``US-CA``, ``SE3``
+or ``gcp:europe-west1``, else joined to ``country``) > ``country``. With nothing configured
+the zone is guessed from the system timezone (IANA ``zone.tab`` maps it to a country) and
+the record says so; failing that the world average is used with an explicit warning.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import Config
+
+WORLD_ZONE = "WORLD"
+ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
+
+
+def _system_timezone() -> str | None:
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz:
+        return tz
+    timezone_file = Path("/etc/timezone")
+    if timezone_file.is_file():
+        name = timezone_file.read_text(encoding="utf-8").strip()
+        if "/" in name:
+            return name
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    return None
+
+
+def country_for_timezone(tz_name: str, zone_tab: Path = ZONE_TAB) -> str | None:
+    """ISO-2 country of an IANA timezone name, from the system's ``zone.tab``."""
+    if not zone_tab.is_file():
+        return None
+    for line in zone_tab.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[2] == tz_name:
+            return parts[0]
+    return None
+
+
+def resolve_zone(config: Config) -> tuple[str, str]:
+    """Return ``(zone, located_by)``; ``located_by`` explains how the zone was chosen."""
+    if config.zone:
+        return config.zone, f"configured zone ({config.sources.get('zone', 'argument')})"
+    if config.region:
+        region = config.region
+        full = ":" in region or "-" in region or region[:2].upper() in ("SE", "NO")
+        if not full and config.country:
+            region = f"{config.country}-{region}"
+        return region, f"configured region ({config.sources.get('region', 'argument')})"
+    if config.country:
+        return config.country, f"configured country ({config.sources.get('country', 'argument')})"
+    tz_name = _system_timezone()
+    if tz_name:
+        country = country_for_timezone(tz_name)
+        if country:
+            return country, (
+                f"guessed from the system timezone {tz_name}; set IMPACTLIB_COUNTRY to be sure"
+            )
+    return WORLD_ZONE, (
+        "no location configured and none could be guessed: world average 475 g/kWh "
+        "(IEA 2019, Green Algorithms table); set IMPACTLIB_COUNTRY or --country"
+    )

@@ -1,0 +1,189 @@
+"""One tracker's measurement window: turns shared samples into attributed energy.
+
+The sampler hands every tracker the same readings; each :class:`Measurement` keeps its own
+baseline, its own scope (a process tree or the whole machine) and its own attribution
+accounts, which is what makes nested and concurrent trackers independent.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .attribution import (
+    DomainAccount,
+    Shares,
+    components,
+    cpu_shares,
+    gpu_shares,
+    memory_shares,
+    minute_series,
+)
+from .config import Config
+from .footprint import ComponentEnergy
+from .processes import ProcessTree, total_memory_bytes
+from .sampling import Sample, Sampler
+
+GPU_PROCESS_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
+
+
+@dataclass
+class _Last:
+    mono_ns: int
+    energy_j: float
+    scope_cpu_s: float
+    machine_busy_s: float
+
+
+class Measurement:
+    """Attributed energy of one scope since ``begin``."""
+
+    def __init__(
+        self, sampler: Sampler, config: Config, scope_pid: int | None, new_process: bool = False
+    ) -> None:
+        self.sampler = sampler
+        self.config = config
+        self.policy = config.idle_policy
+        self.scope = "machine" if scope_pid is None and not new_process else "tree"
+        self.tree = (
+            ProcessTree(scope_pid, config.procfs_root, root_is_new=new_process)
+            if scope_pid is not None
+            else None
+        )
+        self.ncpus = os.cpu_count() or 1
+        self.total_memory = float(total_memory_bytes(config.procfs_root))
+        self.accounts = {d.id: DomainAccount(d) for d in sampler.meters.domains()}
+        for domain_id, floor in sampler.meters.known_floors_w().items():
+            self.accounts[domain_id].prior_floor_w = floor
+        self.held_cpu_fraction = self._held_cpus(scope_pid)
+        self._last: dict[str, _Last] = {}
+        self._gpu_shares: dict[str, tuple[float, float, bool]] = {}
+        self._gpu_refreshed = -1e18
+        self.first_ns = 0
+        self.last_ns = 0
+        self.scope_cpu_s = 0.0
+        self.peak_rss = 0
+        self.gpu_seconds = 0.0
+
+    def _held_cpus(self, pid: int | None) -> float:
+        if pid is None:
+            return 1.0
+        try:
+            return len(os.sched_getaffinity(pid)) / self.ncpus
+        except (OSError, AttributeError):
+            return 1.0
+
+    # -- per sample --------------------------------------------------------------------
+    def begin(self, sample: Sample) -> None:
+        """Take the baseline."""
+        self.first_ns = self.last_ns = sample.monotonic_ns
+        scope_cpu = self._scope_usage(sample)[0]
+        busy = sample.machine.busy_s if sample.machine else 0.0
+        for domain_id, energy in sample.energy_j.items():
+            if domain_id in self.accounts:
+                self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
+
+    def attach(self, pid: int) -> None:
+        """Give the process a pending tree scope measures (started after the baseline, so
+        its whole CPU time falls inside the window)."""
+        self.tree = ProcessTree(pid, self.config.procfs_root, root_is_new=True)
+        self.held_cpu_fraction = self._held_cpus(pid)
+
+    def _scope_usage(self, sample: Sample) -> tuple[float, int]:
+        if self.tree is None:
+            if self.scope == "tree":  # a process about to be attached: nothing used yet
+                return 0.0, 0
+            return (sample.machine.busy_s if sample.machine else 0.0), 0
+        usage = self.tree.sample(sample.monotonic_ns / 1e9)
+        return usage.cpu_s, usage.rss_bytes
+
+    def _refresh_gpu_shares(self, now_s: float) -> None:
+        if now_s - self._gpu_refreshed < GPU_PROCESS_REFRESH_S:
+            return
+        self._gpu_refreshed = now_s
+        ours = set(self.tree.pids()) if self.tree is not None else None
+        for meter in self.sampler.meters.meters:
+            weights_of = getattr(meter, "process_weights", None)
+            if not callable(weights_of):
+                continue
+            try:
+                weights = weights_of()
+            except Exception:
+                continue
+            for domain_id in (d.id for d in meter.domains()):
+                per_pid = weights.get(domain_id, {})
+                total = float(sum(per_pid.values()))
+                if ours is None:
+                    self._gpu_shares[domain_id] = (total, total, bool(per_pid))
+                    continue
+                mine = [w for pid, w in per_pid.items() if pid in ours]
+                self._gpu_shares[domain_id] = (float(sum(mine)), total, bool(mine))
+
+    def update(self, sample: Sample) -> None:
+        """Account the interval since each domain's last good reading."""
+        scope_cpu, rss = self._scope_usage(sample)
+        self.scope_cpu_s = scope_cpu
+        self.peak_rss = max(self.peak_rss, rss)
+        busy = sample.machine.busy_s if sample.machine else None
+        minute = int(sample.wall_ns // 60_000_000_000)
+        if any(a.domain.component == "gpu" for a in self.accounts.values()):
+            self._refresh_gpu_shares(sample.monotonic_ns / 1e9)
+        for domain_id, energy in sample.energy_j.items():
+            account = self.accounts.get(domain_id)
+            last = self._last.get(domain_id)
+            if account is None:
+                continue
+            if last is None or busy is None:
+                self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy or 0.0)
+                continue
+            dt = (sample.monotonic_ns - last.mono_ns) / 1e9
+            if dt <= 0:
+                continue
+            shares = self._shares(account, dt, scope_cpu - last.scope_cpu_s, busy - last.machine_busy_s, rss)
+            account.add(energy - last.energy_j, dt, minute, shares)
+            if account.domain.component == "gpu" and shares.busy > 0:
+                self.gpu_seconds += dt
+            self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
+        self.last_ns = sample.monotonic_ns
+
+    def _shares(
+        self, account: DomainAccount, dt: float, scope_cpu: float, machine_busy: float, rss: int
+    ) -> Shares:
+        if self.scope == "machine":
+            return Shares(1.0, 1.0)
+        component = account.domain.component
+        if component == "gpu":
+            ours, total, present = self._gpu_shares.get(account.domain.id, (0.0, 0.0, False))
+            return gpu_shares(self.policy, ours, total, present, visible=True)
+        if component == "memory":
+            held = rss / self.total_memory if self.total_memory else 0.0
+            return memory_shares(self.policy, rss, self.total_memory, held)
+        return cpu_shares(self.policy, scope_cpu, machine_busy, self.ncpus, dt, self.held_cpu_fraction)
+
+    # -- results -----------------------------------------------------------------------
+    @property
+    def duration_s(self) -> float:
+        """Seconds between the baseline and the latest sample."""
+        return (self.last_ns - self.first_ns) / 1e9
+
+    def components(self) -> tuple[ComponentEnergy, ...]:
+        """Per-domain attributed energy so far."""
+        return components(self.accounts.values(), self.scope)
+
+    def minute_series(self) -> dict[tuple[int, str], float]:
+        """Charged energy per (UTC epoch minute, component kind)."""
+        return minute_series(self.accounts.values())
+
+    def floors_w(self) -> dict[str, float]:
+        """Lowest power seen per measured domain (to remember for this host)."""
+        return {
+            d: a.observed_floor_w
+            for d, a in self.accounts.items()
+            if a.observed_floor_w is not None and a.domain.quality == "measured"
+        }
+
+    def close(self) -> None:
+        """Release the process tree's descriptors."""
+        if self.tree is not None:
+            self.tree.close()
+

@@ -1,0 +1,152 @@
+"""Estimation models for what no meter can read; always labelled ``estimated``.
+
+CPU: ``P(u) = TDP * (f_idle + (1 - f_idle) * u)`` with ``u`` the machine's busy fraction
+from ``/proc/stat``. The TDP comes from ``cpu_tdp_w`` in the configuration, else the bundled
+tables (CodeCarbon ``cpu_power.csv``, Green Algorithms ``TDP_cpu.csv``) times the number of
+sockets, else Green Algorithms' default of 12 W per physical core. ``f_idle = 0.12``: an idle
+server CPU draws roughly a tenth of its TDP (BoaviztAPI's Xeon Platinum load curve gives about
+36 W idle for 260 W at full load); a TDP-only model ignores that floor and overestimates
+lightly loaded machines.
+
+Memory: ``P = 0.3725 W/GB * installed GB`` (Green Algorithms ``memoryPower``, from
+Desrochers et al. and Tom's Hardware measurements), a constant: its energy is all static.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .. import hardware
+from ..errors import ImpactError
+from ..processes import MachineCpuReader, total_memory_bytes
+from .base import Domain, Meter
+
+IDLE_FRACTION = 0.12
+
+
+def physical_cores(procfs_root: str = "/proc") -> int:
+    """Distinct (physical id, core id) pairs in ``/proc/cpuinfo``; logical count if absent."""
+    import os
+
+    try:
+        text = Path(procfs_root, "cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return os.cpu_count() or 1
+    cores: set[tuple[str, str]] = set()
+    physical = core = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "physical id":
+            physical = value.strip()
+        elif key == "core id":
+            core = value.strip()
+            cores.add((physical, core))
+    return len(cores) or (os.cpu_count() or 1)
+
+
+def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float, str]:
+    """Full-load CPU power of this machine and a sentence saying where it came from."""
+    if configured_tdp_w:
+        return configured_tdp_w, f"TDP {configured_tdp_w:g} W from configuration (cpu_tdp_w)"
+    model = hardware.local_cpu_model(procfs_root)
+    sockets = hardware.local_cpu_sockets(procfs_root)
+    if model:
+        try:
+            entry = hardware.cpu_tdp(model)
+        except ImpactError:
+            entry = None
+        if entry is not None and entry.tdp_w:
+            return entry.tdp_w * sockets, (
+                f"TDP {entry.tdp_w:g} W x {sockets} socket(s) for '{entry.name}' ({entry.table})"
+            )
+    cores = physical_cores(procfs_root)
+    watts = hardware.GA_DEFAULT_W_PER_CORE * cores
+    return watts, (
+        f"CPU model {model or 'unknown'!r} not in the bundled tables: Green Algorithms default "
+        f"{hardware.GA_DEFAULT_W_PER_CORE:g} W/core x {cores} core(s); set cpu_tdp_w to be exact"
+    )
+
+
+class CpuModelMeter(Meter):
+    """CPU energy estimated from TDP and machine utilisation."""
+
+    name = "cpu-model"
+
+    def __init__(
+        self,
+        procfs_root: str = "/proc",
+        tdp_w: float | None = None,
+        reason: str = "",
+    ) -> None:
+        self._cpu = MachineCpuReader(procfs_root)
+        self.tdp_w, source = cpu_power_w(procfs_root, tdp_w)
+        self.idle_w = self.tdp_w * IDLE_FRACTION
+        note = (
+            f"estimated: P = TDP x ({IDLE_FRACTION:g} + {1 - IDLE_FRACTION:g} x utilisation); "
+            f"{source}"
+        )
+        if reason:
+            note += f"; no meter because {reason}"
+        self._domain = Domain("cpu:model", "cpu", "model-tdp", "machine", "estimated", note)
+        self._clock = time.monotonic
+        self._last = (self._clock(), self._cpu.read())
+        self._energy_j = 0.0
+
+    def domains(self) -> Sequence[Domain]:
+        """One machine-wide CPU domain."""
+        return (self._domain,)
+
+    def idle_power_w(self) -> float:
+        """The model's own idle power: a known floor for attribution."""
+        return self.idle_w
+
+    def read_energy_j(self) -> Mapping[str, float]:
+        """Integrate the model since the last read."""
+        try:
+            now, cpu = self._clock(), self._cpu.read()
+        except (OSError, ValueError):
+            return {}
+        last_t, last_cpu = self._last
+        dt = now - last_t
+        span = cpu.total_s - last_cpu.total_s
+        if dt > 0 and span > 0:
+            util = min(max((cpu.busy_s - last_cpu.busy_s) / span, 0.0), 1.0)
+            self._energy_j += (self.idle_w + (self.tdp_w - self.idle_w) * util) * dt
+        self._last = (now, cpu)
+        return {self._domain.id: self._energy_j}
+
+    def close(self) -> None:
+        """Close /proc/stat."""
+        self._cpu.close()
+
+
+class MemoryModelMeter(Meter):
+    """Memory energy at a constant power per installed GB."""
+
+    name = "memory-model"
+
+    def __init__(self, procfs_root: str = "/proc", w_per_gb: float = 0.3725) -> None:
+        total_gb = total_memory_bytes(procfs_root) / 1e9
+        self.power_w = w_per_gb * total_gb
+        note = (
+            f"estimated: {w_per_gb:g} W/GB x {total_gb:.1f} GB installed "
+            "(Green Algorithms memoryPower); split by resident memory share"
+        )
+        self._domain = Domain("memory:model", "memory", "model-memory", "machine", "estimated", note)
+        self._clock = time.monotonic
+        self._start = self._clock()
+
+    def domains(self) -> Sequence[Domain]:
+        """One machine-wide memory domain."""
+        return (self._domain,)
+
+    def idle_power_w(self) -> float:
+        """All of it is static power."""
+        return self.power_w
+
+    def read_energy_j(self) -> Mapping[str, float]:
+        """Constant power times elapsed time."""
+        return {self._domain.id: self.power_w * (self._clock() - self._start)}

@@ -1,0 +1,386 @@
+"""NVIDIA GPU energy through NVML (the ``pynvml`` module of ``nvidia-ml-py``).
+
+Volta and newer GPUs keep a 64-bit energy counter in millijoules since the driver was
+loaded (``nvmlDeviceGetTotalEnergyConsumption``); it is read whenever it exists, because a
+counter loses nothing between reads. Older GPUs only report power, which is integrated
+with the trapezoid rule on the meter's clock.
+
+The devices measured are the ones *this process may use*: those named by
+``CUDA_VISIBLE_DEVICES`` (in any of the forms CUDA accepts) among those NVML lets us open.
+Under Slurm ``ConstrainDevices`` or a container's device cgroup, NVML still counts every
+GPU of the node but refuses handles to the others with ``NVML_ERROR_NO_PERMISSION``: that
+means "not ours", never an error. Every device is keyed by its UUID, because NVML's
+enumeration order is not CUDA's and "has no guarantees of consistency between reboots"
+(NVML API reference, ``nvmlDeviceGetHandleByIndex``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from impactlib.errors import MeterUnavailable
+from impactlib.meters.base import CounterAccumulator, Domain, Meter
+from impactlib.units import MJ_PER_J
+
+_INSTALL_FIX = "pip install 'impactlib[nvidia]'"
+_DRIVER_FIX = "install or load the NVIDIA driver (`nvidia-smi` must work)"
+# pynvml's error codes, used only when a module (a stub, an old release) lacks them.
+_NOT_SUPPORTED, _NO_PERMISSION, _NOT_FOUND = 3, 4, 6
+_ARCH_VOLTA = 5
+_MIG_NOTE = (
+    "NVML has no per-MIG-instance power or energy, so the whole GPU is reported "
+    "(instances visible here: {instances})"
+)
+
+
+@dataclass
+class _Device:
+    """One NVML device as enumerated: what identifies it and the handle to read it with."""
+
+    index: int
+    uuid: str
+    pci_bus_id: str
+    name: str
+    handle: Any
+
+
+@dataclass
+class _Gpu:
+    """A measured GPU and its integration state."""
+
+    domain: Domain
+    handle: Any
+    name: str
+    use_counter: bool
+    counter: CounterAccumulator = field(default_factory=CounterAccumulator)  # mJ, resets
+    power_j: float = 0.0
+    last_power: tuple[float, float] | None = None  # (clock s, W)
+    last_seen_us: int = 0  # newest per-process sample already counted
+
+
+class NvidiaMeter(Meter):
+    """Cumulative energy of the NVIDIA GPUs visible to this process, keyed by UUID.
+
+    ``nvml`` replaces the ``pynvml`` module (tests pass a fake). ``visible_devices``
+    replaces ``CUDA_VISIBLE_DEVICES`` (``None`` reads the environment, ``""`` means no GPU
+    is visible, as for CUDA). ``clock`` times the power integration of pre-Volta GPUs.
+    """
+
+    name = "nvidia"
+
+    def __init__(
+        self,
+        nvml: ModuleType | None = None,
+        *,
+        visible_devices: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._nvml = _import_pynvml() if nvml is None else nvml
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._gpus: list[_Gpu] = []
+        self._open = False
+        self.gaps = 0  # failed reads; each leaves its domain out of one answer
+        self.skipped: list[str] = []  # devices not measured, with the reason
+        self.warnings: list[str] = []
+        self._no_permission = _const(self._nvml, "NVML_ERROR_NO_PERMISSION", _NO_PERMISSION)
+        self._not_found = _const(self._nvml, "NVML_ERROR_NOT_FOUND", _NOT_FOUND)
+        self._not_supported = _const(self._nvml, "NVML_ERROR_NOT_SUPPORTED", _NOT_SUPPORTED)
+
+        try:
+            self._nvml.nvmlInit()
+        except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, OSError...
+            raise MeterUnavailable("nvidia", f"NVML did not start: {exc}", _DRIVER_FIX) from exc
+        self._open = True
+        try:
+            self._setup(visible_devices)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, visible_devices: str | None) -> None:
+        devices = self._enumerate()
+        if visible_devices is None:
+            visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+        chosen = self._resolve(devices, visible_devices)
+        if not chosen:
+            if devices:
+                where = f"CUDA_VISIBLE_DEVICES={visible_devices!r} names no GPU we may open"
+            else:
+                where = "NVML lets this process open no GPU"
+            detail = f" ({'; '.join(self.skipped)})" if self.skipped else ""
+            raise MeterUnavailable(
+                "nvidia",
+                where + detail,
+                "run on a node with a GPU allocated to this job, or fix CUDA_VISIBLE_DEVICES",
+            )
+        for device, mig_ids in chosen:
+            gpu = self._open_gpu(device, mig_ids)
+            if gpu is not None:
+                self._gpus.append(gpu)
+        if not self._gpus:
+            raise MeterUnavailable(
+                "nvidia", "no visible GPU reports energy or power: " + "; ".join(self.skipped)
+            )
+
+    # --- which devices -------------------------------------------------------------------------
+
+    def _enumerate(self) -> list[_Device]:
+        nvml = self._nvml
+        devices = []
+        for index in range(nvml.nvmlDeviceGetCount()):
+            try:
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                uuid = _text(nvml.nvmlDeviceGetUUID(handle))
+                bus_id = _text(nvml.nvmlDeviceGetPciInfo(handle).busId)
+                name = _text(nvml.nvmlDeviceGetName(handle))
+            except nvml.NVMLError as exc:
+                if _code(exc) != self._no_permission:
+                    self.skipped.append(f"NVML index {index}: {exc}")
+                continue  # NO_PERMISSION: a GPU of another job or container, not ours
+            devices.append(_Device(index, uuid, bus_id, name, handle))
+        return devices
+
+    def _resolve(
+        self, devices: list[_Device], visible: str | None
+    ) -> list[tuple[_Device, list[str]]]:
+        """The devices ``CUDA_VISIBLE_DEVICES`` names, each with the MIG ids that chose it.
+
+        CUDA reads the list left to right and stops at the first entry it cannot resolve
+        (later entries are ignored, not an error); this does the same.
+        """
+        if visible is None:
+            return [(device, []) for device in devices]
+        by_uuid = {device.uuid: device for device in devices}
+        # Integers index CUDA's enumeration. With CUDA_DEVICE_ORDER=PCI_BUS_ID that is PCI
+        # bus order, which NVML lets us rebuild; the default FASTEST_FIRST order ranks by
+        # CUDA's own speed estimate, which NVML cannot see. On a node of identical GPUs the
+        # two agree (ties fall back to PCI order); on a mixed node an integer may name the
+        # wrong GPU unless CUDA_DEVICE_ORDER=PCI_BUS_ID is set or UUIDs are used.
+        pci_order = sorted(devices, key=lambda device: _pci_key(device.pci_bus_id))
+        chosen: dict[str, tuple[_Device, list[str]]] = {}
+        for entry in (part.strip() for part in visible.split(",")):
+            device, mig = self._lookup(entry, pci_order, by_uuid)
+            if device is None:
+                if entry:
+                    self.skipped.append(f"CUDA_VISIBLE_DEVICES entry {entry!r}: not resolved")
+                break
+            chosen.setdefault(device.uuid, (device, []))
+            if mig:
+                chosen[device.uuid][1].append(mig)
+        if (
+            any(entry.strip().isdigit() for entry in visible.split(","))
+            and len({device.name for device in devices}) > 1
+            and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID"
+        ):
+            self.warnings.append(
+                "mixed GPU models and integer CUDA_VISIBLE_DEVICES without "
+                "CUDA_DEVICE_ORDER=PCI_BUS_ID: PCI order was assumed"
+            )
+        return list(chosen.values())
+
+    def _lookup(
+        self, entry: str, pci_order: list[_Device], by_uuid: dict[str, _Device]
+    ) -> tuple[_Device | None, str | None]:
+        if entry.isdigit():
+            index = int(entry)
+            return (pci_order[index] if index < len(pci_order) else None), None
+        if entry.startswith("MIG-"):
+            return self._parent_of_mig(entry, by_uuid), entry
+        if entry.startswith("GPU-"):
+            if entry in by_uuid:
+                return by_uuid[entry], None
+            # CUDA accepts any unique prefix of a UUID (`GPU-8932f937`).
+            matches = [device for uuid, device in by_uuid.items() if uuid.startswith(entry)]
+            return (matches[0] if len(matches) == 1 else None), None
+        return None, None
+
+    def _parent_of_mig(self, entry: str, by_uuid: dict[str, _Device]) -> _Device | None:
+        # Before driver R470 MIG devices were named MIG-GPU-<parent uuid>/<gi>/<ci>;
+        # since then MIG-<uuid of the instance>, whose parent only NVML can tell.
+        if entry.startswith("MIG-GPU-"):
+            return by_uuid.get(entry[len("MIG-") :].split("/", 1)[0])
+        nvml = self._nvml
+        try:
+            mig_handle = nvml.nvmlDeviceGetHandleByUUID(entry)
+            parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig_handle)
+            return by_uuid.get(_text(nvml.nvmlDeviceGetUUID(parent)))
+        except nvml.NVMLError:
+            return None
+
+    # --- how each device is read ---------------------------------------------------------------
+
+    def _open_gpu(self, device: _Device, mig_ids: list[str]) -> _Gpu | None:
+        nvml = self._nvml
+        handle, name = device.handle, device.name
+        try:
+            arch = int(nvml.nvmlDeviceGetArchitecture(handle))
+        except nvml.NVMLError:
+            arch = None  # unknown: try the counter and let NOT_SUPPORTED decide
+        volta = _const(nvml, "NVML_DEVICE_ARCH_VOLTA", _ARCH_VOLTA)
+        note = f"NVML index {device.index}, PCI {device.pci_bus_id}, {name}"
+        gpu: _Gpu | None = None
+        if arch is None or arch >= volta:
+            try:
+                baseline = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+            except nvml.NVMLError:
+                pass  # NOT_SUPPORTED (some boards, vGPU): fall back to power
+            else:
+                gpu = _Gpu(_domain(device, "nvml-energy", note, mig_ids), handle, name, True)
+                gpu.counter.update(baseline)
+        if gpu is None:
+            try:
+                watts = nvml.nvmlDeviceGetPowerUsage(handle) / MJ_PER_J  # mW -> W
+            except nvml.NVMLError as exc:
+                self.skipped.append(f"{device.uuid}: neither energy nor power readable ({exc})")
+                return None
+            power_note = note + "; integrated nvmlDeviceGetPowerUsage (trapezoid rule)"
+            gpu = _Gpu(_domain(device, "nvml-power", power_note, mig_ids), handle, name, False)
+            gpu.last_power = (self._clock(), watts)
+        return gpu
+
+    def domains(self) -> Sequence[Domain]:
+        """One ``gpu:<UUID>`` domain per measured GPU."""
+        return [gpu.domain for gpu in self._gpus]
+
+    def read_energy_j(self) -> Mapping[str, float]:
+        """Joules per GPU since opening; a GPU whose read fails is left out this time."""
+        energy: dict[str, float] = {}
+        with self._lock:
+            for gpu in self._gpus:
+                try:
+                    energy[gpu.domain.id] = self._read(gpu)
+                except self._nvml.NVMLError:
+                    self.gaps += 1
+                    if not gpu.use_counter:
+                        gpu.last_power = None  # never integrate across a gap
+        return energy
+
+    def _read(self, gpu: _Gpu) -> float:
+        if gpu.use_counter:
+            # 64-bit mJ: a decrease is a driver reload, never a wrap (CounterAccumulator
+            # without wrap_range drops that interval and takes a new baseline).
+            raw = self._nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)
+            return gpu.counter.update(raw) / MJ_PER_J
+        # On Ampere (except GA100) and newer this is a 1 s average, older GPUs give an
+        # instantaneous value (NVML reference, nvmlDeviceGetPowerUsage); either way a
+        # trapezoid over the real timestamps, taken right after the read, is the estimate.
+        watts = self._nvml.nvmlDeviceGetPowerUsage(gpu.handle) / MJ_PER_J
+        now = self._clock()
+        if gpu.last_power is not None:
+            then, previous = gpu.last_power
+            gpu.power_j += (watts + previous) / 2 * max(0.0, now - then)
+        gpu.last_power = (now, watts)
+        return gpu.power_j
+
+    @property
+    def resets(self) -> int:
+        """Energy-counter resets seen (driver reloads); each lost one interval."""
+        return sum(gpu.counter.resets for gpu in self._gpus)
+
+    # --- who used the GPUs -------------------------------------------------------------------
+
+    def process_weights(self) -> dict[str, dict[int, float]]:
+        """Per GPU, host pid -> usage weight since the previous call.
+
+        The weight is Σ ``smUtil`` of the per-process samples NVML kept since the last
+        call (percent of time a kernel of that process ran; not occupancy, not power).
+        Where per-process samples are unsupported or none is new, every running compute
+        process weighs 1.0. ``NO_PERMISSION`` gives an empty mapping: not ours to see.
+        PIDs are host PIDs even inside containers (NVIDIA/nvidia-docker#1483).
+        The first call reports what the driver still buffers, a few seconds at most.
+        """
+        weights: dict[str, dict[int, float]] = {}
+        with self._lock:
+            for gpu in self._gpus:
+                weights[gpu.domain.id] = self._weights(gpu)
+        return weights
+
+    def _weights(self, gpu: _Gpu) -> dict[int, float]:
+        nvml = self._nvml
+        try:
+            samples = nvml.nvmlDeviceGetProcessUtilization(gpu.handle, gpu.last_seen_us)
+        except nvml.NVMLError as exc:
+            # NOT_FOUND: no sample newer than last_seen_us. nvidia-ml-py also raises
+            # NVMLError(NVML_SUCCESS) when the size query finds zero samples.
+            if _code(exc) == self._no_permission:
+                return {}
+            samples = None
+        if samples:
+            weights: dict[int, float] = {}
+            for sample in samples:
+                weights[int(sample.pid)] = weights.get(int(sample.pid), 0.0) + sample.smUtil
+                gpu.last_seen_us = max(gpu.last_seen_us, int(sample.timeStamp))
+            return weights
+        try:
+            processes = nvml.nvmlDeviceGetComputeRunningProcesses(gpu.handle)
+        except nvml.NVMLError:
+            return {}
+        return {int(process.pid): 1.0 for process in processes}
+
+    def device_names(self) -> dict[str, str]:
+        """Product name per GPU domain (for reports and the embodied-carbon lookup)."""
+        return {gpu.domain.id: gpu.name for gpu in self._gpus}
+
+    def close(self) -> None:
+        """Release NVML (balanced with the ``nvmlInit`` of this meter)."""
+        with self._lock:
+            if self._open:
+                self._open = False
+                with contextlib.suppress(Exception):  # closing must not fail
+                    self._nvml.nvmlShutdown()
+
+
+def _import_pynvml() -> ModuleType:
+    try:
+        module = importlib.import_module("pynvml")
+    except ImportError as exc:
+        raise MeterUnavailable(
+            "nvidia", "the pynvml module (package nvidia-ml-py) is not installed", _INSTALL_FIX
+        ) from exc
+    return module
+
+
+def _domain(device: _Device, method: str, note: str, mig_ids: list[str]) -> Domain:
+    if mig_ids:
+        note += "; " + _MIG_NOTE.format(instances=", ".join(mig_ids))
+    return Domain(
+        id=f"gpu:{device.uuid}",
+        component="gpu",
+        method=method,
+        scope="device",
+        quality="measured",
+        note=note,
+    )
+
+
+def _const(module: ModuleType, name: str, default: int) -> int:
+    return int(getattr(module, name, default))
+
+
+def _code(exc: BaseException) -> int | None:
+    value = getattr(exc, "value", None)
+    return value if isinstance(value, int) else None
+
+
+def _text(value: str | bytes) -> str:
+    """Older nvidia-ml-py releases return bytes where newer ones return str."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pci_key(bus_id: str) -> tuple[int, ...] | tuple[str]:
+    """Sort key for ``00000000:3B:00.0`` (or the legacy ``0000:3b:00.0``) by number."""
+    try:
+        domain, bus, rest = bus_id.split(":")
+        device, function = rest.split(".")
+        return (int(domain, 16), int(bus, 16), int(device, 16), int(function, 16))
+    except ValueError:
+        return (bus_id.upper(),)

@@ -1,0 +1,277 @@
+"""CPU time and memory of the machine and of a process tree, read from ``/proc``.
+
+Why not psutil here: the sampler runs every second for the whole run, so it keeps one file
+descriptor per tracked process and re-reads it with ``pread`` (a few microseconds) instead
+of re-opening files or scanning every PID each tick. New children are discovered through
+``/proc/<pid>/task/<tid>/children`` every few seconds (a full ``/proc`` scan only where the
+kernel lacks that file).
+
+Children that exit between two samples are still counted: when a parent reaps a child, the
+kernel adds the child's whole CPU time to the parent's ``cutime``/``cstime``; the tree total
+adds that growth minus what was already counted for the children seen leaving. Orphans
+re-parented outside the tree lose at most the time since their last sample.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(frozen=True)
+class MachineCpu:
+    """Cumulative machine CPU seconds (all CPUs) from the ``cpu`` line of ``/proc/stat``.
+
+    ``busy_s`` counts user, nice, system, irq and softirq; ``steal`` is another guest's time
+    and ``idle``/``iowait`` are not work, so they are excluded.
+    """
+
+    busy_s: float
+    total_s: float
+
+
+def parse_proc_stat(text: str) -> MachineCpu:
+    """Parse the first line of ``/proc/stat``."""
+    first = text.split("\n", 1)[0].split()
+    if not first or first[0] != "cpu":
+        raise ValueError("no aggregate cpu line in /proc/stat")
+    values = [int(v) for v in first[1:]]
+    values += [0] * (8 - len(values))
+    user, nice, system, idle, iowait, irq, softirq = values[:7]
+    busy = user + nice + system + irq + softirq
+    return MachineCpu(busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK)
+
+
+@dataclass(frozen=True)
+class PidStat:
+    """The fields of ``/proc/<pid>/stat`` the tracker needs (ticks and pages)."""
+
+    ppid: int
+    own_ticks: int  # utime + stime
+    reaped_ticks: int  # cutime + cstime: children this process has waited for
+    rss_pages: int
+
+
+def parse_pid_stat(text: str) -> PidStat:
+    """Parse ``/proc/<pid>/stat``; the command name may hold spaces and parentheses, so the
+    fields are split after the *last* ``)`` (proc(5))."""
+    rest = text[text.rindex(")") + 2 :].split()
+    return PidStat(
+        ppid=int(rest[1]),
+        own_ticks=int(rest[11]) + int(rest[12]),
+        reaped_ticks=int(rest[13]) + int(rest[14]),
+        rss_pages=int(rest[21]),
+    )
+
+
+class _KeptFile:
+    """A procfs file kept open and re-read from offset 0 (procfs regenerates on each read)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def read(self, size: int = 4096) -> str:
+        return os.pread(self.fd, size, 0).decode("ascii", errors="replace")
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class MachineCpuReader:
+    """Cheap repeated reads of the machine's cumulative CPU time."""
+
+    def __init__(self, procfs_root: str = "/proc") -> None:
+        self._file = _KeptFile(os.path.join(procfs_root, "stat"))
+        self.ncpus = os.cpu_count() or 1
+
+    def read(self) -> MachineCpu:
+        """Current cumulative machine CPU time."""
+        return parse_proc_stat(self._file.read(512))
+
+    def close(self) -> None:
+        """Close the kept descriptor."""
+        self._file.close()
+
+
+def total_memory_bytes(procfs_root: str = "/proc") -> int:
+    """``MemTotal`` from ``/proc/meminfo`` in bytes (0 if unreadable)."""
+    try:
+        for line in Path(procfs_root, "meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+@dataclass
+class _Member:
+    file: _KeptFile
+    ppid: int
+    last_total: int  # own + reaped ticks at the last successful read
+
+
+@dataclass(frozen=True)
+class TreeUsage:
+    """Cumulative CPU seconds of a tree since tracking began, and its current memory."""
+
+    cpu_s: float
+    rss_bytes: int
+    processes: int
+
+
+class ProcessTree:
+    """A process and all its descendants, with CPU time that survives children exiting."""
+
+    def __init__(
+        self,
+        root_pid: int,
+        procfs_root: str = "/proc",
+        rescan_s: float = 2.0,
+        root_is_new: bool = False,
+    ) -> None:
+        self.root_pid = root_pid
+        self.procfs_root = procfs_root
+        self.rescan_s = rescan_s
+        self._members: dict[int, _Member] = {}
+        self._ticks = 0
+        self._pending: dict[int, int] = {}  # parent pid -> ticks already counted for gone children
+        self._last_scan: float | None = None
+        self._children_files = True
+        self._root_is_new = root_is_new
+        self._discover(baseline=True)
+
+    # -- discovery ---------------------------------------------------------------------
+    def _stat_path(self, pid: int) -> str:
+        return os.path.join(self.procfs_root, str(pid), "stat")
+
+    def _children_of(self, pid: int) -> list[int]:
+        task_dir = os.path.join(self.procfs_root, str(pid), "task")
+        found: list[int] = []
+        try:
+            tids = os.listdir(task_dir)
+        except OSError:
+            return found
+        for tid in tids:
+            try:
+                with open(os.path.join(task_dir, tid, "children"), "rb") as fh:
+                    found.extend(int(p) for p in fh.read().split())
+            except FileNotFoundError:
+                self._children_files = False
+                return found
+            except OSError:
+                continue
+        return found
+
+    def _scan_all(self) -> list[int]:
+        """Descendants by walking every PID's parent (kernels without ``children`` files)."""
+        parents: dict[int, list[int]] = {}
+        for name in os.listdir(self.procfs_root):
+            if not name.isdigit():
+                continue
+            try:
+                with open(self._stat_path(int(name))) as fh:
+                    ppid = parse_pid_stat(fh.read()).ppid
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(name))
+        out: list[int] = []
+        stack = [self.root_pid]
+        while stack:
+            for child in parents.get(stack.pop(), []):
+                out.append(child)
+                stack.append(child)
+        return out
+
+    def _discover(self, baseline: bool = False) -> None:
+        if self._children_files:
+            pending = [self.root_pid, *self._members]
+            seen = set(pending)
+            descendants: list[int] = []
+            while pending:
+                for child in self._children_of(pending.pop()):
+                    if child not in seen:
+                        seen.add(child)
+                        descendants.append(child)
+                        pending.append(child)
+            if not self._children_files:
+                descendants = self._scan_all()
+        else:
+            descendants = self._scan_all()
+        for pid in (self.root_pid, *descendants):
+            if pid in self._members:
+                continue
+            try:
+                kept = _KeptFile(self._stat_path(pid))
+                stat = parse_pid_stat(kept.read())
+            except (OSError, ValueError, IndexError):
+                continue
+            total = stat.own_ticks + stat.reaped_ticks
+            # Processes present when tracking starts count from now; later ones were born
+            # inside the tracked window, so their whole CPU time is ours.
+            counted_from_now = baseline and not (self._root_is_new and pid == self.root_pid)
+            self._members[pid] = _Member(kept, stat.ppid, total if counted_from_now else 0)
+
+    # -- sampling ----------------------------------------------------------------------
+    def sample(self, now_s: float) -> TreeUsage:
+        """Read every member; rediscover children every ``rescan_s`` seconds."""
+        if self._last_scan is None or now_s - self._last_scan >= self.rescan_s:
+            self._last_scan = now_s
+            self._discover()
+        gone: list[tuple[int, _Member]] = []
+        reads: list[tuple[int, _Member, PidStat]] = []
+        rss_pages = 0
+        for pid, member in self._members.items():
+            try:
+                stat = parse_pid_stat(member.file.read())
+            except (OSError, ValueError, IndexError):
+                gone.append((pid, member))
+                continue
+            reads.append((pid, member, stat))
+            rss_pages += stat.rss_pages
+        for pid, member in gone:
+            member.file.close()
+            del self._members[pid]
+            self._pending.pop(pid, None)
+            # Its parent's reaped time will grow by the child's whole lifetime, part of which
+            # was already counted through the child itself.
+            self._pending[member.ppid] = self._pending.get(member.ppid, 0) + member.last_total
+        for pid, member, stat in reads:
+            total = stat.own_ticks + stat.reaped_ticks
+            delta = max(total - member.last_total, 0)
+            member.last_total = total
+            member.ppid = stat.ppid
+            owed = self._pending.get(pid, 0)
+            if owed:
+                used = min(owed, delta)
+                delta -= used
+                if owed > used:
+                    self._pending[pid] = owed - used
+                else:
+                    del self._pending[pid]
+            self._ticks += delta
+        return TreeUsage(self._ticks / CLK_TCK, rss_pages * PAGE_SIZE, len(self._members))
+
+    def account_exit(self, root_cpu_s: float) -> None:
+        """Use the exit accounting of the root (``wait4`` rusage: itself plus every
+        descendant it reaped) when it exceeds what the samples saw (the last interval)."""
+        self._ticks = max(self._ticks, round(root_cpu_s * CLK_TCK))
+
+    def pids(self) -> list[int]:
+        """PIDs currently in the tree."""
+        return list(self._members)
+
+    def close(self) -> None:
+        """Close every kept descriptor."""
+        for member in self._members.values():
+            member.file.close()
+        self._members.clear()

@@ -1,0 +1,99 @@
+"""LaTeX report: a fragment to ``\\input`` into a paper (methods paragraph and tables).
+
+A fragment rather than a document, because the figures belong in the author's own paper
+with its own preamble; it needs only ``booktabs`` and ``graphicx`` (for the wide table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from . import methods
+
+if TYPE_CHECKING:
+    from ..store.records import RunRecord, SeriesRow
+    from .grid import Grid
+
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}
+
+
+def escape(text: str) -> str:
+    """Escape LaTeX's special characters; ``CO2`` becomes ``CO\\textsubscript{2}``."""
+    out = "".join(_SPECIAL.get(ch, ch) for ch in text)
+    return out.replace("CO2", r"CO\textsubscript{2}")
+
+
+def tabular(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    total: Sequence[str] | None,
+    align: str | None = None,
+) -> str:
+    """A booktabs tabular; first column left-aligned, the rest right-aligned by default."""
+    spec = align or ("l" + "r" * (len(columns) - 1))
+    lines = [rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lines.append(" & ".join(escape(c) for c in columns) + r" \\")
+    lines.append(r"\midrule")
+    lines += [" & ".join(escape(c) for c in row) + r" \\" for row in rows]
+    if total:
+        lines.append(r"\midrule")
+        lines.append(" & ".join(escape(c) for c in total) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def render(
+    records: Sequence[RunRecord],
+    series: Mapping[str, Sequence[SeriesRow]],
+    grid: Grid | None = None,
+) -> str:
+    """The report as a LaTeX fragment."""
+    del series
+    figs = methods.figures(records)
+    parts = [
+        "% impactlib energy and carbon report; needs \\usepackage{booktabs,graphicx}",
+        r"\paragraph{Energy and carbon.}",
+        escape(methods.methods_paragraph(records)),
+    ]
+    if figs.rows:
+        parts += [
+            r"\begin{table}[t]",
+            r"\centering",
+            r"\caption{Energy and carbon of the experiments (energy includes PUE; embodied "
+            r"emissions are not included in CO\textsubscript{2}e).}",
+            r"\resizebox{\linewidth}{!}{%",
+            tabular(figs.columns, figs.rows, figs.total) + "}",
+            r"\end{table}",
+        ]
+    if grid is not None:
+        caption = "Multi-criteria assessment" + (f" of {grid.method}" if grid.method else "")
+        parts += [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{escape(caption)}.}}",
+            tabular(
+                ("Criterion", "Measured", "Rating", "Answer"),
+                grid.rows(records),
+                None,
+                align=r"p{0.17\linewidth}p{0.25\linewidth}p{0.1\linewidth}p{0.38\linewidth}",
+            ),
+            r"\end{table}",
+        ]
+    cites = methods.citations(records)
+    if cites:
+        parts.append("% Sources: " + " | ".join(c.replace("\n", " ") for c in cites))
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,56 @@
+"""Markdown report: methods paragraph, standard figures and the optional grid, ready to paste.
+
+Markdown is what goes into a README, a lab notebook or a paper's supplementary material, so
+the output is plain pipe tables and prose, with nothing that needs a particular renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from . import methods
+
+if TYPE_CHECKING:
+    from ..store.records import RunRecord, SeriesRow
+    from .grid import Grid
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A pipe table; cells are escaped."""
+    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |"]
+    lines.append("|" + "|".join("---" for _ in columns) + "|")
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(
+    records: Sequence[RunRecord],
+    series: Mapping[str, Sequence[SeriesRow]],
+    grid: Grid | None = None,
+) -> str:
+    """The whole report as Markdown (``series`` is not drawn in this format)."""
+    del series  # plots are the HTML report's job; kept for one signature across renderers
+    figs = methods.figures(records)
+    rows = list(figs.rows) + ([figs.total] if figs.total else [])
+    parts = [
+        "# Energy and carbon report",
+        methods.human_summary(records),
+        "## Methods",
+        methods.methods_paragraph(records),
+        "## Figures",
+        table(figs.columns, rows) if rows else "No finished runs.",
+    ]
+    if grid is not None:
+        parts += ["## Multi-criteria assessment"]
+        if grid.method:
+            parts.append(f"Method: {grid.method}")
+        parts.append(table(("Criterion", "Measured", "Rating", "Answer"), grid.rows(records)))
+    cites = methods.citations(records)
+    if cites:
+        parts += ["## Sources", "\n".join(f"- {c}" for c in cites)]
+    return "\n\n".join(parts) + "\n"

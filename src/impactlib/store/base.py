@@ -1,0 +1,190 @@
+"""Store operations in terms of one tiny ``execute`` primitive the back-ends provide."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..footprint import Footprint
+from . import schema
+from .records import RunRecord, SeriesRow
+
+Row = Sequence[Any]
+
+
+def utc_now_iso() -> str:
+    """Current UTC time, ISO 8601 with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store(ABC):
+    """Run records and their per-minute series."""
+
+    location: str = ""
+
+    @abstractmethod
+    def _write(
+        self, statements: Iterable[tuple[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]]
+    ) -> None:
+        """Run statements in one write transaction (a list of params = executemany)."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        """Run one read-only query."""
+
+    def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""
+
+    # -- writing -----------------------------------------------------------------------
+    def insert_run(self, record: RunRecord, save_interval: float) -> None:
+        """Create the record of a run that is starting (status ``running``)."""
+        self._write(
+            [
+                (
+                    schema.INSERT_RUN,
+                    {
+                        "id": record.id,
+                        "project": record.project,
+                        "experiment": record.experiment,
+                        "username": record.user,
+                        "host": record.host,
+                        "pid": record.pid,
+                        "command": record.command,
+                        "git_commit": record.git_commit,
+                        "started_at": record.started_at,
+                        "updated_at": record.updated_at,
+                        "save_interval": save_interval,
+                        "config": json.dumps(record.config, default=str),
+                    },
+                )
+            ]
+        )
+
+    def checkpoint(
+        self,
+        run_id: str,
+        status: str,
+        footprint: Footprint,
+        series: Sequence[SeriesRow],
+        epochs: Sequence[float] = (),
+    ) -> None:
+        """Save the run's current figures and (new or changed) series rows atomically."""
+        run_params = {
+            "id": run_id,
+            "updated_at": utc_now_iso(),
+            "status": status,
+            "ended_at": footprint.ended_at,
+            "duration_s": footprint.duration_s,
+            "energy_kwh": footprint.energy_kwh,
+            "emissions_kg": footprint.emissions_kg,
+            "footprint": json.dumps(footprint.to_dict()),
+            "epochs": json.dumps(list(epochs)),
+        }
+        statements: list[tuple[str, Any]] = [(schema.UPDATE_RUN, run_params)]
+        if series:
+            statements.append(
+                (
+                    schema.UPSERT_SERIES,
+                    [
+                        {
+                            "run_id": r.run_id,
+                            "minute": r.minute,
+                            "component": r.component,
+                            "energy_j": r.energy_j,
+                        }
+                        for r in series
+                    ],
+                )
+            )
+        self._write(statements)
+
+    def set_model(self, run_id: str, model: Mapping[str, Any]) -> None:
+        """Attach model metrics to a run."""
+        self._write([(schema.UPDATE_MODEL, {"id": run_id, "model": json.dumps(dict(model))})])
+
+    def save_floors(self, host: str, floors_w: Mapping[str, float]) -> None:
+        """Remember the lowest power seen per domain on this host."""
+        now = utc_now_iso()
+        rows = [
+            {"host": host, "domain": d, "watts": w, "updated_at": now} for d, w in floors_w.items()
+        ]
+        if rows:
+            self._write([(schema.UPSERT_FLOOR, rows)])
+
+    # -- reading -----------------------------------------------------------------------
+    def floors(self, host: str) -> dict[str, float]:
+        """Remembered floors of ``host``."""
+        return {str(d): float(w) for d, w in self._query(schema.SELECT_FLOORS, {"host": host})}
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by id, or by a unique id prefix."""
+        rows = self._query(schema.SELECT_RUN, {"id": run_id})
+        if not rows and run_id:
+            rows = self._query(schema.SELECT_RUN_PREFIX, {"prefix": f"{run_id}%"})
+            if len(rows) != 1:
+                return None
+        return self._record(rows[0]) if rows else None
+
+    def list_runs(
+        self, project: str | None = None, experiment: str | None = None
+    ) -> list[RunRecord]:
+        """Runs, oldest first, optionally of one project/experiment."""
+        rows = self._query(schema.SELECT_RUNS, {"project": project, "experiment": experiment})
+        return [self._record(row) for row in rows]
+
+    def series(self, run_id: str) -> list[SeriesRow]:
+        """The per-minute series of a run."""
+        rows = self._query(schema.SELECT_SERIES, {"run_id": run_id})
+        return [SeriesRow(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
+
+    @staticmethod
+    def _record(row: Row) -> RunRecord:
+        (rid, project, experiment, user, host, pid, command, commit, started, ended, updated,
+         status, save_interval, config, footprint, model, epochs) = row  # fmt: skip
+        fp = Footprint.from_dict(json.loads(footprint)) if footprint else None
+        if status == "running" and _looks_dead(host, int(pid), updated, float(save_interval)):
+            status = "killed"
+        return RunRecord(
+            id=rid,
+            project=project,
+            experiment=experiment,
+            user=user,
+            host=host,
+            pid=int(pid),
+            command=command,
+            git_commit=commit,
+            started_at=started,
+            ended_at=ended,
+            updated_at=updated,
+            status=status,
+            config=json.loads(config) if config else {},
+            footprint=fp,
+            model=json.loads(model) if model else None,
+            epochs=tuple(json.loads(epochs)) if epochs else (),
+        )
+
+
+def _looks_dead(host: str, pid: int, updated_at: str, save_interval: float) -> bool:
+    """A ``running`` record whose process is gone (same host) or silent for too long."""
+    if host == socket.gethostname():
+        return not _pid_alive(pid)
+    try:
+        updated = datetime.fromisoformat(updated_at)
+    except ValueError:
+        return False
+    return datetime.now(timezone.utc) - updated > timedelta(seconds=3 * save_interval + 60)

@@ -1,0 +1,86 @@
+"""The one schema and the SQL statements, shared by SQLite and PostgreSQL.
+
+Statements use ``:name`` parameters, which both ``sqlite3`` and SQLAlchemy's ``text()``
+understand, and the ``INSERT ... ON CONFLICT`` upsert both databases support, so the two
+back-ends run literally the same SQL (always parameterised, never built from input).
+"""
+
+from __future__ import annotations
+
+CREATE = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        experiment TEXT NOT NULL,
+        username TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        command TEXT NOT NULL,
+        git_commit TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        updated_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        save_interval REAL NOT NULL,
+        duration_s REAL NOT NULL DEFAULT 0,
+        energy_kwh REAL NOT NULL DEFAULT 0,
+        emissions_kg REAL NOT NULL DEFAULT 0,
+        config TEXT NOT NULL,
+        footprint TEXT,
+        model TEXT,
+        epochs TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_project ON runs (project, started_at)",
+    """CREATE TABLE IF NOT EXISTS series (
+        run_id TEXT NOT NULL,
+        minute TEXT NOT NULL,
+        component TEXT NOT NULL,
+        energy_j REAL NOT NULL,
+        PRIMARY KEY (run_id, minute, component)
+    )""",
+    """CREATE TABLE IF NOT EXISTS floors (
+        host TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        watts REAL NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (host, domain)
+    )""",
+)
+
+INSERT_RUN = """INSERT INTO runs (id, project, experiment, username, host, pid, command,
+    git_commit, started_at, ended_at, updated_at, status, save_interval, config)
+    VALUES (:id, :project, :experiment, :username, :host, :pid, :command, :git_commit,
+    :started_at, NULL, :updated_at, 'running', :save_interval, :config)"""
+
+UPDATE_RUN = """UPDATE runs SET updated_at = :updated_at, status = :status,
+    ended_at = :ended_at, duration_s = :duration_s, energy_kwh = :energy_kwh,
+    emissions_kg = :emissions_kg, footprint = :footprint, epochs = :epochs
+    WHERE id = :id"""
+
+UPDATE_MODEL = "UPDATE runs SET model = :model WHERE id = :id"
+
+UPSERT_SERIES = """INSERT INTO series (run_id, minute, component, energy_j)
+    VALUES (:run_id, :minute, :component, :energy_j)
+    ON CONFLICT (run_id, minute, component) DO UPDATE SET energy_j = excluded.energy_j"""
+
+UPSERT_FLOOR = """INSERT INTO floors (host, domain, watts, updated_at)
+    VALUES (:host, :domain, :watts, :updated_at)
+    ON CONFLICT (host, domain) DO UPDATE SET watts = excluded.watts,
+    updated_at = excluded.updated_at"""
+
+SELECT_FLOORS = "SELECT domain, watts FROM floors WHERE host = :host"
+
+RUN_COLUMNS = """id, project, experiment, username, host, pid, command, git_commit,
+    started_at, ended_at, updated_at, status, save_interval, config, footprint, model, epochs"""
+
+SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = :id"
+
+SELECT_RUN_PREFIX = f"SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE :prefix ORDER BY started_at"
+
+SELECT_RUNS = f"""SELECT {RUN_COLUMNS} FROM runs
+    WHERE (:project IS NULL OR project = :project)
+    AND (:experiment IS NULL OR experiment = :experiment)
+    ORDER BY started_at"""
+
+SELECT_SERIES = """SELECT run_id, minute, component, energy_j FROM series
+    WHERE run_id = :run_id ORDER BY minute, component"""

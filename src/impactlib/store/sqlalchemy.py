@@ -1,0 +1,72 @@
+"""Any SQLAlchemy URL (PostgreSQL for a lab): the same schema and statements as SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..errors import StoreError
+from . import schema
+from .base import Row, Store
+
+
+class SqlAlchemyStore(Store):
+    """A central database shared by every tracker and daemon of a lab."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import sqlalchemy
+        except ImportError:
+            raise StoreError(
+                f"store {url.split('://')[0]}:// needs SQLAlchemy; "
+                "fix: pip install 'impactlib[postgres]'"
+            ) from None
+        self._sa = sqlalchemy
+        self.location = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        try:
+            self._engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+            self._write([(sql, {}) for sql in schema.CREATE])
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store {self.location} ({_short(exc)})") from None
+        except ImportError as exc:
+            raise StoreError(
+                f"cannot open the store {self.location}: missing driver ({exc}); "
+                "fix: pip install 'impactlib[postgres]'"
+            ) from None
+
+    def _write(
+        self, statements: Iterable[tuple[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]]
+    ) -> None:
+        text = self._sa.text
+        try:
+            with self._engine.begin() as conn:
+                for sql, params in statements:
+                    if isinstance(params, Mapping):
+                        conn.execute(text(sql), dict(params))
+                    else:
+                        conn.execute(text(sql), [dict(p) for p in params])
+        except self._sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot write the store {self.location} ({_short(exc)})") from None
+
+    def _query(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        # PostgreSQL cannot infer the type of a bare NULL parameter in ":p IS NULL".
+        bind = self._sa.text(sql).bindparams(
+            *(
+                self._sa.bindparam(k, type_=self._sa.String)
+                for k, v in params.items()
+                if v is None or isinstance(v, str)
+            )
+        )
+        try:
+            with self._engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(bind, dict(params)).fetchall()]
+        except self._sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the store {self.location} ({_short(exc)})") from None
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self._engine.dispose()
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200]

@@ -1,0 +1,1 @@
+"""Fake vendor modules (pynvml, amdsmi) passed to meters in place of the real ones."""

@@ -1,0 +1,297 @@
+"""A scriptable stand-in for ``pynvml`` (the module of ``nvidia-ml-py``), with no GPU.
+
+Each test builds its own :class:`FakeNvml`: a set of :class:`FakeGpu` on a fake clock.
+``nvml.module()`` returns a real ``ModuleType`` carrying the NVML functions we call, bound
+to that state, to pass as ``NvidiaMeter(nvml=...)``; nothing is global, so tests cannot
+leak into each other. The functions follow the real signatures and error codes:
+handles are opaque, ``NVMLError.value`` holds the code, power is mW, energy mJ, and
+per-process samples carry ``pid``/``timeStamp`` (µs)/``smUtil``.
+
+Time only moves when the test says so: ``nvml.advance(seconds)`` adds ``power × dt`` to
+every GPU's energy counter and records one utilisation sample per running process.
+"""
+
+from __future__ import annotations
+
+import types
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+NVML_SUCCESS = 0
+NVML_ERROR_UNINITIALIZED = 1
+NVML_ERROR_INVALID_ARGUMENT = 2
+NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NO_PERMISSION = 4
+NVML_ERROR_NOT_FOUND = 6
+NVML_ERROR_DRIVER_NOT_LOADED = 9
+NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_GPU_IS_LOST = 15
+NVML_ERROR_UNKNOWN = 999
+
+NVML_DEVICE_ARCH_KEPLER = 2
+NVML_DEVICE_ARCH_MAXWELL = 3
+NVML_DEVICE_ARCH_PASCAL = 4
+NVML_DEVICE_ARCH_VOLTA = 5
+NVML_DEVICE_ARCH_TURING = 6
+NVML_DEVICE_ARCH_AMPERE = 7
+NVML_DEVICE_ARCH_ADA = 8
+NVML_DEVICE_ARCH_HOPPER = 9
+NVML_DEVICE_ARCH_BLACKWELL = 10
+
+NVML_DEVICE_MIG_DISABLE = 0
+NVML_DEVICE_MIG_ENABLE = 1
+
+_CONSTANTS = {name: value for name, value in dict(globals()).items() if name.startswith("NVML_")}
+
+
+class NVMLError(Exception):
+    """Same shape as pynvml's: the code in ``value``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        super().__init__(f"NVML error {value}")
+
+
+@dataclass
+class FakeMig:
+    """One MIG instance of a GPU."""
+
+    uuid: str  # "MIG-<uuid>" (R470+ form)
+    gpu_instance: int
+    compute_instance: int
+
+
+@dataclass
+class FakeGpu:
+    """One GPU: identity, architecture and the state its counters are read from."""
+
+    uuid: str
+    name: str = "NVIDIA H100 80GB HBM3"
+    pci_bus_id: str = "00000000:01:00.0"
+    arch: int = NVML_DEVICE_ARCH_HOPPER
+    power_w: float = 100.0
+    energy_mj: float = 0.0
+    permitted: bool = True
+    energy_supported: bool = True  # False: GetTotalEnergyConsumption -> NOT_SUPPORTED
+    process_util_supported: bool = True
+    processes: dict[int, float] = field(default_factory=dict)  # pid -> smUtil while running
+    samples: list[tuple[int, int, int]] = field(default_factory=list)  # (pid, t_us, smUtil)
+    migs: list[FakeMig] = field(default_factory=list)
+
+    def reset_energy(self) -> None:
+        """What a driver reload does to the 64-bit counter."""
+        self.energy_mj = 0.0
+
+
+@dataclass(frozen=True)
+class _Handle:
+    gpu: FakeGpu
+    mig: FakeMig | None = None
+
+
+@dataclass
+class _Pci:
+    busId: str  # noqa: N815 - NVML's field name
+    busIdLegacy: str  # noqa: N815
+
+
+@dataclass
+class _Process:
+    pid: int
+    usedGpuMemory: int | None  # noqa: N815
+
+
+@dataclass
+class _Sample:
+    pid: int
+    timeStamp: int  # noqa: N815
+    smUtil: int  # noqa: N815
+    memUtil: int = 0  # noqa: N815
+    encUtil: int = 0  # noqa: N815
+    decUtil: int = 0  # noqa: N815
+
+
+class FakeNvml:
+    """The state behind one fake ``pynvml`` module.
+
+    ``gpus`` are in NVML enumeration order (which need not be PCI order). ``fail(name,
+    code, uuid=None, times=1)`` makes the next calls of one function raise ``NVMLError``;
+    ``calls`` counts every call, so tests can check how much a meter asks of the driver.
+    """
+
+    def __init__(self, gpus: list[FakeGpu] | None = None, *, start_s: float = 1000.0) -> None:
+        self.gpus: list[FakeGpu] = list(gpus or [])
+        self.now_s = start_s
+        self.init_error: int | None = None
+        self.initialized = 0
+        self.calls: Counter[str] = Counter()
+        self._failures: list[list[Any]] = []  # [function, code, uuid or None, times left]
+
+    # --- scripting -------------------------------------------------------------------------
+
+    def add_gpu(self, uuid: str, **kwargs: Any) -> FakeGpu:
+        """Append a GPU (the next NVML index)."""
+        gpu = FakeGpu(uuid=uuid, **kwargs)
+        self.gpus.append(gpu)
+        return gpu
+
+    def clock(self) -> float:
+        """The fake monotonic clock, for ``NvidiaMeter(clock=...)``."""
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass at each GPU's current power; running processes leave samples."""
+        self.now_s += seconds
+        stamp = round(self.now_s * 1e6)
+        for gpu in self.gpus:
+            gpu.energy_mj += gpu.power_w * seconds * 1e3
+            for pid, sm_util in gpu.processes.items():
+                gpu.samples.append((pid, stamp, round(sm_util)))
+
+    def fail(self, function: str, code: int, *, uuid: str | None = None, times: int = 1) -> None:
+        """Make ``function`` raise ``NVMLError(code)`` the next ``times`` calls (on ``uuid``)."""
+        self._failures.append([function, code, uuid, times])
+
+    def gpu(self, uuid: str) -> FakeGpu:
+        """The GPU with this UUID."""
+        return next(g for g in self.gpus if g.uuid == uuid)
+
+    # --- the module ------------------------------------------------------------------------
+
+    def module(self, name: str = "pynvml") -> types.ModuleType:
+        """A module object exposing the NVML API bound to this state."""
+        module = types.ModuleType(name, "fake pynvml (tests/fakes/pynvml)")
+        for const, value in _CONSTANTS.items():
+            setattr(module, const, value)
+        module.NVMLError = NVMLError  # type: ignore[attr-defined]
+        module.fake = self  # type: ignore[attr-defined]
+        for attr in dir(self):
+            if attr.startswith("nvml"):
+                setattr(module, attr, self._wrap(attr, getattr(self, attr)))
+        # nvidia-ml-py names the _v2 C call without the suffix; offer both spellings.
+        module.nvmlDeviceGetHandleByPciBusId_v2 = module.nvmlDeviceGetHandleByPciBusId  # type: ignore[attr-defined]
+        module.nvmlDeviceGetCount_v2 = module.nvmlDeviceGetCount  # type: ignore[attr-defined]
+        return module
+
+    def _wrap(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            self.calls[name] += 1
+            if name not in ("nvmlInit", "nvmlInitWithFlags") and not self.initialized:
+                raise NVMLError(NVML_ERROR_UNINITIALIZED)
+            handle = args[0] if args and isinstance(args[0], _Handle) else None
+            for failure in self._failures:
+                target, code, uuid, times = failure
+                if target != name or times <= 0:
+                    continue
+                if uuid is not None and (handle is None or handle.gpu.uuid != uuid):
+                    continue
+                failure[3] -= 1
+                raise NVMLError(code)
+            return function(*args)
+
+        call.__name__ = name
+        return call
+
+    # --- NVML API (names as in pynvml) -----------------------------------------------------
+
+    def nvmlInit(self) -> None:  # noqa: N802
+        if self.init_error is not None:
+            raise NVMLError(self.init_error)
+        self.initialized += 1
+
+    def nvmlShutdown(self) -> None:  # noqa: N802
+        self.initialized = max(0, self.initialized - 1)
+
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+        # Under device cgroups the count includes GPUs the caller may not open.
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> _Handle:  # noqa: N802
+        if not 0 <= index < len(self.gpus):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return self._permitted(self.gpus[index])
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> _Handle:  # noqa: N802
+        text = uuid.decode() if isinstance(uuid, bytes) else uuid
+        for gpu in self.gpus:
+            if gpu.uuid == text:
+                return self._permitted(gpu)
+            for mig in gpu.migs:
+                if mig.uuid == text:
+                    return _Handle(self._permitted(gpu).gpu, mig)
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+
+    def nvmlDeviceGetHandleByPciBusId(self, bus_id: str | bytes) -> _Handle:  # noqa: N802
+        text = (bus_id.decode() if isinstance(bus_id, bytes) else bus_id).upper()
+        for gpu in self.gpus:
+            if gpu.pci_bus_id.upper() == text:
+                return self._permitted(gpu)
+        raise NVMLError(NVML_ERROR_NOT_FOUND)
+
+    def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, handle: _Handle) -> _Handle:  # noqa: N802
+        if handle.mig is None:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return _Handle(handle.gpu)
+
+    def nvmlDeviceGetMigMode(self, handle: _Handle) -> list[int]:  # noqa: N802
+        mode = NVML_DEVICE_MIG_ENABLE if handle.gpu.migs else NVML_DEVICE_MIG_DISABLE
+        return [mode, mode]  # [current, pending]
+
+    def nvmlDeviceGetUUID(self, handle: _Handle) -> str:  # noqa: N802
+        return handle.mig.uuid if handle.mig else handle.gpu.uuid
+
+    def nvmlDeviceGetName(self, handle: _Handle) -> str:  # noqa: N802
+        return handle.gpu.name
+
+    def nvmlDeviceGetPciInfo(self, handle: _Handle) -> _Pci:  # noqa: N802
+        bus = handle.gpu.pci_bus_id
+        return _Pci(busId=bus, busIdLegacy=bus[4:])
+
+    def nvmlDeviceGetArchitecture(self, handle: _Handle) -> int:  # noqa: N802
+        return handle.gpu.arch
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: _Handle) -> int:  # noqa: N802
+        gpu = handle.gpu
+        if handle.mig is not None or gpu.arch < NVML_DEVICE_ARCH_VOLTA:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        if not gpu.energy_supported:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return int(gpu.energy_mj)
+
+    def nvmlDeviceGetPowerUsage(self, handle: _Handle) -> int:  # noqa: N802
+        if handle.mig is not None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)  # "NVML returns N/A for MIG power"
+        return round(handle.gpu.power_w * 1e3)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: _Handle) -> list[_Process]:  # noqa: N802
+        return [_Process(pid, 1 << 30) for pid in handle.gpu.processes]
+
+    def nvmlDeviceGetProcessUtilization(  # noqa: N802
+        self, handle: _Handle, last_seen_us: int
+    ) -> list[_Sample]:
+        gpu = handle.gpu
+        if not gpu.process_util_supported:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        fresh = [_Sample(pid, t, sm) for pid, t, sm in gpu.samples if t > last_seen_us]
+        if not fresh:
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return fresh
+
+    def _permitted(self, gpu: FakeGpu) -> _Handle:
+        if not gpu.permitted:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        return _Handle(gpu)
+
+
+@pytest.fixture
+def fake_nvml() -> FakeNvml:
+    """A fresh fake with no GPU; add them with ``fake_nvml.add_gpu(...)``.
+
+    Other test modules get it with ``from fakes.pynvml import fake_nvml  # noqa: F401``
+    and pass ``fake_nvml.module()`` as ``NvidiaMeter(nvml=..., clock=fake_nvml.clock)``.
+    """
+    return FakeNvml()

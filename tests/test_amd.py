@@ -1,0 +1,79 @@
+"""AmdMeter against a fake amdsmi: both answer generations, resets, gaps, availability."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from fakes.amdsmi import FakeAmdGpu, FakeAmdSmi
+
+from impactlib.errors import MeterUnavailable
+from impactlib.meters.amd import AmdMeter
+
+MI300 = "3bff74a1-0000-1000-80d5-6e9bc2f1e1e0"
+MI250_GCD0 = "a1b2c3d4-0000-1000-8000-000000000000"
+
+
+def test_energy_accumulator_times_resolution() -> None:
+    gpu = FakeAmdGpu(MI300, accumulator=10**12, resolution_uj=15.3)
+    smi = FakeAmdSmi([gpu])
+    meter = AmdMeter(smi.module())
+    (domain,) = meter.domains()
+    assert domain.id == f"gpu:{MI300}"
+    assert (domain.component, domain.method, domain.scope) == ("gpu", "amdsmi-energy", "device")
+    gpu.accumulator += 1_000_000  # 1e6 counts x 15.3 uJ = 15.3 J
+    assert meter.read_energy_j() == {f"gpu:{MI300}": pytest.approx(15.3, rel=1e-12)}
+    assert meter.device_names() == {f"gpu:{MI300}": "AMD Instinct MI300X"}
+
+
+def test_legacy_power_key_is_the_same_counter() -> None:
+    gpu = FakeAmdGpu(MI250_GCD0, market_name="AMD Instinct MI250X", legacy=True)
+    meter = AmdMeter(FakeAmdSmi([gpu]).module())
+    gpu.accumulator = 2_000_000
+    assert meter.read_energy_j() == {f"gpu:{MI250_GCD0}": pytest.approx(30.6, rel=1e-12)}
+
+
+def test_decrease_is_a_reset_not_a_wrap() -> None:
+    gpu = FakeAmdGpu(MI300, accumulator=5_000_000, resolution_uj=1.0)
+    meter = AmdMeter(FakeAmdSmi([gpu]).module())
+    gpu.accumulator = 6_000_000
+    assert meter.read_energy_j() == {f"gpu:{MI300}": 1.0}
+    gpu.accumulator = 500_000  # driver reload
+    assert meter.read_energy_j() == {f"gpu:{MI300}": 1.0}
+    gpu.accumulator = 2_500_000
+    assert meter.read_energy_j() == {f"gpu:{MI300}": 3.0}
+
+
+def test_failed_read_is_a_gap() -> None:
+    gpu = FakeAmdGpu(MI300, resolution_uj=1.0)
+    meter = AmdMeter(FakeAmdSmi([gpu]).module())
+    gpu.accumulator = 4_000_000
+    gpu.fail_reads = 1
+    assert meter.read_energy_j() == {}
+    assert meter.gaps == 1
+    assert meter.read_energy_j() == {f"gpu:{MI300}": 4.0}
+
+
+def test_gpu_without_a_counter_is_skipped() -> None:
+    smi = FakeAmdSmi([FakeAmdGpu("vm-guest", supported=False), FakeAmdGpu(MI300)])
+    meter = AmdMeter(smi.module())
+    assert [d.id for d in meter.domains()] == [f"gpu:{MI300}"]
+    assert len(meter.skipped) == 1
+
+
+def test_unavailable_without_gpus_driver_or_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = FakeAmdSmi()
+    with pytest.raises(MeterUnavailable, match="no AMD GPU") as caught:
+        AmdMeter(empty.module())
+    assert caught.value.meter == "amd"
+    assert not empty.initialized  # shut down again
+
+    broken = FakeAmdSmi([FakeAmdGpu(MI300)])
+    broken.init_error = RuntimeError("amdgpu not loaded")
+    with pytest.raises(MeterUnavailable, match="amdsmi did not start"):
+        AmdMeter(broken.module())
+
+    monkeypatch.setitem(sys.modules, "amdsmi", None)
+    with pytest.raises(MeterUnavailable) as caught:
+        AmdMeter()
+    assert "impactlib[amd]" in caught.value.fix
