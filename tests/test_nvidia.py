@@ -288,6 +288,14 @@ def test_no_driver_is_unavailable(nvml: FakeNvml) -> None:
     assert "driver" in caught.value.fix
 
 
+def test_driver_failure_while_listing_is_unavailable(nvml: FakeNvml) -> None:
+    nvml.add_gpu(H100)
+    nvml.fail("nvmlDeviceGetCount", NVML_ERROR_GPU_IS_LOST)
+    with pytest.raises(MeterUnavailable, match="listing GPUs"):
+        meter_for(nvml)
+    assert nvml.initialized == 0
+
+
 def test_close_balances_init(nvml: FakeNvml) -> None:
     nvml.add_gpu(H100)
     meter = meter_for(nvml, None)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from .footprint import ComponentEnergy
 from .meters.base import Domain
 
-MIN_FLOOR_INTERVAL_S = 0.5  # shorter intervals are too coarse for a power floor
+FLOOR_WINDOW_S = 1.0  # power floors come from >= 1 s windows: counters move in steps
 
 
 @dataclass
@@ -42,8 +42,6 @@ class _Sums:
     e_busy: float = 0.0  # sum E * s_busy
     dt_busy: float = 0.0  # sum dt * s_busy
     dt_idle: float = 0.0  # sum dt * s_idle
-    fixed_dynamic: float = 0.0  # short intervals, split with the floor known at the time
-    fixed_idle: float = 0.0
 
     def add(self, energy: float, dt: float, s_busy: float, s_idle: float) -> None:
         self.energy += energy
@@ -53,8 +51,8 @@ class _Sums:
 
     def split(self, floor_w: float) -> tuple[float, float]:
         """(dynamic, idle) charged with floor ``floor_w``."""
-        dynamic = self.e_busy - floor_w * self.dt_busy + self.fixed_dynamic
-        idle = floor_w * self.dt_idle + self.fixed_idle
+        dynamic = self.e_busy - floor_w * self.dt_busy
+        idle = floor_w * self.dt_idle
         return max(dynamic, 0.0), max(idle, 0.0)
 
 
@@ -75,6 +73,8 @@ class DomainAccount:
     observed_floor_w: float | None = None
     total: _Sums = field(default_factory=_Sums)
     minutes: dict[int, _Sums] = field(default_factory=dict)
+    _window_j: float = 0.0
+    _window_s: float = 0.0
 
     @property
     def floor_w(self) -> float:
@@ -90,19 +90,15 @@ class DomainAccount:
         bucket = self.minutes.get(minute)
         if bucket is None:
             bucket = self.minutes[minute] = _Sums()
-        if dt_s >= MIN_FLOOR_INTERVAL_S:
-            power = energy_j / dt_s
+        self.total.add(energy_j, dt_s, s_busy, s_idle)
+        bucket.add(energy_j, dt_s, s_busy, s_idle)
+        self._window_j += energy_j
+        self._window_s += dt_s
+        if self._window_s >= FLOOR_WINDOW_S:
+            power = self._window_j / self._window_s
             if self.observed_floor_w is None or power < self.observed_floor_w:
                 self.observed_floor_w = power
-            for sums in (self.total, bucket):
-                sums.add(energy_j, dt_s, s_busy, s_idle)
-            return
-        # Too short to trust for the floor (counter granularity): split now, clamped.
-        idle = min(energy_j, self.floor_w * dt_s)
-        for sums in (self.total, bucket):
-            sums.energy += energy_j
-            sums.fixed_dynamic += (energy_j - idle) * s_busy
-            sums.fixed_idle += idle * s_idle
+            self._window_j = self._window_s = 0.0
 
     def component(self, scope: str) -> ComponentEnergy:
         """The domain's totals as a footprint component."""

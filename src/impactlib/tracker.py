@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import identity, ranks
+from .attribution import apply_priors
 from .carbon.base import EnergyBucket
 from .config import Config, load_config
 from .errors import ImpactError
@@ -103,6 +104,10 @@ class Tracker:
             if self._store is None:
                 self._store = open_store(self.config)
             self._measurement = Measurement(sampler, self.config, scope_pid, self._new_process)
+            try:  # idle floors remembered from earlier runs on this host
+                apply_priors(self._measurement.accounts, self._store.floors(identity.host_name()))
+            except ImpactError as exc:
+                log.warning("impactlib: no remembered idle floors: %s", exc)
             baseline = sampler.subscribe(self._on_sample)
             self._measurement.begin(baseline)
             self._started_wall_ns = baseline.wall_ns

@@ -60,6 +60,9 @@ class AmdMeter(Meter):
                 gpu = self._open_gpu(handle)
                 if gpu is not None:
                     self._gpus.append(gpu)
+        except self._error as exc:
+            self.close()
+            raise MeterUnavailable("amd", f"amdsmi failed listing GPUs: {exc}") from exc
         except BaseException:
             self.close()
             raise

@@ -102,6 +102,11 @@ class NvidiaMeter(Meter):
         self._open = True
         try:
             self._setup(visible_devices)
+        except self._nvml.NVMLError as exc:
+            self.close()
+            raise MeterUnavailable(
+                "nvidia", f"NVML failed listing GPUs: {exc}", _DRIVER_FIX
+            ) from exc
         except BaseException:
             self.close()
             raise

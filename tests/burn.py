@@ -1,0 +1,37 @@
+"""Real CPU-burning child processes for attribution tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+BURN = textwrap.dedent(
+    """
+    import sys, time
+    end = time.monotonic() + float(sys.argv[1])
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+    """
+)
+
+SPAWN_SHORT_LIVED = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    # children that burn CPU and exit between two samples
+    for _ in range(int(sys.argv[2])):
+        subprocess.run([sys.executable, "-c", sys.argv[3], sys.argv[1]], check=True)
+    time.sleep(1.0)  # stay alive so a last sample sees the reaped time
+    """
+)
+
+
+def burn(seconds: float) -> subprocess.Popen[bytes]:
+    """A child that keeps one CPU busy for ``seconds``."""
+    return subprocess.Popen([sys.executable, "-c", BURN, str(seconds)])
+
+
+def burn_in_children(seconds_each: float, count: int) -> subprocess.Popen[bytes]:
+    """A parent that runs ``count`` short-lived burning children one after another."""
+    return subprocess.Popen([sys.executable, "-c", SPAWN_SHORT_LIVED, str(seconds_each), str(count), BURN])

@@ -1,0 +1,76 @@
+"""Parsing /proc and following a process tree whose children exit between samples."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import pytest
+from burn import burn, burn_in_children
+
+from impactlib.processes import CLK_TCK, ProcessTree, parse_pid_stat, parse_proc_stat, total_memory_bytes
+
+
+def test_parse_pid_stat_with_spaces_and_parentheses_in_the_name() -> None:
+    fields = ["S", "42"] + ["0"] * 9 + ["100", "50", "7", "3"] + ["0"] * 6 + ["1234"] + ["0"] * 20
+    text = f"4242 (evil) name (x)) {' '.join(fields)}\n"
+    stat = parse_pid_stat(text)
+    assert (stat.ppid, stat.own_ticks, stat.reaped_ticks, stat.rss_pages) == (42, 150, 10, 1234)
+
+
+def test_parse_proc_stat_busy_excludes_idle_iowait_and_steal() -> None:
+    text = "cpu  100 20 30 1000 50 5 5 999 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+    cpu = parse_proc_stat(text)
+    assert cpu.busy_s == pytest.approx((100 + 20 + 30 + 5 + 5) / CLK_TCK)
+    assert cpu.total_s == pytest.approx((160 + 1000 + 50) / CLK_TCK)
+
+
+def test_parse_proc_stat_rejects_garbage() -> None:
+    with pytest.raises(ValueError):
+        parse_proc_stat("intr 1 2 3\n")
+
+
+def test_total_memory_from_a_fake_proc(tmp_path: Path) -> None:
+    (tmp_path / "meminfo").write_text("MemTotal:       16384000 kB\nMemFree: 1 kB\n")
+    assert total_memory_bytes(str(tmp_path)) == 16384000 * 1024
+    assert total_memory_bytes(str(tmp_path / "missing")) == 0
+
+
+def _wait_sampling(tree: ProcessTree, child: object, period: float = 0.2) -> float:
+    while child.poll() is None:  # type: ignore[attr-defined]
+        tree.sample(time.monotonic())
+        time.sleep(period)
+    return tree.sample(time.monotonic()).cpu_s
+
+
+def test_tree_counts_children_that_exit_between_samples() -> None:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parent = burn_in_children(0.3, 5)
+    tree = ProcessTree(parent.pid, root_is_new=True, rescan_s=0.2)
+    # Samples every 0.7 s: most children start and exit unseen between two samples.
+    counted = _wait_sampling(tree, parent, period=0.7)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    truth = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert truth > 1.2
+    assert counted == pytest.approx(truth, rel=0.05, abs=0.05)
+
+
+def test_tree_does_not_double_count_children_seen_then_reaped() -> None:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parent = burn_in_children(0.8, 2)
+    tree = ProcessTree(parent.pid, root_is_new=True, rescan_s=0.05)
+    counted = _wait_sampling(tree, parent, period=0.05)  # every child seen alive many times
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    truth = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert counted == pytest.approx(truth, rel=0.05, abs=0.05)
+
+
+def test_tree_baseline_excludes_time_before_tracking() -> None:
+    child = burn(1.0)
+    time.sleep(0.6)
+    tree = ProcessTree(child.pid)  # already running: its first 0.6 s is not ours
+    counted = _wait_sampling(tree, child)
+    assert 0.2 < counted < 0.6
+    assert tree.pids() == []
