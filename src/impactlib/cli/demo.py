@@ -94,7 +94,10 @@ def demo_command(
             f"{r['energy_kwh'] * 1000:.4f}", f"{r['emissions_kg'] * 1000:.4f}", r["quality"],
             "-" if score is None else f"{score:.3f}",
         )  # fmt: skip
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:  # piped or captured: do not truncate the columns to 80
+        out = Console(width=140)
+    out.print(table)
     console.print(
         "PePR-E = accuracy / (1 + energy min-max normalised over these two models). "
         f"Runs saved in {location}: see `impactlib report --project {project}`."

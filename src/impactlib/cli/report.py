@@ -46,6 +46,8 @@ def _table(records: Sequence[RunRecord]) -> None:
         t[2] += s["energy_kwh"]
         t[3] += s["emissions_kg"]
     console = Console()
+    if not console.is_terminal:  # piped: keep full ids and numbers
+        console = Console(width=160)
     console.print(table)
     per_project = Table(title="Totals per project")
     for column in ("project", "runs", "duration s", "kWh", "kg CO2e"):

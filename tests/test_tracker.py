@@ -1,0 +1,157 @@
+"""The promised API, context manager, decorator, nesting, failures, multi-rank jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from powercap import FakePowercap
+
+import impactlib
+from impactlib.store import open_store
+
+SNIPPET = textwrap.dedent(
+    """
+    import impactlib
+    tracker = impactlib.init()
+    tracker.start()
+    x = sum(i * i for i in range(3_000_000))
+    tracker.stop()
+    print(tracker.energy_consumption, tracker.carbon_emissions)
+    print([(c.domain, c.quality) for c in tracker.footprint.components])
+    """
+)
+
+
+def _snippet(env: dict[str, str]) -> tuple[float, float, str]:
+    out = subprocess.run(
+        [sys.executable, "-c", SNIPPET], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    kwh, kg = (float(v) for v in out[0].split())
+    return kwh, kg, out[1]
+
+
+def test_promised_snippet_estimated_without_any_meter(tmp_path: Path) -> None:
+    kwh, kg, comps = _snippet({"IMPACTLIB_POWERCAP_ROOT": str(tmp_path / "none"), "IMPACTLIB_COUNTRY": "FR"})
+    assert kwh > 0 and kg > 0
+    assert "('cpu:model', 'estimated')" in comps
+
+
+def test_promised_snippet_measured_on_fake_powercap(tmp_path: Path) -> None:
+    fake = FakePowercap(tmp_path)
+    fake.add_package(0, dram=True)
+    with fake.drive("cpu:package-0", 30.0), fake.drive("dram:package-0", 5.0):
+        kwh, kg, comps = _snippet(
+            {"IMPACTLIB_POWERCAP_ROOT": str(fake.root), "IMPACTLIB_COUNTRY": "FR", "IMPACTLIB_SCOPE": "machine"}
+        )
+    assert kwh > 0 and kg > 0
+    assert "('cpu:package-0', 'measured')" in comps and "('dram:package-0', 'measured')" in comps
+    assert "memory:model" not in comps  # DRAM is measured, no model needed
+    assert kg == pytest.approx(kwh * 56.039 / 1000, rel=1e-6)  # France, OWID 2023
+
+
+def test_pue_is_applied_and_shown(tmp_path: Path) -> None:
+    fake = FakePowercap(tmp_path)
+    fake.add_package(0)
+    config = {"powercap_root": str(fake.root), "country": "FR", "scope": "machine", "interval": 0.1}
+    with fake.drive("cpu:package-0", 100.0):
+        with impactlib.track(pue=1.5, **config) as t:
+            time.sleep(0.5)
+    fp = t.footprint
+    assert fp is not None and fp.pue == 1.5
+    assert t.energy_consumption == pytest.approx(fp.energy_j / 3.6e6 * 1.5)
+
+
+def test_context_manager_decorator_and_nesting(tmp_path: Path) -> None:
+    config = {"powercap_root": str(tmp_path), "country": "DE", "interval": 0.1, "project": "nest"}
+
+    @impactlib.track(**config)
+    def work() -> int:
+        return sum(range(1_000_000))
+
+    with impactlib.track(**config) as outer:
+        with impactlib.track(**config) as inner:
+            assert work() > 0
+        time.sleep(0.2)
+    assert outer.footprint is not None and inner.footprint is not None
+    assert outer.footprint.duration_s > inner.footprint.duration_s
+    assert outer.energy_consumption >= inner.energy_consumption > 0
+    runs = open_store(impactlib.load_config({})).list_runs(project="nest")
+    assert len(runs) == 3 and {r.status for r in runs} == {"completed"}
+    # All three trackers shared one sampler (one reading of the hardware per tick).
+    from impactlib import sampling
+
+    assert len([s for key, s in sampling._samplers.items() if key[0] == str(tmp_path)]) == 1
+
+
+def test_exception_marks_the_run_failed_and_propagates(tmp_path: Path) -> None:
+    with pytest.raises(ZeroDivisionError), impactlib.track(powercap_root=str(tmp_path), country="FR") as t:
+        _ = 1 / 0
+    record = open_store(impactlib.load_config({})).get_run(t.run_id)
+    assert record is not None and record.status == "failed" and record.footprint is not None
+
+
+def test_unknown_country_fails_at_init_with_close_matches() -> None:
+    with pytest.raises(impactlib.UnknownZoneError, match="close matches: France"):
+        impactlib.init(country="Frnace")
+
+
+def test_epoch_marks_are_stored(tmp_path: Path) -> None:
+    with impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.05) as t:
+        for _ in range(3):
+            sum(range(300_000))
+            time.sleep(0.06)
+            t.epoch_end()
+    record = open_store(impactlib.load_config({})).get_run(t.run_id)
+    assert record is not None and len(record.epochs) == 3
+    assert list(record.epochs) == sorted(record.epochs)
+
+
+RANK = textwrap.dedent(
+    """
+    import impactlib, time, json
+    t = impactlib.init(interval=0.1)
+    t.start()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        pass
+    t.stop()
+    print(json.dumps({"status": t.status, "run": t.run_id}))
+    """
+)
+
+LAUNCHER = textwrap.dedent(
+    """
+    import subprocess, sys, os
+    procs = [subprocess.Popen([sys.executable, "-c", sys.argv[1]],
+             env={**os.environ, "LOCAL_RANK": str(i), "TORCHELASTIC_RUN_ID": "job42"},
+             stdout=subprocess.PIPE, text=True) for i in range(3)]
+    for p in procs:
+        print(p.communicate()[0].strip())
+    """
+)
+
+
+def test_multi_rank_job_is_measured_once_per_node(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, RANK],
+        env={**os.environ, "IMPACTLIB_POWERCAP_ROOT": str(tmp_path), "IMPACTLIB_COUNTRY": "FR"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    roles = [json.loads(line) for line in out.splitlines()]
+    leaders = [r for r in roles if r["status"] == "completed"]
+    assert len(leaders) == 1 and sum(r["status"] == "stopped" for r in roles) == 2
+    runs = open_store(impactlib.load_config({})).list_runs()
+    assert len(runs) == 1
+    # The leader measured the launcher's tree: three ranks sharing the CPUs for about a
+    # second, far more than its own process alone could use.
+    fp = runs[0].footprint
+    assert fp is not None
+    one_rank = fp.duration_s * min(os.cpu_count() or 1, 3) / 3  # one rank's fair CPU share
+    assert fp.cpu_hours * 3600 > 1.2 * one_rank
