@@ -34,4 +34,6 @@ def burn(seconds: float) -> subprocess.Popen[bytes]:
 
 def burn_in_children(seconds_each: float, count: int) -> subprocess.Popen[bytes]:
     """A parent that runs ``count`` short-lived burning children one after another."""
-    return subprocess.Popen([sys.executable, "-c", SPAWN_SHORT_LIVED, str(seconds_each), str(count), BURN])
+    return subprocess.Popen(
+        [sys.executable, "-c", SPAWN_SHORT_LIVED, str(seconds_each), str(count), BURN]
+    )

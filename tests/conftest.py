@@ -15,7 +15,9 @@ if str(TESTS) not in sys.path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A private home: store, user config, cache; no inherited IMPACTLIB_* settings."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):

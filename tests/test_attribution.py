@@ -39,7 +39,9 @@ DOMAIN = Domain("cpu:package-0", "cpu", "rapl", "machine", "measured")
     st.none() | st.floats(0, 50),
 )
 @settings(max_examples=200, deadline=None)
-def test_conservation_per_domain_and_per_minute(intervals: list[tuple[float, float, float, float, int]], prior: float | None) -> None:
+def test_conservation_per_domain_and_per_minute(
+    intervals: list[tuple[float, float, float, float, int]], prior: float | None
+) -> None:
     account = DomainAccount(DOMAIN, prior_floor_w=prior)
     for energy, dt, busy, idle, minute in intervals:
         account.add(energy, dt, minute, Shares(busy, idle))
@@ -85,7 +87,9 @@ def test_share_policies() -> None:
     assert cpu_shares("allocation", 2.0, 6.0, 8, 1.0, 0.5) == Shares(pytest.approx(1 / 3), 0.5)
     assert cpu_shares("none", 2.0, 6.0, 8, 1.0, 0.5).idle == 0.0
     assert cpu_shares("usage", 1.0, 0.0, 8, 1.0, 1.0).busy == 0.0
-    assert gpu_shares("usage", 30.0, 90.0, True, True) == Shares(pytest.approx(1 / 3), pytest.approx(1 / 3))
+    assert gpu_shares("usage", 30.0, 90.0, True, True) == Shares(
+        pytest.approx(1 / 3), pytest.approx(1 / 3)
+    )
     assert gpu_shares("usage", 0.0, 0.0, True, True) == Shares(1.0, 1.0)  # only we hold it
     assert gpu_shares("usage", 0.0, 0.0, False, True) == Shares(0.0, 0.0)  # nobody uses it
     assert gpu_shares("allocation", 0.0, 0.0, False, True) == Shares(0.0, 1.0)
@@ -115,7 +119,9 @@ def _calibrate_work(seconds: float) -> int:
 
 
 @contextmanager
-def load_dependent_power(fake: FakePowercap, idle_w: float, w_per_busy_cpu: float) -> Iterator[None]:
+def load_dependent_power(
+    fake: FakePowercap, idle_w: float, w_per_busy_cpu: float
+) -> Iterator[None]:
     """Advance the package counter at idle_w + w_per_busy_cpu x (busy CPUs), like a real
     socket whose power follows its load; busy CPUs are read from /proc/stat."""
     reader = MachineCpuReader()
@@ -154,7 +160,9 @@ def _measure_child(config_overrides: dict[str, object], args: list[str]) -> tupl
     fp = tracker.stop()
     assert fp is not None
     package = next(c for c in fp.components if c.domain == "cpu:package-0")
-    assert package.dynamic_j + package.idle_j + package.unattributed_j == pytest.approx(package.measured_j, rel=1e-3)
+    assert package.dynamic_j + package.idle_j + package.unattributed_j == pytest.approx(
+        package.measured_j, rel=1e-3
+    )
     return package.energy_j, cpu
 
 
@@ -169,11 +177,16 @@ def _calibrate_floor(config_overrides: dict[str, object], seconds: float) -> Non
 def fake_host(tmp_path: Path) -> Iterator[tuple[FakePowercap, dict[str, object]]]:
     fake = FakePowercap(tmp_path / "sys")
     fake.add_package(0)
-    yield fake, {"powercap_root": str(fake.root), "interval": 0.2, "save_interval": 60, "country": "FR"}
+    yield (
+        fake,
+        {"powercap_root": str(fake.root), "interval": 0.2, "save_interval": 60, "country": "FR"},
+    )
 
 
 @pytest.mark.slow
-def test_attributed_energy_of_a_burning_child_within_5_percent(fake_host: tuple[FakePowercap, dict[str, object]]) -> None:
+def test_attributed_energy_of_a_burning_child_within_5_percent(
+    fake_host: tuple[FakePowercap, dict[str, object]],
+) -> None:
     fake, overrides = fake_host
     idle_w, per_cpu_w = 40.0, 25.0
     ncpus = os.cpu_count() or 1
@@ -186,7 +199,9 @@ def test_attributed_energy_of_a_burning_child_within_5_percent(fake_host: tuple[
 
 
 @pytest.mark.slow
-def test_job_energy_does_not_swing_with_a_noisy_neighbour(fake_host: tuple[FakePowercap, dict[str, object]]) -> None:
+def test_job_energy_does_not_swing_with_a_noisy_neighbour(
+    fake_host: tuple[FakePowercap, dict[str, object]],
+) -> None:
     import subprocess
 
     fake, overrides = fake_host

@@ -12,11 +12,16 @@ import pytest
 from powercap import FakePowercap
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "impactlib.cli.main", *args],
-        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -29,19 +34,25 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 
 
 def test_unknown_country(tmp_path: Path) -> None:
-    assert_one_line_error(cli("run", "--country", "Germny", "--", "true"), "unknown zone 'Germny'", "Germany")
+    assert_one_line_error(
+        cli("run", "--country", "Germny", "--", "true"), "unknown zone 'Germny'", "Germany"
+    )
 
 
 def test_invalid_config_value_from_environment() -> None:
-    assert_one_line_error(cli("run", "--", "true", env={"IMPACTLIB_PUE": "0.3"}), "IMPACTLIB_PUE", "'pue'", ">= 1.0")
+    assert_one_line_error(
+        cli("run", "--", "true", env={"IMPACTLIB_PUE": "0.3"}), "IMPACTLIB_PUE", "'pue'", ">= 1.0"
+    )
 
 
 def test_invalid_config_value_from_file(tmp_path: Path) -> None:
     (tmp_path / "impactlib.toml").write_text('idle_policy = "fair"\n')
     result = subprocess.run(
         [sys.executable, "-m", "impactlib.cli.main", "run", "--", "true"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert_one_line_error(result, "impactlib.toml", "'idle_policy'", "usage, allocation or none")
 
 
@@ -53,7 +64,9 @@ def test_nothing_after_double_dash() -> None:
 def test_unwritable_store_path(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert_one_line_error(cli("run", "--store", str(blocker / "db.sqlite"), "--", "true"), "cannot open the store")
+    assert_one_line_error(
+        cli("run", "--store", str(blocker / "db.sqlite"), "--", "true"), "cannot open the store"
+    )
 
 
 def test_command_not_found() -> None:
@@ -61,25 +74,55 @@ def test_command_not_found() -> None:
 
 
 def test_exit_code_passes_through_and_summary(tmp_path: Path) -> None:
-    result = cli("run", "--country", "FR", "--", sys.executable, "-c", "import sys; print('hi'); sys.exit(7)",
-                 env={"IMPACTLIB_POWERCAP_ROOT": str(tmp_path)})  # fmt: skip
+    result = cli(
+        "run",
+        "--country",
+        "FR",
+        "--",
+        sys.executable,
+        "-c",
+        "import sys; print('hi'); sys.exit(7)",
+        env={"IMPACTLIB_POWERCAP_ROOT": str(tmp_path)},
+    )
     assert result.returncode == 7
     assert result.stdout == "hi\n"  # the command's output is untouched; the summary is on stderr
     assert "failed" in result.stderr and "g CO2e" in result.stderr
 
 
 def test_signal_death_passes_through(tmp_path: Path) -> None:
-    result = cli("run", "--", sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
-                 env={"IMPACTLIB_POWERCAP_ROOT": str(tmp_path), "IMPACTLIB_COUNTRY": "FR"})  # fmt: skip
+    result = cli(
+        "run",
+        "--",
+        sys.executable,
+        "-c",
+        "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+        env={"IMPACTLIB_POWERCAP_ROOT": str(tmp_path), "IMPACTLIB_COUNTRY": "FR"},
+    )
     assert result.returncode == -15
 
 
 def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     fake = FakePowercap(tmp_path)
     fake.add_package(0, dram=True)
-    env = {"IMPACTLIB_POWERCAP_ROOT": str(fake.root), "IMPACTLIB_COUNTRY": "FR", "IMPACTLIB_INTERVAL": "0.1"}
+    env = {
+        "IMPACTLIB_POWERCAP_ROOT": str(fake.root),
+        "IMPACTLIB_COUNTRY": "FR",
+        "IMPACTLIB_INTERVAL": "0.1",
+    }
     with fake.drive("cpu:package-0", 40.0), fake.drive("dram:package-0", 4.0):
-        assert cli("run", "--project", "p1", "--", sys.executable, "-c", "sum(range(3_000_000))", env=env).returncode == 0
+        assert (
+            cli(
+                "run",
+                "--project",
+                "p1",
+                "--",
+                sys.executable,
+                "-c",
+                "sum(range(3_000_000))",
+                env=env,
+            ).returncode
+            == 0
+        )
         assert cli("run", "--project", "p2", "--", "sleep", "0.3", env=env).returncode == 0
     result = cli("report", "--project", "p1", "--format", "json")
     assert result.returncode == 0, result.stderr
@@ -125,5 +168,7 @@ def test_import_stays_light() -> None:
         "import sys, impactlib; heavy = {'pandas', 'matplotlib', 'torch', 'sqlalchemy', 'httpx', "
         "'requests', 'numpy', 'psutil', 'typer', 'rich'}; print(sorted(heavy & set(sys.modules)))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

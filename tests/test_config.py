@@ -29,16 +29,33 @@ def test_every_key_has_an_environment_variable(tmp_path: Path) -> None:
         "IMPACTLIB_IDLE_POLICY": "allocation",
     }
     config = load_config(environ=env, cwd=tmp_path)
-    assert (config.country, config.pue, config.interval, config.save_interval) == ("DE", 1.4, 0.5, 3.0)
+    assert (config.country, config.pue, config.interval, config.save_interval) == (
+        "DE",
+        1.4,
+        0.5,
+        3.0,
+    )
     assert (config.store, config.scope, config.idle_policy) == ("/x/y.db", "machine", "allocation")
     assert config.sources["pue"] == "env IMPACTLIB_PUE"
-    assert set(KEYS) >= {"country", "pue", "interval", "save_interval", "store", "scope", "idle_policy"}
+    assert set(KEYS) >= {
+        "country",
+        "pue",
+        "interval",
+        "save_interval",
+        "store",
+        "scope",
+        "idle_policy",
+    }
 
 
-def test_precedence_argument_env_project_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_argument_env_project_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user_dir = tmp_path / "xdg"
     (user_dir / "impactlib").mkdir(parents=True)
-    (user_dir / "impactlib" / "config.toml").write_text('country = "US"\npue = 1.1\nproject = "u"\n')
+    (user_dir / "impactlib" / "config.toml").write_text(
+        'country = "US"\npue = 1.1\nproject = "u"\n'
+    )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(user_dir))
     work = tmp_path / "repo" / "sub"
     work.mkdir(parents=True)
@@ -65,7 +82,9 @@ def test_precedence_argument_env_project_user(tmp_path: Path, monkeypatch: pytes
         ({"IMPACTLIB_PUE": "nan"}, "for 'pue'"),
     ],
 )
-def test_bad_environment_values_name_variable_key_and_allowed(env: dict[str, str], needle: str, tmp_path: Path) -> None:
+def test_bad_environment_values_name_variable_key_and_allowed(
+    env: dict[str, str], needle: str, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(environ=env, cwd=tmp_path)
     message = str(info.value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from pathlib import Path
@@ -10,7 +9,13 @@ from pathlib import Path
 import pytest
 from burn import burn, burn_in_children
 
-from impactlib.processes import CLK_TCK, ProcessTree, parse_pid_stat, parse_proc_stat, total_memory_bytes
+from impactlib.processes import (
+    CLK_TCK,
+    ProcessTree,
+    parse_pid_stat,
+    parse_proc_stat,
+    total_memory_bytes,
+)
 
 
 def test_parse_pid_stat_with_spaces_and_parentheses_in_the_name() -> None:

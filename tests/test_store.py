@@ -34,15 +34,21 @@ WRITER = textwrap.dedent(
 def test_sixteen_concurrent_trackers_lose_nothing(tmp_path: Path) -> None:
     env = {**os.environ, "IMPACTLIB_POWERCAP_ROOT": str(tmp_path), "IMPACTLIB_COUNTRY": "FR"}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, "1.5"], env=env, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, "1.5"], env=env, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(16)
     ]
     errors = [p.communicate()[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errors
-    assert not any("locked" in e or "Traceback" in e or "could not save" in e for e in errors), errors
+    assert not any("locked" in e or "Traceback" in e or "could not save" in e for e in errors), (
+        errors
+    )
     runs = open_store(os.environ["IMPACTLIB_STORE"]).list_runs(project="concurrent")
     assert len(runs) == 16
-    assert all(r.status == "completed" and r.footprint and r.footprint.duration_s > 1.4 for r in runs)
+    assert all(
+        r.status == "completed" and r.footprint and r.footprint.duration_s > 1.4 for r in runs
+    )
 
 
 def _start_run(tmp_path: Path, save_interval: float, seconds: float) -> subprocess.Popen[str]:
@@ -56,8 +62,11 @@ def _start_run(tmp_path: Path, save_interval: float, seconds: float) -> subproce
     burn = f"import time\nend=time.monotonic()+{seconds}\nwhile time.monotonic()<end: pass"
     return subprocess.Popen(
         [sys.executable, "-m", "impactlib.cli.main", "run", "--", sys.executable, "-c", burn],
-        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_kill_9_loses_at_most_one_save_interval(tmp_path: Path) -> None:
@@ -78,7 +87,9 @@ def test_kill_9_loses_at_most_one_save_interval(tmp_path: Path) -> None:
     assert open_store(os.environ["IMPACTLIB_STORE"]).series(run.id)
 
 
-@pytest.mark.parametrize(("sig", "expected"), [(signal.SIGTERM, "interrupted"), (signal.SIGINT, "interrupted")])
+@pytest.mark.parametrize(
+    ("sig", "expected"), [(signal.SIGTERM, "interrupted"), (signal.SIGINT, "interrupted")]
+)
 def test_sigterm_and_sigint_lose_nothing(tmp_path: Path, sig: int, expected: str) -> None:
     proc = _start_run(tmp_path, 60.0, 30)  # no checkpoint would happen before the signal
     time.sleep(2.5)
@@ -153,16 +164,33 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "impact", "--auth=trust"], check=True, capture_output=True)
     subprocess.run(
-        [*run_as, pg_ctl, "-D", str(data), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "-w", "start",
-         "-l", str(data / "log")],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [*run_as, initdb, "-D", str(data), "-U", "impact", "--auth=trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "-w",
+            "start",
+            "-l",
+            str(data / "log"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://impact@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run(
+            [*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -180,7 +208,9 @@ def _has_user(name: str) -> bool:
 def test_postgresql_store_round_trip(postgres_url: str, tmp_path: Path) -> None:
     import impactlib
 
-    with impactlib.track(powercap_root=str(tmp_path), country="FR", store=postgres_url, project="lab") as t:
+    with impactlib.track(
+        powercap_root=str(tmp_path), country="FR", store=postgres_url, project="lab"
+    ) as t:
         sum(range(800_000))
     store = open_store(postgres_url)
     record = store.get_run(t.run_id)

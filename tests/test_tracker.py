@@ -31,14 +31,20 @@ SNIPPET = textwrap.dedent(
 
 def _snippet(env: dict[str, str]) -> tuple[float, float, str]:
     out = subprocess.run(
-        [sys.executable, "-c", SNIPPET], env={**os.environ, **env}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", SNIPPET],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     kwh, kg = (float(v) for v in out[0].split())
     return kwh, kg, out[1]
 
 
 def test_promised_snippet_estimated_without_any_meter(tmp_path: Path) -> None:
-    kwh, kg, comps = _snippet({"IMPACTLIB_POWERCAP_ROOT": str(tmp_path / "none"), "IMPACTLIB_COUNTRY": "FR"})
+    kwh, kg, comps = _snippet(
+        {"IMPACTLIB_POWERCAP_ROOT": str(tmp_path / "none"), "IMPACTLIB_COUNTRY": "FR"}
+    )
     assert kwh > 0 and kg > 0
     assert "('cpu:model', 'estimated')" in comps
 
@@ -48,7 +54,11 @@ def test_promised_snippet_measured_on_fake_powercap(tmp_path: Path) -> None:
     fake.add_package(0, dram=True)
     with fake.drive("cpu:package-0", 30.0), fake.drive("dram:package-0", 5.0):
         kwh, kg, comps = _snippet(
-            {"IMPACTLIB_POWERCAP_ROOT": str(fake.root), "IMPACTLIB_COUNTRY": "FR", "IMPACTLIB_SCOPE": "machine"}
+            {
+                "IMPACTLIB_POWERCAP_ROOT": str(fake.root),
+                "IMPACTLIB_COUNTRY": "FR",
+                "IMPACTLIB_SCOPE": "machine",
+            }
         )
     assert kwh > 0 and kg > 0
     assert "('cpu:package-0', 'measured')" in comps and "('dram:package-0', 'measured')" in comps
@@ -60,9 +70,8 @@ def test_pue_is_applied_and_shown(tmp_path: Path) -> None:
     fake = FakePowercap(tmp_path)
     fake.add_package(0)
     config = {"powercap_root": str(fake.root), "country": "FR", "scope": "machine", "interval": 0.1}
-    with fake.drive("cpu:package-0", 100.0):
-        with impactlib.track(pue=1.5, **config) as t:
-            time.sleep(0.5)
+    with fake.drive("cpu:package-0", 100.0), impactlib.track(pue=1.5, **config) as t:
+        time.sleep(0.5)
     fp = t.footprint
     assert fp is not None and fp.pue == 1.5
     assert t.energy_consumption == pytest.approx(fp.energy_j / 3.6e6 * 1.5)
@@ -91,7 +100,10 @@ def test_context_manager_decorator_and_nesting(tmp_path: Path) -> None:
 
 
 def test_exception_marks_the_run_failed_and_propagates(tmp_path: Path) -> None:
-    with pytest.raises(ZeroDivisionError), impactlib.track(powercap_root=str(tmp_path), country="FR") as t:
+    with (
+        pytest.raises(ZeroDivisionError),
+        impactlib.track(powercap_root=str(tmp_path), country="FR") as t,
+    ):
         _ = 1 / 0
     record = open_store(impactlib.load_config({})).get_run(t.run_id)
     assert record is not None and record.status == "failed" and record.footprint is not None
@@ -142,8 +154,10 @@ def test_multi_rank_job_is_measured_once_per_node(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", LAUNCHER, RANK],
         env={**os.environ, "IMPACTLIB_POWERCAP_ROOT": str(tmp_path), "IMPACTLIB_COUNTRY": "FR"},
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     roles = [json.loads(line) for line in out.splitlines()]
     leaders = [r for r in roles if r["status"] == "completed"]
     assert len(leaders) == 1 and sum(r["status"] == "stopped" for r in roles) == 2

@@ -156,7 +156,9 @@ def cpu_shares(
     return Shares(min(busy, 1.0), min(idle, 1.0))
 
 
-def memory_shares(policy: str, scope_rss: float, total_memory: float, held_fraction: float) -> Shares:
+def memory_shares(
+    policy: str, scope_rss: float, total_memory: float, held_fraction: float
+) -> Shares:
     """Shares of a modelled memory domain: static power split by resident memory held."""
     if policy == "none" or total_memory <= 0:
         return Shares(0.0, 0.0)
@@ -164,14 +166,9 @@ def memory_shares(policy: str, scope_rss: float, total_memory: float, held_fract
     return Shares(min(share, 1.0), min(share, 1.0))
 
 
-def gpu_shares(
-    policy: str, ours: float, total: float, ours_present: bool, visible: bool
-) -> Shares:
+def gpu_shares(policy: str, ours: float, total: float, ours_present: bool, visible: bool) -> Shares:
     """Shares of a GPU: SM-sample share when shared, all of it when only we use it."""
-    if total > 0:
-        busy = ours / total
-    else:
-        busy = 1.0 if ours_present else 0.0
+    busy = ours / total if total > 0 else 1.0 if ours_present else 0.0
     if policy == "usage":
         idle = busy
     elif policy == "allocation":

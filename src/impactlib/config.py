@@ -67,14 +67,20 @@ KEYS: dict[str, _Key] = {
     "project": _Key(_parse_str, "default", "any text"),
     "experiment": _Key(_parse_str, "", "any text"),
     "country": _Key(_parse_optional_str, None, "an ISO-3166 code such as FR or FRA"),
-    "region": _Key(_parse_optional_str, None, "a sub-national region (US-CA, CA-QC, SE3, a cloud region)"),
-    "zone": _Key(_parse_optional_str, None, "a carbon-intensity zone (FR, GB, GB-13, US-CA, SE3...)"),
+    "region": _Key(
+        _parse_optional_str, None, "a sub-national region (US-CA, CA-QC, SE3, a cloud region)"
+    ),
+    "zone": _Key(
+        _parse_optional_str, None, "a carbon-intensity zone (FR, GB, GB-13, US-CA, SE3...)"
+    ),
     "pue": _Key(_parse_float(1.0), 1.0, "a number >= 1.0"),
     "interval": _Key(_parse_float(0.0, strict_min=True), 1.0, "seconds > 0"),
     "save_interval": _Key(_parse_float(0.0, strict_min=True), 10.0, "seconds > 0"),
     "store": _Key(_parse_optional_str, None, "a file path or an SQLAlchemy URL"),
     "scope": _Key(_parse_choice("tree", "machine"), "tree", "tree or machine"),
-    "idle_policy": _Key(_parse_choice("usage", "allocation", "none"), "usage", "usage, allocation or none"),
+    "idle_policy": _Key(
+        _parse_choice("usage", "allocation", "none"), "usage", "usage, allocation or none"
+    ),
     "powercap_root": _Key(_parse_str, "/sys/class/powercap", "a directory"),
     "procfs_root": _Key(_parse_str, "/proc", "a directory"),
     "intensity_source": _Key(
@@ -88,7 +94,9 @@ KEYS: dict[str, _Key] = {
     "electricitymaps_key": _Key(_parse_optional_str, None, "an Electricity Maps API key"),
     "network_timeout": _Key(_parse_float(0.0, strict_min=True), 2.0, "seconds > 0"),
     "cache_dir": _Key(_parse_optional_str, None, "a directory"),
-    "cpu_tdp_w": _Key(_parse_float(0.0, strict_min=True), None, "watts > 0 (overrides the TDP table)"),
+    "cpu_tdp_w": _Key(
+        _parse_float(0.0, strict_min=True), None, "watts > 0 (overrides the TDP table)"
+    ),
     "memory_w_per_gb": _Key(_parse_float(0.0), 0.3725, "watts per GB >= 0"),
     "embodied_lifetime_years": _Key(_parse_float(0.0, strict_min=True), None, "years > 0"),
     "embodied_use_ratio": _Key(_parse_float(0.0, strict_min=True), None, "a fraction in (0, 1]"),

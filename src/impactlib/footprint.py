@@ -93,7 +93,7 @@ class Footprint:
         out = asdict(self)
         out["energy_j"] = self.energy_j
         out["energy_kwh"] = self.energy_kwh
-        for comp, src in zip(out["components"], self.components):
+        for comp, src in zip(out["components"], self.components, strict=False):
             comp["energy_j"] = src.energy_j
             comp["energy_kwh"] = j_to_kwh(src.energy_j) * self.pue
         return out

@@ -139,7 +139,9 @@ class Measurement:
             dt = (sample.monotonic_ns - last.mono_ns) / 1e9
             if dt <= 0:
                 continue
-            shares = self._shares(account, dt, scope_cpu - last.scope_cpu_s, busy - last.machine_busy_s, rss)
+            shares = self._shares(
+                account, dt, scope_cpu - last.scope_cpu_s, busy - last.machine_busy_s, rss
+            )
             account.add(energy - last.energy_j, dt, minute, shares)
             if account.domain.component == "gpu" and shares.busy > 0:
                 self.gpu_seconds += dt
@@ -158,7 +160,9 @@ class Measurement:
         if component == "memory":
             held = rss / self.total_memory if self.total_memory else 0.0
             return memory_shares(self.policy, rss, self.total_memory, held)
-        return cpu_shares(self.policy, scope_cpu, machine_busy, self.ncpus, dt, self.held_cpu_fraction)
+        return cpu_shares(
+            self.policy, scope_cpu, machine_busy, self.ncpus, dt, self.held_cpu_fraction
+        )
 
     # -- results -----------------------------------------------------------------------
     @property
@@ -186,4 +190,3 @@ class Measurement:
         """Release the process tree's descriptors."""
         if self.tree is not None:
             self.tree.close()
-

@@ -14,6 +14,7 @@ re-parented outside the tree lose at most the time since their last sample.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,8 @@ class _KeptFile:
         return os.pread(self.fd, size, 0).decode("ascii", errors="replace")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.close(self.fd)
-        except OSError:
-            pass
 
 
 class MachineCpuReader:

@@ -72,7 +72,9 @@ def open_meters(config: Config) -> MeterSet:
     else:
         reason = found.unavailable[-1].reason if found.unavailable else "no RAPL meter"
         found.meters.append(CpuModelMeter(config.procfs_root, config.cpu_tdp_w, reason))
-        found.notes.append(f"CPU energy is estimated: {found.unavailable[-1]}" if found.unavailable else reason)
+        found.notes.append(
+            f"CPU energy is estimated: {found.unavailable[-1]}" if found.unavailable else reason
+        )
     if not has_dram:
         found.meters.append(MemoryModelMeter(config.procfs_root, config.memory_w_per_gb))
     _try(found, _open_nvidia, config)

@@ -271,7 +271,7 @@ class Tracker:
         except ImportError:
             return None, ""
         try:
-            gpu_names = [d.id for d in m.accounts.values() if d.domain.component == "gpu"]
+            gpu_names = [a.domain.id for a in m.accounts.values() if a.domain.component == "gpu"]
             return embodied_for_run(
                 duration_s=m.duration_s,
                 gpu_hours=m.gpu_seconds / 3600.0,
@@ -375,7 +375,9 @@ def _status_for(exc: BaseException | None) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     if isinstance(exc, SystemExit):
-        return "completed" if exc.code in (0, None) else "interrupted" if _by_signal(exc) else "failed"
+        return (
+            "completed" if exc.code in (0, None) else "interrupted" if _by_signal(exc) else "failed"
+        )
     return "failed"
 
 
@@ -442,5 +444,3 @@ def init(**config: Any) -> Tracker:
 def track(**config: Any) -> Tracker:
     """``with impactlib.track(project=...) as t:`` or ``@impactlib.track(...)``."""
     return init(**config)
-
-

@@ -60,7 +60,9 @@ class IntensitySeries:
         idx = bisect.bisect_right(self._starts, when) - 1
         if idx >= 0 and self.points[idx].start <= when < self.points[idx].end:
             return self.points[idx]
-        candidates = [p for p in (self.points[max(idx, 0)], self.points[min(idx + 1, len(self.points) - 1)])]
+        candidates = [
+            p for p in (self.points[max(idx, 0)], self.points[min(idx + 1, len(self.points) - 1)])
+        ]
 
         def distance(p: IntensityPoint) -> float:
             if when < p.start:
@@ -100,7 +102,9 @@ class EnergyBucket:
     energy_j: float
 
 
-def price(buckets: Sequence[EnergyBucket], series: IntensitySeries, pue: float) -> tuple[float, float]:
+def price(
+    buckets: Sequence[EnergyBucket], series: IntensitySeries, pue: float
+) -> tuple[float, float]:
     """Return ``(emissions_kg, energy-weighted mean g/kWh)`` for the buckets.
 
     Each bucket is priced with the intensity in force at its start time, so the result is

@@ -18,7 +18,9 @@ from .common import config_from
 MODELS = (("mlp-small", (32,)), ("mlp-large", (512, 512)))
 
 
-def _train(name: str, hidden: tuple[int, ...], epochs: int, config_overrides: dict[str, Any]) -> dict[str, Any]:
+def _train(
+    name: str, hidden: tuple[int, ...], epochs: int, config_overrides: dict[str, Any]
+) -> dict[str, Any]:
     import warnings
 
     from sklearn.datasets import load_digits
@@ -31,7 +33,9 @@ def _train(name: str, hidden: tuple[int, ...], epochs: int, config_overrides: di
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.25, random_state=0)
     model = MLPClassifier(hidden_layer_sizes=hidden, random_state=0, max_iter=1, warm_start=True)
-    tracker = Tracker(config_from(experiment="digits-mlp", **config_overrides), command=f"impactlib demo ({name})")
+    tracker = Tracker(
+        config_from(experiment="digits-mlp", **config_overrides), command=f"impactlib demo ({name})"
+    )
     started = time.perf_counter()
     with tracker, warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -65,7 +69,9 @@ def demo_command(
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        raise UsageError("the demo needs scikit-learn; fix: pip install 'impactlib[demo]'") from None
+        raise UsageError(
+            "the demo needs scikit-learn; fix: pip install 'impactlib[demo]'"
+        ) from None
     from rich.console import Console
     from rich.table import Table
 
@@ -86,14 +92,28 @@ def demo_command(
         results.append(result)
     scores = _pepr(results)
     table = Table(title="Two models, same data: footprint and PePR-E")
-    for column in ("model", "params", "accuracy", "wall s", "energy Wh", "g CO2e", "quality", "PePR-E"):
+    for column in (
+        "model",
+        "params",
+        "accuracy",
+        "wall s",
+        "energy Wh",
+        "g CO2e",
+        "quality",
+        "PePR-E",
+    ):
         table.add_column(column)
-    for r, score in zip(results, scores):
+    for r, score in zip(results, scores, strict=False):
         table.add_row(
-            r["model"], f"{r['params']:,}", f"{r['accuracy']:.3f}", f"{r['wall_s']:.1f}",
-            f"{r['energy_kwh'] * 1000:.4f}", f"{r['emissions_kg'] * 1000:.4f}", r["quality"],
+            r["model"],
+            f"{r['params']:,}",
+            f"{r['accuracy']:.3f}",
+            f"{r['wall_s']:.1f}",
+            f"{r['energy_kwh'] * 1000:.4f}",
+            f"{r['emissions_kg'] * 1000:.4f}",
+            r["quality"],
             "-" if score is None else f"{score:.3f}",
-        )  # fmt: skip
+        )
     out = Console()
     if not out.is_terminal:  # piped or captured: do not truncate the columns to 80
         out = Console(width=140)
@@ -110,7 +130,9 @@ def _pepr(results: list[dict[str, Any]]) -> list[float | None]:
     from ..report.pepr import pepr_scores
 
     try:
-        return list(pepr_scores([r["accuracy"] for r in results], [r["energy_kwh"] for r in results]))
+        return list(
+            pepr_scores([r["accuracy"] for r in results], [r["energy_kwh"] for r in results])
+        )
     except ImpactError:
         return [None] * len(results)
 

@@ -16,11 +16,15 @@ from .common import config_from
 FORMATS = ("table", "json", "csv", "markdown", "latex", "html")
 
 
-def _select(store: Store, run: str | None, project: str | None, experiment: str | None) -> list[RunRecord]:
+def _select(
+    store: Store, run: str | None, project: str | None, experiment: str | None
+) -> list[RunRecord]:
     if run:
         record = store.get_run(run)
         if record is None:
-            raise UsageError(f"no run '{run}' in {store.location}; `impactlib report` lists the runs")
+            raise UsageError(
+                f"no run '{run}' in {store.location}; `impactlib report` lists the runs"
+            )
         return [record]
     return store.list_runs(project=project, experiment=experiment)
 
@@ -30,16 +34,33 @@ def _table(records: Sequence[RunRecord]) -> None:
     from rich.table import Table
 
     table = Table(title="Runs")
-    for column in ("id", "project", "status", "started (UTC)", "duration s", "kWh", "kg CO2e", "quality"):
-        table.add_column(column, justify="right" if column in ("duration s", "kWh", "kg CO2e") else "left")
+    for column in (
+        "id",
+        "project",
+        "status",
+        "started (UTC)",
+        "duration s",
+        "kWh",
+        "kg CO2e",
+        "quality",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("duration s", "kWh", "kg CO2e") else "left"
+        )
     totals: dict[str, list[float]] = {}
     for r in records:
         s = r.summary()
         quality = ", ".join(sorted({c["quality"] for c in s["components"]})) or "-"
         table.add_row(
-            r.id[:12], r.project, r.status, r.started_at[:19], f"{s['duration_s']:.1f}",
-            f"{s['energy_kwh']:.6f}", f"{s['emissions_kg']:.6f}", quality,
-        )  # fmt: skip
+            r.id[:12],
+            r.project,
+            r.status,
+            r.started_at[:19],
+            f"{s['duration_s']:.1f}",
+            f"{s['energy_kwh']:.6f}",
+            f"{s['emissions_kg']:.6f}",
+            quality,
+        )
         t = totals.setdefault(r.project, [0, 0.0, 0.0, 0.0])
         t[0] += 1
         t[1] += s["duration_s"]
@@ -109,8 +130,12 @@ def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
         if r.footprint is None:
             out.append(r)
             continue
-        config = config_from(**{k: v for k, v in r.config.get("values", {}).items() if k != "electricitymaps_key"})
-        buckets = [EnergyBucket(datetime.fromisoformat(s.minute), s.energy_j) for s in store.series(r.id)]
+        config = config_from(
+            **{k: v for k, v in r.config.get("values", {}).items() if k != "electricitymaps_key"}
+        )
+        buckets = [
+            EnergyBucket(datetime.fromisoformat(s.minute), s.energy_j) for s in store.series(r.id)
+        ]
         fp = reprice(r.footprint, buckets, config)
         store.checkpoint(r.id, r.status, fp, [], r.epochs)
         out.append(replace(r, footprint=fp))
@@ -121,11 +146,17 @@ def report_command(
     project: str = typer.Option(None, "--project", "-p", help="Only this project."),
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     run: str = typer.Option(None, "--run", help="One run (id or unique prefix)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv, markdown, latex or html."),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table, json, csv, markdown, latex or html."
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file."),
     store: str = typer.Option(None, "--store", help="SQLite path or SQLAlchemy URL."),
-    reprice: bool = typer.Option(False, "--reprice", help="Price the runs again with the best data now."),
-    grid: Path = typer.Option(None, "--grid", help="Multi-criteria answers (TOML/YAML) to include."),
+    reprice: bool = typer.Option(
+        False, "--reprice", help="Price the runs again with the best data now."
+    ),
+    grid: Path = typer.Option(
+        None, "--grid", help="Multi-criteria answers (TOML/YAML) to include."
+    ),
 ) -> None:
     """Runs and totals per project, or a paper-ready report."""
     fmt = fmt.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -53,11 +54,19 @@ def run_command(
 
     cmd = list(ctx.args)
     if not cmd:
-        raise UsageError("nothing to run after `--`; usage: impactlib run [OPTIONS] -- CMD [ARGS...]")
+        raise UsageError(
+            "nothing to run after `--`; usage: impactlib run [OPTIONS] -- CMD [ARGS...]"
+        )
     config = config_from(
-        project=project, experiment=experiment, scope=scope, country=country, zone=zone,
-        pue=pue, interval=interval, store=store,
-    )  # fmt: skip
+        project=project,
+        experiment=experiment,
+        scope=scope,
+        country=country,
+        zone=zone,
+        pue=pue,
+        interval=interval,
+        store=store,
+    )
     from ..store import open_store
 
     store_obj = open_store(config)  # fail on an unwritable store before starting the command
@@ -71,16 +80,16 @@ def run_command(
     except (FileNotFoundError, PermissionError) as exc:
         tracker.stop("failed")
         what = "not found" if isinstance(exc, FileNotFoundError) else "not executable"
-        raise UsageError(f"command {what}: {cmd[0]}; check the name, path and permissions") from None
+        raise UsageError(
+            f"command {what}: {cmd[0]}; check the name, path and permissions"
+        ) from None
     tracker.attach(child.pid, shlex.join(cmd))
 
     def forward(signum: int, frame: object) -> None:
         if signum == signal.SIGINT and _terminal_sent_sigint():
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)
-        except ProcessLookupError:
-            pass
 
     for sig in (*FORWARDED, signal.SIGINT):
         signal.signal(sig, forward)

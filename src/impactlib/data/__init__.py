@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -15,13 +15,13 @@ def read_text(name: str) -> str:
     return resources.files(__name__).joinpath(name).read_text(encoding="utf-8-sig")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(name: str) -> Any:
     """A bundled JSON file, parsed once per process."""
     return json.loads(read_text(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_csv(name: str, skip_lines: int = 0) -> tuple[dict[str, str], ...]:
     """Rows of a bundled CSV as dictionaries; ``skip_lines`` skips unit/notes lines above
     the header (Green Algorithms files carry one), ``#`` comment lines are ignored."""

@@ -135,7 +135,9 @@ class MemoryModelMeter(Meter):
             f"estimated: {w_per_gb:g} W/GB x {total_gb:.1f} GB installed "
             "(Green Algorithms memoryPower); split by resident memory share"
         )
-        self._domain = Domain("memory:model", "memory", "model-memory", "machine", "estimated", note)
+        self._domain = Domain(
+            "memory:model", "memory", "model-memory", "machine", "estimated", note
+        )
         self._clock = time.monotonic
         self._start = self._clock()
 

@@ -154,8 +154,25 @@ class Store(ABC):
 
     @staticmethod
     def _record(row: Row) -> RunRecord:
-        (rid, project, experiment, user, host, pid, command, commit, started, ended, updated,
-         status, save_interval, config, footprint, model, epochs) = row  # fmt: skip
+        (
+            rid,
+            project,
+            experiment,
+            user,
+            host,
+            pid,
+            command,
+            commit,
+            started,
+            ended,
+            updated,
+            status,
+            save_interval,
+            config,
+            footprint,
+            model,
+            epochs,
+        ) = row
         fp = Footprint.from_dict(json.loads(footprint)) if footprint else None
         if status == "running" and _looks_dead(host, int(pid), updated, float(save_interval)):
             status = "killed"
