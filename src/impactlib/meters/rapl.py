@@ -49,9 +49,10 @@ _PERMISSION_REASON = (
     "(CVE-2020-8694 'PLATYPUS', commit 949dd0104c49, also backported to older stable kernels)"
 )
 _PERMISSION_FIX = (
-    "run `sudo impactlib serve` (the daemon serves measured CPU energy to unprivileged "
-    "users, each seeing only their own processes), or ask an admin to grant read access "
-    "with a udev rule or chmod (this re-opens the side channel to those users)"
+    "run as root, or ask an admin to give a group read access with a udev rule "
+    "(SUBSYSTEM==\"powercap\", ACTION==\"add\", RUN+=\"/bin/chgrp -R powercap /sys%p\", "
+    "RUN+=\"/bin/chmod -R g+r /sys%p\"), knowing it re-opens the side channel to that group; "
+    "until then CPU energy is estimated (model-tdp)"
 )
 
 
