@@ -153,7 +153,7 @@ def _measure_child(config_overrides: dict[str, object], args: list[str]) -> tupl
     tracker = Tracker(config, new_process=True, command="test")
     tracker.start()
     child = subprocess.Popen([sys.executable, "-c", *args])
-    tracker.attach(child.pid, "test")
+    tracker.attach(child.pid)
     _, _, usage = os.wait4(child.pid, 0)
     cpu = usage.ru_utime + usage.ru_stime
     tracker.account_exit(cpu)

@@ -82,6 +82,7 @@ class Tracker:
         self._footprint: Footprint | None = None
         self._lock = threading.RLock()
         self._warnings: list[str] = []
+        self.model: dict[str, Any] = {}  # model metrics and task metrics logged for this run
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> Tracker:
@@ -139,8 +140,39 @@ class Tracker:
             ended_at=None,
             updated_at=now,
             status="running",
-            config={"values": self.config.public_dict(), "sources": dict(self.config.sources)},
+            config={
+                "values": self.config.public_dict(),
+                "sources": dict(self.config.sources),
+                "hardware": self._hardware(),
+            },
         )
+
+    def _device_names(self) -> dict[str, str]:
+        assert self._measurement is not None
+        names: dict[str, str] = {}
+        for meter in self._measurement.sampler.meters.meters:
+            device_names = getattr(meter, "device_names", None)
+            if callable(device_names):
+                names.update(device_names())
+        return names
+
+    def _hardware(self) -> str:
+        """One line naming the hardware, for the record and the methods paragraph."""
+        from collections import Counter
+
+        from .hardware import local_cpu_model
+
+        assert self._measurement is not None
+        m = self._measurement
+        parts = [
+            f"CPU {local_cpu_model(self.config.procfs_root) or 'unknown'} ({m.ncpus} logical CPUs)"
+        ]
+        gpus = Counter(self._device_names().values())
+        if gpus:
+            parts.append("GPU " + ", ".join(f"{n} x {name}" for name, n in gpus.items()))
+        if m.total_memory:
+            parts.append(f"{m.total_memory / 1e9:.1f} GB memory")
+        return "; ".join(parts)
 
     def _on_sample(self, sample: Sample) -> None:
         with self._lock:
@@ -160,7 +192,7 @@ class Tracker:
             self._save("running", final=False)
             return self._footprint
 
-    def attach(self, pid: int, command: str) -> None:
+    def attach(self, pid: int) -> None:
         """Measure ``pid`` (a process started after ``start()``) and its descendants."""
         with self._lock:
             if self._measurement is not None and self.config.scope != "machine":
@@ -271,7 +303,12 @@ class Tracker:
         except ImportError:
             return None, ""
         try:
-            gpu_names = [a.domain.id for a in m.accounts.values() if a.domain.component == "gpu"]
+            names = self._device_names()
+            gpu_names = [
+                names.get(a.domain.id, a.domain.id)
+                for a in m.accounts.values()
+                if a.domain.component == "gpu" and a.total.dt_busy > 0
+            ]
             return embodied_for_run(
                 duration_s=m.duration_s,
                 gpu_hours=m.gpu_seconds / 3600.0,
@@ -324,11 +361,18 @@ class Tracker:
         """Compute model metrics (parameters, size, FLOPs) and attach them to this run."""
         from .modelmetrics import model_metrics
 
-        metrics = model_metrics(model, example_input, **kwargs)
+        self.model.update(model_metrics(model, example_input, **kwargs))
+        self._save_model()
+        return dict(self.model)
+
+    def log_metrics(self, **metrics: float) -> None:
+        """Attach task performance (accuracy, Dice...) to this run, for PePR and reports."""
+        self.model.setdefault("metrics", {}).update(metrics)
+        self._save_model()
+
+    def _save_model(self) -> None:
         if self._store is not None and self.status not in ("created", "follower"):
-            self._store.set_model(self.run_id, metrics)
-        self.model = metrics
-        return metrics
+            self._store.set_model(self.run_id, self.model)
 
     # -- context manager and decorator --------------------------------------------------
     def __enter__(self) -> Tracker:

@@ -42,8 +42,9 @@ def _train(
         for _ in range(epochs):
             model.fit(x_train, y_train)
             tracker.epoch_end()
-    accuracy = float(model.score(x_test, y_test))
-    params = sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_)
+        accuracy = float(model.score(x_test, y_test))
+        params = sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_)
+        tracker.log_metrics(accuracy=accuracy, params=int(params))
     fp = tracker.footprint
     assert fp is not None
     return {
@@ -60,7 +61,7 @@ def _train(
 
 
 def demo_command(
-    epochs: int = typer.Option(40, "--epochs", help="Training epochs per model."),
+    epochs: int = typer.Option(60, "--epochs", help="Training epochs per model."),
     project: str = typer.Option("impactlib-demo", "--project", "-p"),
     country: str = typer.Option(None, "--country", help="ISO country code for carbon intensity."),
     store: str = typer.Option(None, "--store", help="SQLite path or SQLAlchemy URL."),

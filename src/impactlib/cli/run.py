@@ -83,7 +83,7 @@ def run_command(
         raise UsageError(
             f"command {what}: {cmd[0]}; check the name, path and permissions"
         ) from None
-    tracker.attach(child.pid, shlex.join(cmd))
+    tracker.attach(child.pid)
 
     def forward(signum: int, frame: object) -> None:
         if signum == signal.SIGINT and _terminal_sent_sigint():

@@ -32,7 +32,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border
 table{border-collapse:collapse;margin:8px 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
-table.grid td{text-align:left;vertical-align:top}
+table.grid td,table.grid th{text-align:left;vertical-align:top}
 tr.total td{font-weight:bold;background:#fafafa}
 .chart{margin:12px 0}.sources{font-size:.85em;color:#555}
 """

@@ -181,6 +181,10 @@ def pepr_table(
     if letter and letter not in VARIANTS:
         raise UsageError(f"unknown PePR variant '{variant}'; allowed: E, C, T, M")
     labels = [_label(r, i, label) for i, r in enumerate(rows, start=1)]
+    for column in (performance, resource):  # a missing column first: it explains all rows
+        for i, (row, lab) in enumerate(zip(rows, labels, strict=True), start=1):
+            if column not in row:
+                _number(row, column, i, lab)
     perf = [
         _number(r, performance, i, lab)
         for i, (r, lab) in enumerate(zip(rows, labels, strict=False), 1)

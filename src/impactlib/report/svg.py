@@ -260,12 +260,14 @@ def scatter_chart(
             f'stroke-dasharray="4 4" clip-path="url(#plot-area)"><title>{escape(name)}</title>'
             "</polyline>"
         )
-        # label each guide where it leaves the plotting area, or at its right end
-        inside = [(x, y) for x, y in pts if frame.y0 <= y <= frame.y1]
-        if inside:
-            lx, ly = inside[-1]
+        # label each guide at its right end, or where it leaves the top of the plotting area
+        if len(pts) >= 2:
+            (ax, ay), (bx, by) = pts[-2], pts[-1]
+            if by > frame.y1 and by != ay:
+                bx = ax + (frame.y1 - ay) * (bx - ax) / (by - ay)
+                by = frame.y1
             body.append(
-                f'<text x="{frame.x(lx) - 4:.1f}" y="{frame.y(ly) - 4:.1f}" text-anchor="end" '
+                f'<text x="{frame.x(bx) - 4:.1f}" y="{frame.y(by) + 12:.1f}" text-anchor="end" '
                 f'font-size="10" fill="#777">{escape(name)}</text>'
             )
     if len(front) > 1:
