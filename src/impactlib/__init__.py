@@ -23,29 +23,46 @@ from .tracker import Tracker, init, track
 
 __version__ = "0.1.0"
 
+# Heavy or optional parts, imported on first use to keep `import impactlib` cheap.
+_LAZY = {
+    "model_metrics": "modelmetrics",
+    "estimate": "estimate",
+    "predict_from_epochs": "estimate",
+    "EpochEnergyPredictor": "estimate",
+    "pepr_table": "report.pepr",
+    "pepr_scores": "report.pepr",
+}
+
 __all__ = [
     "ComponentEnergy",
     "Config",
     "ConfigError",
+    "EpochEnergyPredictor",
     "Footprint",
     "ImpactError",
     "Tracker",
     "UnknownZoneError",
     "__version__",
+    "estimate",
     "init",
     "load_config",
     "model_metrics",
+    "pepr_scores",
+    "pepr_table",
+    "predict_from_epochs",
     "track",
 ]
 
 if TYPE_CHECKING:
+    from .estimate import EpochEnergyPredictor, estimate, predict_from_epochs
     from .modelmetrics import model_metrics
+    from .report.pepr import pepr_scores, pepr_table
 
 
 def __getattr__(name: str) -> Any:
-    # Heavy or optional parts are imported on first use, keeping `import impactlib` cheap.
-    if name == "model_metrics":
-        from .modelmetrics import model_metrics
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'impactlib' has no attribute {name!r}")
+    import importlib
 
-        return model_metrics
-    raise AttributeError(f"module 'impactlib' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
