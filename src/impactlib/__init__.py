@@ -31,6 +31,8 @@ _LAZY = {
     "EpochEnergyPredictor": "estimate",
     "pepr_table": "report.pepr",
     "pepr_scores": "report.pepr",
+    "best_window": "schedule",
+    "find_window": "schedule",
 }
 
 __all__ = [
@@ -38,6 +40,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "EpochEnergyPredictor",
+    "best_window",
+    "find_window",
     "Footprint",
     "ImpactError",
     "Tracker",
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
     from .estimate import EpochEnergyPredictor, estimate, predict_from_epochs
     from .modelmetrics import model_metrics
     from .report.pepr import pepr_scores, pepr_table
+    from .schedule import best_window, find_window
 
 
 def __getattr__(name: str) -> Any:

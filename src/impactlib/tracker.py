@@ -61,10 +61,11 @@ class Tracker:
         new_process: bool = False,
     ) -> None:
         from .carbon.location import resolve_zone
+        from .carbon.select import static_series
 
         self.config = config
         self.zone, self.located_by = resolve_zone(config)
-        _validate_zone(self.zone)
+        static_series(self.zone)  # fail at init(), not after hours of training, on a bad zone
         # new_process: the root is started after start() and given with attach()
         self._new_process = new_process
         self._scope_pid = scope_pid if scope_pid is not None or new_process else os.getpid()
@@ -283,13 +284,13 @@ class Tracker:
         warnings: list[str],
     ) -> tuple[float, CarbonInfo | None]:
         from .carbon.base import price
-        from .carbon.select import price_run
+        from .carbon.select import price_run, static_series
 
         try:
             if final:
                 return price_run(buckets, self.config, self.zone, self.located_by, start, end)
             # Checkpoints never touch the network: a provisional static price.
-            series = _static_series(self.zone, start, end)
+            series = static_series(self.zone)
             kg, mean = price(buckets, series, self.config.pue)
             detail = f"provisional until the run ends: {series.detail}"
             return kg, CarbonInfo(series.source, series.zone, mean, detail, None, self.located_by)
@@ -394,23 +395,6 @@ class Tracker:
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
-
-
-def _validate_zone(zone: str) -> None:
-    """Fail at ``init()`` (not after hours of training) on a zone nobody can price."""
-    from .carbon.location import WORLD_ZONE
-    from .carbon.static import lookup
-
-    if zone != WORLD_ZONE:
-        lookup(zone)
-
-
-def _static_series(zone: str, start: datetime, end: datetime) -> Any:
-    from .carbon.location import WORLD_ZONE
-    from .carbon.select import world_series
-    from .carbon.static import StaticSource
-
-    return world_series() if zone == WORLD_ZONE else StaticSource().history(zone, start, end)
 
 
 def _status_for(exc: BaseException | None) -> str:

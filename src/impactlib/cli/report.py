@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
@@ -118,9 +119,13 @@ def render(fmt: str, records: Sequence[RunRecord], store: Store, grid: Path | No
     return html.render(records, series, grid_obj)
 
 
+def _utc(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
     from dataclasses import replace
-    from datetime import datetime
 
     from ..carbon.base import EnergyBucket
     from ..carbon.select import reprice
@@ -130,12 +135,10 @@ def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
         if r.footprint is None:
             out.append(r)
             continue
-        config = config_from(
-            **{k: v for k, v in r.config.get("values", {}).items() if k != "electricitymaps_key"}
-        )
-        buckets = [
-            EnergyBucket(datetime.fromisoformat(s.minute), s.energy_j) for s in store.series(r.id)
-        ]
+        # The run's own location and PUE; today's providers, keys and cache.
+        values = r.config.get("values", {})
+        config = config_from(**{k: values.get(k) for k in ("zone", "country", "region", "pue")})
+        buckets = [EnergyBucket(_utc(s.minute), s.energy_j) for s in store.series(r.id)]
         fp = reprice(r.footprint, buckets, config)
         store.checkpoint(r.id, r.status, fp, [], r.epochs)
         out.append(replace(r, footprint=fp))

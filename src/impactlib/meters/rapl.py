@@ -50,8 +50,8 @@ _PERMISSION_REASON = (
 )
 _PERMISSION_FIX = (
     "run as root, or ask an admin to give a group read access with a udev rule "
-    "(SUBSYSTEM==\"powercap\", ACTION==\"add\", RUN+=\"/bin/chgrp -R powercap /sys%p\", "
-    "RUN+=\"/bin/chmod -R g+r /sys%p\"), knowing it re-opens the side channel to that group; "
+    '(SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp -R powercap /sys%p", '
+    'RUN+="/bin/chmod -R g+r /sys%p"), knowing it re-opens the side channel to that group; '
     "until then CPU energy is estimated (model-tdp)"
 )
 
