@@ -83,7 +83,12 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def _child(tool: str, sleep_s: float, interval: float) -> tuple[float, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, IMPACTLIB_STORE=str(Path(tmp) / "runs.db"), IMPACTLIB_COUNTRY="FR")
+        env = dict(
+            os.environ,
+            IMPACTLIB_STORE=str(Path(tmp) / "runs.db"),
+            IMPACTLIB_COUNTRY="FR",
+            IMPACTLIB_INTENSITY_SOURCE="static",
+        )  # offline, like CodeCarbon Offline
         env["HOME"] = tmp  # no state from earlier runs (CodeCarbon lock, impactlib caches)
         args = [sys.executable, "-c", _CHILD, tool, str(sleep_s), str(interval)]
         wall, out = _run(args, env)

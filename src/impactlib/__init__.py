@@ -10,21 +10,28 @@ Public API (everything else is internal)::
     with impactlib.track(project="unet") as t: ...
     @impactlib.track(project="unet")
     def train(): ...
+
+Importing the package loads only the error classes; every other name is imported on first
+use, so `import impactlib` costs about a millisecond (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import importlib
 
-from .config import Config, load_config
 from .errors import ConfigError, ImpactError, UnknownZoneError
-from .footprint import ComponentEnergy, Footprint
-from .tracker import Tracker, init, track
 
 __version__ = "0.1.0"
 
-# Heavy or optional parts, imported on first use to keep `import impactlib` cheap.
+# name -> submodule that defines it
 _LAZY = {
+    "init": "tracker",
+    "track": "tracker",
+    "Tracker": "tracker",
+    "Config": "config",
+    "load_config": "config",
+    "ComponentEnergy": "footprint",
+    "Footprint": "footprint",
     "model_metrics": "modelmetrics",
     "estimate": "estimate",
     "predict_from_epochs": "estimate",
@@ -40,14 +47,14 @@ __all__ = [
     "Config",
     "ConfigError",
     "EpochEnergyPredictor",
-    "best_window",
-    "find_window",
     "Footprint",
     "ImpactError",
     "Tracker",
     "UnknownZoneError",
     "__version__",
+    "best_window",
     "estimate",
+    "find_window",
     "init",
     "load_config",
     "model_metrics",
@@ -57,17 +64,27 @@ __all__ = [
     "track",
 ]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (milliseconds)
 if TYPE_CHECKING:
+    from typing import Any
+
+    from .config import Config, load_config
     from .estimate import EpochEnergyPredictor, estimate, predict_from_epochs
+    from .footprint import ComponentEnergy, Footprint
     from .modelmetrics import model_metrics
     from .report.pepr import pepr_scores, pepr_table
     from .schedule import best_window, find_window
+    from .tracker import Tracker, init, track
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'impactlib' has no attribute {name!r}")
-    import importlib
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .footprint import ComponentEnergy
 from .meters.base import Domain
@@ -56,8 +57,7 @@ class _Sums:
         return max(dynamic, 0.0), max(idle, 0.0)
 
 
-@dataclass(frozen=True)
-class Shares:
+class Shares(NamedTuple):
     """The scope's shares of one domain over one interval."""
 
     busy: float

@@ -100,16 +100,18 @@ def _model_words(key: str) -> set[str]:
     }
 
 
-def _find(name: str, rows: dict[str, TdpEntry], kind: str) -> TdpEntry:
+def _find(name: str, rows: dict[str, TdpEntry], kind: str, suggest: bool = True) -> TdpEntry:
     key = normalise(name)
     if key in rows:
         return rows[key]
-    # A table name contained in the query ("tesla v100 sxm2 32gb" in "tesla v100 sxm2 32gb pcie")
-    contained = [k for k in rows if k and re.search(rf"(^| ){re.escape(k)}( |$)", key)]
+    # A table name contained in the query ("tesla v100 sxm2 32gb" in "... 32gb pcie"), or
+    # the query contained in exactly one table name. Plain substring tests on space-padded
+    # strings: a regex per row would compile thousands of patterns on every lookup.
+    padded = f" {key} "
+    contained = [k for k in rows if k and f" {k} " in padded]
     if contained:
         return rows[max(contained, key=len)]
-    # The query contained in one table name only ("a100 sxm4 80 gb" for "a100 sxm4")
-    containing = [k for k in rows if re.search(rf"(^| ){re.escape(key)}( |$)", k)]
+    containing = [k for k in rows if padded in f" {k} "]
     if len(containing) == 1:
         return rows[containing[0]]
     # Same model number ("h100", "6148") with the most words in common, when unambiguous
@@ -136,9 +138,10 @@ def _find(name: str, rows: dict[str, TdpEntry], kind: str) -> TdpEntry:
     )
 
 
-def cpu_tdp(name: str) -> TdpEntry:
-    """The TDP row of a CPU model; :class:`UsageError` with close matches if unknown."""
-    return _find(name, _cpu_rows(), "CPU")
+def cpu_tdp(name: str, *, suggest: bool = True) -> TdpEntry:
+    """The TDP row of a CPU model; :class:`UsageError` (with close matches when
+    ``suggest``) if unknown."""
+    return _find(name, _cpu_rows(), "CPU", suggest)
 
 
 def gpu_tdp(name: str) -> TdpEntry:

@@ -8,7 +8,7 @@ accounts, which is what makes nested and concurrent trackers independent.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .attribution import (
     DomainAccount,
@@ -27,8 +27,7 @@ from .sampling import Sample, Sampler
 GPU_PROCESS_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
 
 
-@dataclass
-class _Last:
+class _Last(NamedTuple):
     mono_ns: int
     energy_j: float
     scope_cpu_s: float

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-@dataclass(frozen=True)
-class MachineCpu:
+class MachineCpu(NamedTuple):
     """Cumulative machine CPU seconds (all CPUs) from the ``cpu`` line of ``/proc/stat``.
 
     ``busy_s`` counts user, nice, system, irq and softirq; ``steal`` is another guest's time
@@ -47,8 +48,7 @@ def parse_proc_stat(text: str) -> MachineCpu:
     return MachineCpu(busy / CLK_TCK, (busy + idle + iowait) / CLK_TCK)
 
 
-@dataclass(frozen=True)
-class PidStat:
+class PidStat(NamedTuple):
     """The fields of ``/proc/<pid>/stat`` the tracker needs (ticks and pages)."""
 
     ppid: int
@@ -86,15 +86,27 @@ class _KeptFile:
 
 
 class MachineCpuReader:
-    """Cheap repeated reads of the machine's cumulative CPU time."""
+    """Cheap repeated reads of the machine's cumulative CPU time.
 
-    def __init__(self, procfs_root: str = "/proc") -> None:
+    One reader is shared by the sampler and the CPU model meter; a reading younger than
+    ``max_age_s`` is reused, so ``/proc/stat`` (regenerated in full by the kernel on every
+    read) is read once per tick.
+    """
+
+    def __init__(self, procfs_root: str = "/proc", max_age_s: float = 0.05) -> None:
         self._file = _KeptFile(os.path.join(procfs_root, "stat"))
         self.ncpus = os.cpu_count() or 1
+        self.max_age_s = max_age_s
+        self._last: tuple[float, MachineCpu] | None = None
 
     def read(self) -> MachineCpu:
         """Current cumulative machine CPU time."""
-        return parse_proc_stat(self._file.read(512))
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < self.max_age_s:
+            return self._last[1]
+        reading = parse_proc_stat(self._file.read(512))
+        self._last = (now, reading)
+        return reading
 
     def close(self) -> None:
         """Close the kept descriptor."""
@@ -119,8 +131,7 @@ class _Member:
     last_total: int  # own + reaped ticks at the last successful read
 
 
-@dataclass(frozen=True)
-class TreeUsage:
+class TreeUsage(NamedTuple):
     """Cumulative CPU seconds of a tree since tracking began, and its current memory."""
 
     cpu_s: float

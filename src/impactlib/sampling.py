@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .config import Config
 from .errors import MeterUnavailable
@@ -22,8 +23,7 @@ from .processes import MachineCpu, MachineCpuReader
 log = logging.getLogger("impactlib")
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(NamedTuple):
     """One reading of every meter and of the machine's CPU time."""
 
     monotonic_ns: int
@@ -37,6 +37,7 @@ class MeterSet:
     """The meters opened for this machine, and why the others could not be."""
 
     meters: list[Meter]
+    machine: MachineCpuReader
     unavailable: list[MeterUnavailable] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -58,20 +59,23 @@ class MeterSet:
         """Close every meter."""
         for meter in self.meters:
             meter.close()
+        self.machine.close()
 
 
 def open_meters(config: Config) -> MeterSet:
     """Open every meter that works here; fall back to labelled models for CPU and memory."""
     from .meters.model import CpuModelMeter, MemoryModelMeter
 
-    found = MeterSet(meters=[])
+    found = MeterSet(meters=[], machine=MachineCpuReader(config.procfs_root))
     rapl = _try(found, _open_rapl, config)
     has_dram = False
     if rapl is not None:
         has_dram = any(d.component == "dram" for d in rapl.domains())
     else:
         reason = found.unavailable[-1].reason if found.unavailable else "no RAPL meter"
-        found.meters.append(CpuModelMeter(config.procfs_root, config.cpu_tdp_w, reason))
+        found.meters.append(
+            CpuModelMeter(config.procfs_root, config.cpu_tdp_w, reason, found.machine)
+        )
         found.notes.append(
             f"CPU energy is estimated: {found.unavailable[-1]}" if found.unavailable else reason
         )
@@ -120,10 +124,10 @@ Listener = Callable[[Sample], None]
 class Sampler:
     """Reads a :class:`MeterSet` every ``interval_s`` seconds in a daemon thread."""
 
-    def __init__(self, meters: MeterSet, interval_s: float, procfs_root: str = "/proc") -> None:
+    def __init__(self, meters: MeterSet, interval_s: float) -> None:
         self.meters = meters
         self.interval_s = interval_s
-        self._cpu = MachineCpuReader(procfs_root)
+        self._cpu = meters.machine
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._stop: threading.Event | None = None
@@ -195,7 +199,7 @@ def shared_sampler(config: Config) -> Sampler:
     with _samplers_lock:
         sampler = _samplers.get(key)
         if sampler is None:
-            sampler = Sampler(open_meters(config), config.interval, config.procfs_root)
+            sampler = Sampler(open_meters(config), config.interval)
             _samplers[key] = sampler
         return sampler
 

@@ -55,7 +55,7 @@ def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float
     sockets = hardware.local_cpu_sockets(procfs_root)
     if model:
         try:
-            entry = hardware.cpu_tdp(model)
+            entry = hardware.cpu_tdp(model, suggest=False)
         except ImpactError:
             entry = None
         if entry is not None and entry.tdp_w:
@@ -80,8 +80,11 @@ class CpuModelMeter(Meter):
         procfs_root: str = "/proc",
         tdp_w: float | None = None,
         reason: str = "",
+        machine: MachineCpuReader | None = None,
     ) -> None:
-        self._cpu = MachineCpuReader(procfs_root)
+        # The sampler's reader when shared: /proc/stat is then read once per tick.
+        self._owns_reader = machine is None
+        self._cpu = machine or MachineCpuReader(procfs_root)
         self.tdp_w, source = cpu_power_w(procfs_root, tdp_w)
         self.idle_w = self.tdp_w * IDLE_FRACTION
         note = (
@@ -119,8 +122,9 @@ class CpuModelMeter(Meter):
         return {self._domain.id: self._energy_j}
 
     def close(self) -> None:
-        """Close /proc/stat."""
-        self._cpu.close()
+        """Close /proc/stat unless the reader is shared."""
+        if self._owns_reader:
+            self._cpu.close()
 
 
 class MemoryModelMeter(Meter):
