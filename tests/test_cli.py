@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from clihelp import assert_one_line_error, cli
 from powercap import FakePowercap
-
-
-def cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "impactlib.cli.main", *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr and lines[0].startswith("impactlib: error:")
-    for needle in needles:
-        assert needle in lines[0]
 
 
 def test_unknown_country(tmp_path: Path) -> None:
@@ -131,7 +110,9 @@ def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     run = runs[0]
     for key in ("id", "project", "status", "duration_s", "energy_kwh", "emissions_kg"):
         assert key in run
-    assert run["project"] == "p1" and run["status"] == "completed" and run["energy_kwh"] > 0
+    assert run["project"] == "p1" and run["status"] == "completed" and run["energy_kwh"] > 0, [
+        (c["measured_j"], c["energy_j"], c["note"][-40:]) for c in run["components"]
+    ]
     methods = {c["domain"]: (c["method"], c["quality"]) for c in run["components"]}
     assert methods["cpu:package-0"] == ("rapl", "attributed")
     assert methods["dram:package-0"] == ("rapl", "attributed")

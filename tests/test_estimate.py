@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from clihelp import assert_one_line_error, cli
 
 from impactlib.errors import UnknownZoneError, UsageError
 from impactlib.estimate import (
@@ -14,23 +13,6 @@ from impactlib.estimate import (
     estimate,
     predict_from_epochs,
 )
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "impactlib.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("impactlib: error:"), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_worked_example_cpu_gpu_memory() -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clihelp import assert_one_line_error, cli
 
 from impactlib.errors import UsageError
 from impactlib.report.pepr import (
@@ -27,23 +26,6 @@ ROWS = [
     {"model": "big", "acc": 0.92, "energy_kwh": 5.0},
     {"model": "bad", "acc": 0.70, "energy_kwh": 4.0},
 ]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "impactlib.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("impactlib: error:"), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_scores_by_hand() -> None:

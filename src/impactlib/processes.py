@@ -93,7 +93,7 @@ class MachineCpuReader:
     read) is read once per tick.
     """
 
-    def __init__(self, procfs_root: str = "/proc", max_age_s: float = 0.05) -> None:
+    def __init__(self, procfs_root: str = "/proc", max_age_s: float = 0.002) -> None:
         self._file = _KeptFile(os.path.join(procfs_root, "stat"))
         self.ncpus = os.cpu_count() or 1
         self.max_age_s = max_age_s
