@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+
+from impactlib.config import Config
+from impactlib.footprint import Footprint
+from impactlib.tracker import Tracker
 
 BURN = textwrap.dedent(
     """
@@ -37,3 +42,18 @@ def burn_in_children(seconds_each: float, count: int) -> subprocess.Popen[bytes]
     return subprocess.Popen(
         [sys.executable, "-c", SPAWN_SHORT_LIVED, str(seconds_each), str(count), BURN]
     )
+
+
+def track_child(config: Config, args: list[str]) -> tuple[Footprint, float]:
+    """Run ``python -c ARGS`` under a tracker the way ``impactlib run`` does; return the
+    footprint and the child's CPU seconds from ``wait4``."""
+    tracker = Tracker(config, new_process=True, command="test")
+    tracker.start()
+    child = subprocess.Popen([sys.executable, "-c", *args])
+    tracker.attach(child.pid)
+    _, _, usage = os.wait4(child.pid, 0)
+    cpu_s = usage.ru_utime + usage.ru_stime
+    tracker.account_exit(cpu_s)
+    footprint = tracker.stop()
+    assert footprint is not None
+    return footprint, cpu_s

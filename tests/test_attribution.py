@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from burn import track_child
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from powercap import FakePowercap
@@ -147,18 +148,7 @@ def load_dependent_power(
 
 def _measure_child(config_overrides: dict[str, object], args: list[str]) -> tuple[float, float]:
     """Run a child under a tracker like `impactlib run`; return (package J charged, child CPU s)."""
-    import subprocess
-
-    config = load_config(config_overrides)
-    tracker = Tracker(config, new_process=True, command="test")
-    tracker.start()
-    child = subprocess.Popen([sys.executable, "-c", *args])
-    tracker.attach(child.pid)
-    _, _, usage = os.wait4(child.pid, 0)
-    cpu = usage.ru_utime + usage.ru_stime
-    tracker.account_exit(cpu)
-    fp = tracker.stop()
-    assert fp is not None
+    fp, cpu = track_child(load_config(config_overrides), args)
     package = next(c for c in fp.components if c.domain == "cpu:package-0")
     assert package.dynamic_j + package.idle_j + package.unattributed_j == pytest.approx(
         package.measured_j, rel=1e-3
@@ -220,4 +210,15 @@ def test_job_energy_does_not_swing_with_a_noisy_neighbour(
             for n in neighbours:
                 n.kill()
                 n.wait()
-    assert beside == pytest.approx(alone, rel=0.10), (alone, beside, cpu_alone, cpu_beside)
+    # The same work does not always take the same CPU time on a shared VM (a busy sibling
+    # hyperthread slows it by 10-20 % here, and runs differ by as much alone): compare the
+    # energy charged for the job's work, per CPU-second it used, which is what must not
+    # swing with the neighbour's load.
+    assert cpu_beside == pytest.approx(cpu_alone, rel=0.5), (cpu_alone, cpu_beside)
+    per_cpu_alone, per_cpu_beside = alone / cpu_alone, beside / cpu_beside
+    assert per_cpu_beside == pytest.approx(per_cpu_alone, rel=0.10), (
+        alone,
+        beside,
+        cpu_alone,
+        cpu_beside,
+    )

@@ -35,6 +35,7 @@ from .footprint import ComponentEnergy
 from .meters.base import Domain
 
 FLOOR_WINDOW_S = 1.0  # power floors come from >= 1 s windows: counters move in steps
+CPU_TIME_SPLIT = ("cpu", "dram")  # split by the scope's share of the machine's CPU time
 
 
 @dataclass
@@ -127,11 +128,15 @@ class DomainAccount:
             note=f"{d.note}; idle floor {self.floor_w:.2f} W",
         )
 
-    def minute_charged_j(self) -> dict[int, float]:
-        """Energy charged to the scope per UTC minute."""
+    def minute_charged_j(self, since: int | None = None) -> dict[int, float]:
+        """Energy charged to the scope per UTC minute (from minute ``since`` on: a
+        checkpoint needs only the recent ones, and must not cost more as a run grows)."""
         floor = self.floor_w
         out: dict[int, float] = {}
-        for minute, sums in self.minutes.items():
+        for minute in reversed(self.minutes):  # minutes are added in time order
+            if since is not None and minute < since:
+                break
+            sums = self.minutes[minute]
             dynamic, idle = sums.split(floor)
             out[minute] = min(dynamic + idle, sums.energy)
         return out
@@ -183,11 +188,13 @@ def components(accounts: Iterable[DomainAccount], scope: str) -> tuple[Component
     return tuple(acc.component(scope) for acc in accounts)
 
 
-def minute_series(accounts: Iterable[DomainAccount]) -> dict[tuple[int, str], float]:
-    """Charged energy per (UTC minute, component kind)."""
+def minute_series(
+    accounts: Iterable[DomainAccount], since: int | None = None
+) -> dict[tuple[int, str], float]:
+    """Charged energy per (UTC minute, component kind), from minute ``since`` on."""
     out: dict[tuple[int, str], float] = {}
     for acc in accounts:
-        for minute, joules in acc.minute_charged_j().items():
+        for minute, joules in acc.minute_charged_j(since).items():
             key = (minute, acc.domain.component)
             out[key] = out.get(key, 0.0) + joules
     return out

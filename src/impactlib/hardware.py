@@ -6,14 +6,23 @@ Tables (see data/ATTRIBUTION.md): Green Algorithms ``TDP_cpu.csv`` / ``TDP_gpu.c
 models), ML CO2 Impact ``gpus.csv`` (W per device, includes H100/L4/L40S).
 Names are compared after normalisation (trademark marks, clock speeds and filler words
 removed), so ``Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz`` finds ``Intel Xeon Gold 6148``.
+
+Every tracker on a machine without RAPL looks its CPU up once per process, so the lookup
+must cost milliseconds. Normalising the ~5,000 CPU names costs far more than that, so they
+are normalised once, into the committed ``data/cpu_index.tsv`` (rebuild it with
+``python -m impactlib.hardware --write-index`` after updating the CSVs; a test checks it
+matches them). A lookup searches its bytes with ``bytes.find`` and decodes only the lines
+it returns. The few GPU names are indexed in memory the same way.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
+from itertools import islice
 from pathlib import Path
 
 from . import data
@@ -25,6 +34,15 @@ GA_DEFAULT_GPU_W = 200.0  # Green Algorithms "Any" GPU row
 _FILLER = re.compile(
     r"\((r|tm)\)|\b(cpu|processor|with radeon graphics|\d+-core)\b|@.*$|\bsoc\b", re.IGNORECASE
 )
+
+_CPU_INDEX = "cpu_index.tsv"
+# Index lines name their source CSV; entries carry this citation of it.
+_TABLES = {
+    "cpu_power.csv": "CodeCarbon cpu_power.csv",
+    "TDP_cpu.csv": "Green Algorithms TDP_cpu.csv v3.0",
+    "mlco2_gpus.csv": "ML CO2 Impact gpus.csv",
+    "TDP_gpu.csv": "Green Algorithms TDP_gpu.csv v3.0",
+}
 
 
 @dataclass(frozen=True)
@@ -53,84 +71,156 @@ def _num(text: str) -> float | None:
         return None
 
 
-@lru_cache(maxsize=1)
-def _cpu_rows() -> dict[str, TdpEntry]:
-    rows: dict[str, TdpEntry] = {}
-    for row in data.load_csv("cpu_power.csv"):
-        tdp = _num(row["TDP"])
-        if tdp:
-            rows[normalise(row["Name"])] = TdpEntry(
-                row["Name"], tdp, None, None, "CodeCarbon cpu_power.csv"
+def _table_rows(kind: str) -> dict[str, tuple[str, float | None, float | None, int | None, str]]:
+    """Normalised name -> (name, TDP W, W per core, cores, source CSV), in table order. A
+    later row with the same normalised name replaces the earlier one in its place, so Green
+    Algorithms rows win over CodeCarbon / ML CO2 Impact ones."""
+    rows: dict[str, tuple[str, float | None, float | None, int | None, str]] = {}
+    if kind == "CPU":
+        for row in data.load_csv("cpu_power.csv"):
+            tdp = _num(row["TDP"])
+            if tdp:
+                rows[normalise(row["Name"])] = (row["Name"], tdp, None, None, "cpu_power.csv")
+        for row in data.load_csv("TDP_cpu.csv", skip_lines=1):
+            if row["model"] == "Any":
+                continue
+            cores = _num(row["n_cores"])
+            rows[normalise(row["model"])] = (
+                row["model"],
+                _num(row["TDP"]),
+                _num(row["TDP_per_core"]),
+                int(cores) if cores else None,
+                "TDP_cpu.csv",
             )
-    for row in data.load_csv("TDP_cpu.csv", skip_lines=1):
-        if row["model"] == "Any":
-            continue
-        cores = _num(row["n_cores"])
-        rows[normalise(row["model"])] = TdpEntry(
-            row["model"],
-            _num(row["TDP"]),
-            _num(row["TDP_per_core"]),
-            int(cores) if cores else None,
-            "Green Algorithms TDP_cpu.csv v3.0",
-        )
-    return rows
-
-
-@lru_cache(maxsize=1)
-def _gpu_rows() -> dict[str, TdpEntry]:
-    rows: dict[str, TdpEntry] = {}
+        return rows
     for row in data.load_csv("mlco2_gpus.csv"):
         tdp = _num(row["tdp_watts"])
         if tdp and row["type"] == "gpu":
-            rows[normalise(row["name"])] = TdpEntry(
-                row["name"], tdp, None, None, "ML CO2 Impact gpus.csv"
-            )
+            rows[normalise(row["name"])] = (row["name"], tdp, None, None, "mlco2_gpus.csv")
     for row in data.load_csv("TDP_gpu.csv", skip_lines=1):
         tdp = _num(row["TDP_per_core"])
         if row["model"] != "Any" and tdp:
-            rows[normalise(row["model"])] = TdpEntry(
-                row["model"], tdp, None, None, "Green Algorithms TDP_gpu.csv v3.0"
-            )
+            rows[normalise(row["model"])] = (row["model"], tdp, None, None, "TDP_gpu.csv")
     return rows
 
 
+def _build_index(kind: str) -> str:
+    """The index of ``kind``'s tables: a header line, then one tab-separated line per
+    normalised name (key, name, TDP W, W per core, cores, source CSV) in table order."""
+    rows = _table_rows(kind)
+    sources = ", ".join(sorted({row[4] for row in rows.values()}))
+    lines = [
+        f"# {kind} TDP index derived from {sources} by `python -m impactlib.hardware "
+        "--write-index`; do not edit. Columns: normalised name, name, TDP W, W per core, "
+        "cores, source table."
+    ]
+    for key, row in rows.items():
+        lines.append("\t".join([key, *("" if v is None else str(v) for v in row)]))
+    return "\n".join(lines) + "\n"
+
+
+def write_index() -> Path:
+    """Rewrite ``data/cpu_index.tsv`` from the bundled CPU tables (after updating them)."""
+    path = Path(data.__file__).with_name(_CPU_INDEX)
+    path.write_text(_build_index("CPU"), encoding="utf-8", newline="\n")
+    return path
+
+
+@cache
+def _index(kind: str) -> bytes:
+    """The index as UTF-8 bytes. They are searched as they are: in a fresh process, decoding
+    ~300 kB to text would cost more than the lookup."""
+    return data.read_bytes(_CPU_INDEX) if kind == "CPU" else _build_index(kind).encode()
+
+
+def _utf8(text: str) -> bytes:
+    # Lone surrogates become bytes that never occur in the (valid UTF-8) index: no match.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _line_of(index: bytes, key: str) -> int:
+    """Start of the line whose key is ``key``, or -1. The header line holds no tab."""
+    at = index.find(b"\n%s\t" % _utf8(key))
+    return at + 1 if at >= 0 else -1
+
+
+def _lines_with(index: bytes, words: str) -> Iterator[int]:
+    """Starts of the lines, in table order, whose key holds the non-empty ``words`` between
+    word boundaries (``f" {words} " in f" {key} "``). UTF-8 sequences cannot match from
+    inside one another, so a byte match is a character match."""
+    needle = _utf8(words)
+    at = index.find(needle, index.index(b"\n"))  # after the header line
+    while at >= 0:
+        start = index.rfind(b"\n", 0, at) + 1
+        tab = index.find(b"\t", start)
+        end = at + len(needle)
+        if end > tab:  # a hit in a later column: go on from the next line
+            at = index.find(needle, index.find(b"\n", tab))
+        elif index[at - 1] in b"\n " and index[end] in b" \t":
+            yield start
+            at = index.find(needle, tab)
+        else:
+            at = index.find(needle, at + 1)
+
+
+def _key_at(index: bytes, start: int) -> str:
+    return index[start : index.find(b"\t", start)].decode()
+
+
+def _entry(index: bytes, start: int) -> TdpEntry:
+    line = index[start : index.find(b"\n", start)].decode()
+    name, tdp, per_core, cores, table = line.split("\t")[1:]
+    return TdpEntry(name, _num(tdp), _num(per_core), int(cores) if cores else None, _TABLES[table])
+
+
 def _model_words(key: str) -> set[str]:
-    return {
-        w for w in key.split() if any(ch.isdigit() for ch in w) and any(ch.isalpha() for ch in w)
-    }
+    """Words with both a digit and a letter ("h100", "e5"): the ones that name a model."""
+    return {w for w in key.split() if any(map(str.isdigit, w)) and any(map(str.isalpha, w))}
 
 
-def _find(name: str, rows: dict[str, TdpEntry], kind: str, suggest: bool = True) -> TdpEntry:
+def _find(name: str, kind: str, suggest: bool) -> TdpEntry:
+    index = _index(kind)
     key = normalise(name)
-    if key in rows:
-        return rows[key]
-    # A table name contained in the query ("tesla v100 sxm2 32gb" in "... 32gb pcie"), or
-    # the query contained in exactly one table name. Plain substring tests on space-padded
-    # strings: a regex per row would compile thousands of patterns on every lookup.
-    padded = f" {key} "
-    contained = [k for k in rows if k and f" {k} " in padded]
-    if contained:
-        return rows[max(contained, key=len)]
-    containing = [k for k in rows if padded in f" {k} "]
+    words = key.split()
+    # The longest run of the query's words that is a table name: the whole query (an exact
+    # match), else e.g. "tesla v100 sxm2 32gb" in "tesla v100 sxm2 32gb pcie". Equal lengths
+    # go to the earlier table row.
+    runs: dict[int, set[str]] = {len(key): {key}}
+    for i in range(len(words)):
+        for j in range(i + 1, len(words) + 1):
+            run = " ".join(words[i:j])
+            runs.setdefault(len(run), set()).add(run)
+    for length in sorted(runs, reverse=True):
+        found = [at for run in runs[length] if (at := _line_of(index, run)) >= 0]
+        if found:
+            return _entry(index, min(found))
+    # The query inside exactly one table name ("v4" in "intel xeon aws 1100 v4")
+    containing = list(islice(_lines_with(index, key), 4)) if key else []
     if len(containing) == 1:
-        return rows[containing[0]]
-    # Same model number ("h100", "6148") with the most words in common, when unambiguous
-    words = set(key.split())
-    scored = sorted(
-        (
-            (len(words & set(k.split())), k)
-            for k in rows
-            if _model_words(k) <= words and _model_words(k)
-        ),
-        reverse=True,
-    )
+        return _entry(index, containing[0])
+    # Same model words ("h100", "v4": digits and letters) and the most words in common, when
+    # unambiguous. Every model word of such a name is one of the query's, so only names
+    # holding one of those are candidates.
+    query_words = set(words)
+    candidates: dict[str, int] = {}
+    for word in _model_words(key):
+        for start in _lines_with(index, word):
+            name_key = _key_at(index, start)
+            if _model_words(name_key) <= query_words:
+                candidates[name_key] = start
+    scored = sorted(((len(query_words & set(k.split())), k) for k in candidates), reverse=True)
     if scored and (len(scored) == 1 or scored[0][0] > scored[1][0]):
-        return rows[scored[0][1]]
-    close = [k for _, k in scored[:4]] or difflib.get_close_matches(
-        key, list(rows), n=4, cutoff=0.6
-    )
-    names = [rows[c].name for c in close] or [rows[c].name for c in containing[:4]]
-    hint = f"; close matches: {', '.join(names)}" if names else ""
+        return _entry(index, candidates[scored[0][1]])
+    hint = ""
+    if suggest:
+        import difflib  # only here: the close matches of an unknown name, for a person
+
+        close = [k for _, k in scored[:4]] or difflib.get_close_matches(
+            key, [line.partition(b"\t")[0].decode() for line in index.split(b"\n")[1:-1]], n=4
+        )
+        starts = [_line_of(index, k) for k in close] or containing
+        if starts:
+            hint = f"; close matches: {', '.join(_entry(index, s).name for s in starts)}"
     raise UsageError(
         f"unknown {kind} model '{name}'{hint}; "
         f"give a model from the bundled tables or the power directly"
@@ -139,14 +229,14 @@ def _find(name: str, rows: dict[str, TdpEntry], kind: str, suggest: bool = True)
 
 
 def cpu_tdp(name: str, *, suggest: bool = True) -> TdpEntry:
-    """The TDP row of a CPU model; :class:`UsageError` (with close matches when
-    ``suggest``) if unknown."""
-    return _find(name, _cpu_rows(), "CPU", suggest)
+    """The TDP row of a CPU model; :class:`UsageError` if unknown, naming close matches when
+    ``suggest`` (finding them takes tens of milliseconds, too slow for tracker start-up)."""
+    return _find(name, "CPU", suggest)
 
 
 def gpu_tdp(name: str) -> TdpEntry:
     """The TDP row of a GPU model; :class:`UsageError` with close matches if unknown."""
-    return _find(name, _gpu_rows(), "GPU")
+    return _find(name, "GPU", True)
 
 
 def local_cpu_model(procfs_root: str = "/proc") -> str | None:
@@ -169,3 +259,9 @@ def local_cpu_sockets(procfs_root: str = "/proc") -> int:
         return 1
     ids = {ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("physical id")}
     return max(len(ids), 1)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write-index"]:
+        raise SystemExit("usage: python -m impactlib.hardware --write-index")
+    print(f"wrote {write_index()}")

@@ -2,15 +2,20 @@
 
 The sampler hands every tracker the same readings; each :class:`Measurement` keeps its own
 baseline, its own scope (a process tree or the whole machine) and its own attribution
-accounts, which is what makes nested and concurrent trackers independent.
+accounts, which is what makes nested and concurrent trackers independent. At each tick the
+sampler asks it to :meth:`~Measurement.capture` its tree's raw counters; the samples and
+those captures come back later, in order, through :meth:`~Measurement.consume`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+import threading
+import time
+from typing import NamedTuple, cast
 
 from .attribution import (
+    CPU_TIME_SPLIT,
     DomainAccount,
     Shares,
     components,
@@ -21,10 +26,19 @@ from .attribution import (
 )
 from .config import Config
 from .footprint import ComponentEnergy
-from .processes import ProcessTree, total_memory_bytes
-from .sampling import Sample, Sampler
+from .processes import ProcessTree, TreeCapture, total_memory_bytes
+from .sampling import Delivery, Sample, Sampler
 
 GPU_PROCESS_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
+
+
+GpuShares = dict[str, tuple[float, float, bool]]  # domain -> (ours, total, ours present)
+
+
+# What one tick saw of the scope: its tree (to recognise captures taken before attach()),
+# the tree's raw counters and, every few seconds, its share of each GPU's per-process
+# samples. A plain tuple: this is built at every tick.
+_ScopeCapture = tuple["ProcessTree | None", TreeCapture, "GpuShares | None"]
 
 
 class _Last(NamedTuple):
@@ -56,13 +70,21 @@ class Measurement:
             self.accounts[domain_id].prior_floor_w = floor
         self.held_cpu_fraction = self._held_cpus(scope_pid)
         self._last: dict[str, _Last] = {}
-        self._gpu_shares: dict[str, tuple[float, float, bool]] = {}
-        self._gpu_refreshed = -1e18
+        self._gpu_shares: GpuShares = {}
+        self._gpu_refreshed: float | None = None
+        self._has_gpu = any(a.domain.component == "gpu" for a in self.accounts.values())
         self.first_ns = 0
         self.last_ns = 0
+        self.first_wall_ns = 0
+        self.last_wall_ns = 0
         self.scope_cpu_s = 0.0
+        self.rss = 0
         self.peak_rss = 0
         self.gpu_seconds = 0.0
+        self._begun = False
+        # capture() runs in the sampler thread, consume() in the tracker's: the tree is
+        # touched by one at a time.
+        self._tree_lock = threading.Lock()
 
     def _held_cpus(self, pid: int | None) -> float:
         if pid is None:
@@ -72,11 +94,33 @@ class Measurement:
         except (OSError, AttributeError):
             return 1.0
 
-    # -- per sample --------------------------------------------------------------------
-    def begin(self, sample: Sample) -> None:
-        """Take the baseline."""
+    # -- per tick and per sample -------------------------------------------------------
+    def capture(self) -> _ScopeCapture | None:
+        """The scope's raw usage now (called by the sampler at every tick)."""
+        with self._tree_lock:
+            now_s = time.monotonic()
+            gpu = self._gpu_shares_now(now_s) if self._has_gpu else None
+            if self.tree is None:
+                return None if gpu is None else (None, (), gpu)
+            return self.tree, self.tree.capture(now_s), gpu
+
+    def consume(self, delivery: Delivery) -> None:
+        """Account samples in tick order; the first one is the baseline."""
+        with self._tree_lock:
+            for sample, captured in delivery:
+                scope = cast("_ScopeCapture | None", captured)
+                if scope is not None and scope[2] is not None:
+                    self._gpu_shares.update(scope[2])
+                if self._begun:
+                    self._update(sample, scope)
+                else:
+                    self._begin(sample, scope)
+
+    def _begin(self, sample: Sample, captured: _ScopeCapture | None) -> None:
+        self._begun = True
         self.first_ns = self.last_ns = sample.monotonic_ns
-        scope_cpu = self._scope_usage(sample)[0]
+        self.first_wall_ns = self.last_wall_ns = sample.wall_ns
+        scope_cpu = self._scope_usage(sample, captured)[0]
         busy = sample.machine.busy_s if sample.machine else 0.0
         for domain_id, energy in sample.energy_j.items():
             if domain_id in self.accounts:
@@ -85,22 +129,38 @@ class Measurement:
     def attach(self, pid: int) -> None:
         """Give the process a pending tree scope measures (started after the baseline, so
         its whole CPU time falls inside the window)."""
-        self.tree = ProcessTree(pid, self.config.procfs_root, root_is_new=True)
+        tree = ProcessTree(pid, self.config.procfs_root, root_is_new=True)
+        with self._tree_lock:
+            self.tree = tree
         self.held_cpu_fraction = self._held_cpus(pid)
 
-    def _scope_usage(self, sample: Sample) -> tuple[float, int]:
+    def account_exit(self, root_cpu_s: float) -> None:
+        """The tracked root's exit rusage (``wait4``), once it was reaped."""
+        with self._tree_lock:
+            if self.tree is not None:
+                self.tree.account_exit(root_cpu_s)
+
+    def _scope_usage(self, sample: Sample, captured: _ScopeCapture | None) -> tuple[float, int]:
         if self.tree is None:
             if self.scope == "tree":  # a process about to be attached: nothing used yet
                 return 0.0, 0
             return (sample.machine.busy_s if sample.machine else 0.0), 0
-        usage = self.tree.sample(sample.monotonic_ns / 1e9)
+        if captured is None or captured[0] is not self.tree:  # taken before attach()
+            return self.scope_cpu_s, self.rss
+        usage = self.tree.account(captured[1])
         return usage.cpu_s, usage.rss_bytes
 
-    def _refresh_gpu_shares(self, now_s: float) -> None:
+    def _gpu_shares_now(self, now_s: float) -> GpuShares | None:
+        """Our share of each GPU's per-process samples, at most every few seconds (NVML
+        process queries are slow and serialising)."""
+        if self._gpu_refreshed is None:  # the baseline: the first query comes a tick later
+            self._gpu_refreshed = now_s - GPU_PROCESS_REFRESH_S
+            return None
         if now_s - self._gpu_refreshed < GPU_PROCESS_REFRESH_S:
-            return
+            return None
         self._gpu_refreshed = now_s
         ours = set(self.tree.pids()) if self.tree is not None else None
+        shares: GpuShares = {}
         for meter in self.sampler.meters.meters:
             weights_of = getattr(meter, "process_weights", None)
             if not callable(weights_of):
@@ -113,39 +173,43 @@ class Measurement:
                 per_pid = weights.get(domain_id, {})
                 total = float(sum(per_pid.values()))
                 if ours is None:
-                    self._gpu_shares[domain_id] = (total, total, bool(per_pid))
+                    shares[domain_id] = (total, total, bool(per_pid))
                     continue
                 mine = [w for pid, w in per_pid.items() if pid in ours]
-                self._gpu_shares[domain_id] = (float(sum(mine)), total, bool(mine))
+                shares[domain_id] = (float(sum(mine)), total, bool(mine))
+        return shares
 
-    def update(self, sample: Sample) -> None:
+    def _update(self, sample: Sample, captured: _ScopeCapture | None) -> None:
         """Account the interval since each domain's last good reading."""
-        scope_cpu, rss = self._scope_usage(sample)
+        scope_cpu, rss = self._scope_usage(sample, captured)
         self.scope_cpu_s = scope_cpu
+        self.rss = rss
         self.peak_rss = max(self.peak_rss, rss)
         busy = sample.machine.busy_s if sample.machine else None
         minute = int(sample.wall_ns // 60_000_000_000)
-        if any(a.domain.component == "gpu" for a in self.accounts.values()):
-            self._refresh_gpu_shares(sample.monotonic_ns / 1e9)
         for domain_id, energy in sample.energy_j.items():
             account = self.accounts.get(domain_id)
-            last = self._last.get(domain_id)
             if account is None:
                 continue
-            if last is None or busy is None:
-                self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy or 0.0)
+            split_by_cpu = account.domain.component in CPU_TIME_SPLIT
+            if split_by_cpu and busy is None:
+                continue  # a gap: the next sample with the machine's CPU time covers it
+            now = _Last(sample.monotonic_ns, energy, scope_cpu, busy or 0.0)
+            last = self._last.get(domain_id)
+            self._last[domain_id] = now
+            if last is None:
                 continue
-            dt = (sample.monotonic_ns - last.mono_ns) / 1e9
+            dt = (now.mono_ns - last.mono_ns) / 1e9
             if dt <= 0:
+                self._last[domain_id] = last
                 continue
-            shares = self._shares(
-                account, dt, scope_cpu - last.scope_cpu_s, busy - last.machine_busy_s, rss
-            )
+            machine_busy = now.machine_busy_s - last.machine_busy_s if split_by_cpu else 0.0
+            shares = self._shares(account, dt, scope_cpu - last.scope_cpu_s, machine_busy, rss)
             account.add(energy - last.energy_j, dt, minute, shares)
             if account.domain.component == "gpu" and shares.busy > 0:
                 self.gpu_seconds += dt
-            self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
         self.last_ns = sample.monotonic_ns
+        self.last_wall_ns = sample.wall_ns
 
     def _shares(
         self, account: DomainAccount, dt: float, scope_cpu: float, machine_busy: float, rss: int
@@ -173,9 +237,9 @@ class Measurement:
         """Per-domain attributed energy so far."""
         return components(self.accounts.values(), self.scope)
 
-    def minute_series(self) -> dict[tuple[int, str], float]:
-        """Charged energy per (UTC epoch minute, component kind)."""
-        return minute_series(self.accounts.values())
+    def minute_series(self, since: int | None = None) -> dict[tuple[int, str], float]:
+        """Charged energy per (UTC epoch minute, component kind), from minute ``since``."""
+        return minute_series(self.accounts.values(), since)
 
     def floors_w(self) -> dict[str, float]:
         """Lowest power seen per measured domain (to remember for this host)."""
@@ -187,5 +251,6 @@ class Measurement:
 
     def close(self) -> None:
         """Release the process tree's descriptors."""
-        if self.tree is not None:
-            self.tree.close()
+        with self._tree_lock:
+            if self.tree is not None:
+                self.tree.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -86,31 +85,65 @@ class _KeptFile:
 
 
 class MachineCpuReader:
-    """Cheap repeated reads of the machine's cumulative CPU time.
+    """Cheap repeated reads of the machine's cumulative CPU time from a kept ``/proc/stat``.
 
-    One reader is shared by the sampler and the CPU model meter; a reading younger than
-    ``max_age_s`` is reused, so ``/proc/stat`` (regenerated in full by the kernel on every
-    read) is read once per tick.
+    ``capture`` only copies the bytes (the sampler's tick stays cheap); ``parse`` turns them
+    into seconds later.
     """
 
-    def __init__(self, procfs_root: str = "/proc", max_age_s: float = 0.002) -> None:
+    def __init__(self, procfs_root: str = "/proc") -> None:
         self._file = _KeptFile(os.path.join(procfs_root, "stat"))
-        self.ncpus = os.cpu_count() or 1
-        self.max_age_s = max_age_s
-        self._last: tuple[float, MachineCpu] | None = None
+
+    def capture(self) -> bytes:
+        """The raw start of ``/proc/stat`` (``OSError`` if unreadable)."""
+        return os.pread(self._file.fd, 512, 0)
+
+    @staticmethod
+    def parse(raw: bytes) -> MachineCpu:
+        """Cumulative machine CPU time of a capture (``ValueError`` if malformed)."""
+        return parse_proc_stat(raw.decode("ascii", errors="replace"))
 
     def read(self) -> MachineCpu:
         """Current cumulative machine CPU time."""
-        now = time.monotonic()
-        if self._last is not None and now - self._last[0] < self.max_age_s:
-            return self._last[1]
-        reading = parse_proc_stat(self._file.read(512))
-        self._last = (now, reading)
-        return reading
+        return self.parse(self.capture())
 
     def close(self) -> None:
         """Close the kept descriptor."""
         self._file.close()
+
+
+class PidCreationWatch:
+    """Tells whether any process or thread was created since the last look.
+
+    The last field of ``/proc/loadavg`` is the PID most recently handed out in this PID
+    namespace; while it stays put, no process can have joined a tracked tree, so the costly
+    walk of every thread's ``children`` file is skipped. Any doubt (file missing or
+    malformed) answers "changed".
+    """
+
+    def __init__(self, procfs_root: str = "/proc") -> None:
+        try:
+            self._file: _KeptFile | None = _KeptFile(os.path.join(procfs_root, "loadavg"))
+        except OSError:
+            self._file = None
+        self._last: bytes | None = None
+
+    def changed(self) -> bool:
+        """True unless the newest PID is the one seen at the previous call."""
+        if self._file is None:
+            return True
+        try:
+            newest = os.pread(self._file.fd, 128, 0).rsplit(b" ", 1)[1]
+        except (OSError, IndexError):
+            return True
+        changed = newest != self._last
+        self._last = newest
+        return changed
+
+    def close(self) -> None:
+        """Close the kept descriptor."""
+        if self._file is not None:
+            self._file.close()
 
 
 def total_memory_bytes(procfs_root: str = "/proc") -> int:
@@ -139,8 +172,17 @@ class TreeUsage(NamedTuple):
     processes: int
 
 
+TreeCapture = tuple[tuple[int, "bytes | None"], ...]
+"""Raw ``/proc/<pid>/stat`` bytes of every member at one tick (``None``: it was gone)."""
+
+
 class ProcessTree:
-    """A process and all its descendants, with CPU time that survives children exiting."""
+    """A process and all its descendants, with CPU time that survives children exiting.
+
+    Sampling is split in two so the sampler's tick stays cheap: :meth:`capture` (at the
+    tick) copies each member's ``stat`` bytes and looks for new children; :meth:`account`
+    (later, in tick order) parses them and updates the totals. :meth:`sample` does both.
+    """
 
     def __init__(
         self,
@@ -158,6 +200,9 @@ class ProcessTree:
         self._last_scan: float | None = None
         self._children_files = True
         self._root_is_new = root_is_new
+        self._root_exit_ticks: int | None = None  # given by account_exit before the root left
+        self._new_pids = PidCreationWatch(procfs_root)
+        self._new_pids.changed()  # the baseline discovery below sees everything up to now
         self._discover(baseline=True)
 
     # -- discovery ---------------------------------------------------------------------
@@ -204,8 +249,8 @@ class ProcessTree:
 
     def _discover(self, baseline: bool = False) -> None:
         if self._children_files:
-            pending = [self.root_pid, *self._members]
-            seen = set(pending)
+            seen = {self.root_pid, *self._members}
+            pending = list(seen)
             descendants: list[int] = []
             while pending:
                 for child in self._children_of(pending.pop()):
@@ -232,23 +277,42 @@ class ProcessTree:
             self._members[pid] = _Member(kept, stat.ppid, total if counted_from_now else 0)
 
     # -- sampling ----------------------------------------------------------------------
-    def sample(self, now_s: float) -> TreeUsage:
-        """Read every member; rediscover children every ``rescan_s`` seconds."""
+    def capture(self, now_s: float) -> TreeCapture:
+        """Copy every member's ``stat``; look for new children every ``rescan_s`` seconds,
+        when a process was created since the last look."""
         if self._last_scan is None or now_s - self._last_scan >= self.rescan_s:
             self._last_scan = now_s
-            self._discover()
+            if self._new_pids.changed():
+                self._discover()
+        captured: list[tuple[int, bytes | None]] = []
+        for pid, member in self._members.items():
+            try:
+                captured.append((pid, os.pread(member.file.fd, 1024, 0)))
+            except OSError:
+                captured.append((pid, None))
+        return tuple(captured)
+
+    def account(self, captured: TreeCapture) -> TreeUsage:
+        """Add the CPU time of one capture (captures must be accounted in tick order)."""
         gone: list[tuple[int, _Member]] = []
         reads: list[tuple[int, _Member, PidStat]] = []
         rss_pages = 0
-        for pid, member in self._members.items():
+        for pid, raw in captured:
+            member = self._members.get(pid)
+            if member is None:  # left at an earlier capture
+                continue
             try:
-                stat = parse_pid_stat(member.file.read())
+                if raw is None:
+                    raise OSError("gone")
+                stat = parse_pid_stat(raw.decode("ascii", errors="replace"))
             except (OSError, ValueError, IndexError):
                 gone.append((pid, member))
                 continue
             reads.append((pid, member, stat))
             rss_pages += stat.rss_pages
+        root_left = False
         for pid, member in gone:
+            root_left = root_left or pid == self.root_pid
             member.file.close()
             del self._members[pid]
             self._pending.pop(pid, None)
@@ -269,12 +333,28 @@ class ProcessTree:
                 else:
                     del self._pending[pid]
             self._ticks += delta
+        if root_left and self._root_exit_ticks is not None:
+            self._ticks = max(self._ticks, self._root_exit_ticks)
         return TreeUsage(self._ticks / CLK_TCK, rss_pages * PAGE_SIZE, len(self._members))
+
+    def sample(self, now_s: float) -> TreeUsage:
+        """Capture and account at once."""
+        return self.account(self.capture(now_s))
 
     def account_exit(self, root_cpu_s: float) -> None:
         """Use the exit accounting of the root (``wait4`` rusage: itself plus every
-        descendant it reaped) when it exceeds what the samples saw (the last interval)."""
-        self._ticks = max(self._ticks, round(root_cpu_s * CLK_TCK))
+        descendant it reaped) when it exceeds what the samples saw.
+
+        The CPU time the samples missed was used before the root exited, so it belongs to
+        the interval in which the root is first seen gone, not to whichever interval comes
+        next (at ``stop()`` that one can last a millisecond, with no machine CPU time to
+        split). Captures are accounted later than they are taken, so the total is kept
+        until that capture is accounted, or applied now if it already was."""
+        ticks = round(root_cpu_s * CLK_TCK)
+        if self.root_pid in self._members:
+            self._root_exit_ticks = ticks
+        else:
+            self._ticks = max(self._ticks, ticks)
 
     def pids(self) -> list[int]:
         """PIDs currently in the tree."""
@@ -285,3 +365,4 @@ class ProcessTree:
         for member in self._members.values():
             member.file.close()
         self._members.clear()
+        self._new_pids.close()

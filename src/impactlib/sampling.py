@@ -4,6 +4,14 @@ Every tracker in the process subscribes to the same sampler (nested and concurre
 share it), so the hardware is read once per tick however many trackers there are. Each tick
 is stamped with ``monotonic_ns`` (for intervals: immune to NTP jumps) and UTC wall time (to
 line energy up with carbon intensity).
+
+A tick only *captures*: it copies counter bytes from kept-open files (meters, ``/proc/stat``,
+each tracked process) and goes back to sleep. Parsing, unwrapping and attribution happen in
+one batch per checkpoint (or when a tracker asks for its figures), in tick order, so they
+give exactly the figures a per-tick computation would. Why: a thread that wakes once a
+second finds its code and data out of the CPU caches, and on the machines we measured the
+cold per-tick cost was several times the warm one; doing the Python work ten ticks at a
+time pays that price once per batch (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -11,13 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
+from .attribution import CPU_TIME_SPLIT
 from .config import Config
 from .errors import MeterUnavailable
-from .meters.base import Domain, Meter
+from .meters.base import Domain, Meter, Tick
 from .processes import MachineCpu, MachineCpuReader
 
 log = logging.getLogger("impactlib")
@@ -44,6 +53,19 @@ class MeterSet:
     def domains(self) -> list[Domain]:
         """Every domain of every meter."""
         return [d for m in self.meters for d in m.domains()]
+
+    def machine_cpu_each_tick(self) -> bool:
+        """Whether the machine's CPU time must be read at every tick.
+
+        A *measured* CPU or DRAM domain is split by the scope's share of the machine's CPU
+        time over each interval, so it needs both at every tick. The estimated CPU domain is
+        linear in that time (``P = idle + k x busy``), so reading it once per checkpoint
+        gives the same energy and the same split, while the process tree is still read at
+        every tick: one kernel-generated ``/proc/stat`` fewer per second.
+        """
+        return any(
+            d.component in CPU_TIME_SPLIT and d.quality == "measured" for d in self.domains()
+        )
 
     def known_floors_w(self) -> dict[str, float]:
         """Idle power the estimation models know for their own domains."""
@@ -118,75 +140,183 @@ def _try(found: MeterSet, opener: Callable[[Config], Meter], config: Config) -> 
     return meter
 
 
-Listener = Callable[[Sample], None]
+class Listener(Protocol):
+    """A subscriber of the sampler (a tracker's measurement window)."""
+
+    def capture(self) -> object:
+        """Called at every tick, under the sampler's lock: copy the scope's raw usage
+        counters and nothing more (no parsing, no locks of the caller's)."""
+
+
+# What one tick captured, before decoding: (monotonic_ns, wall_ns, one capture per meter
+# that reads at ticks (_FAILED where capturing raised), raw /proc/stat or None, the listeners
+# it is for, one capture per such listener). A plain tuple: building a NamedTuple was a
+# measurable part of a cold tick.
+_Tick = tuple[
+    int, int, tuple[object, ...], "bytes | None", tuple["Listener", ...], tuple[object, ...]
+]
+_FAILED = object()
+Delivery = list[tuple[Sample, object]]  # decoded samples with the listener's own capture
 
 
 class Sampler:
-    """Reads a :class:`MeterSet` every ``interval_s`` seconds in a daemon thread."""
+    """Captures a :class:`MeterSet` every ``interval_s`` seconds in a daemon thread."""
 
     def __init__(self, meters: MeterSet, interval_s: float) -> None:
         self.meters = meters
         self.interval_s = interval_s
         self._cpu = meters.machine
-        self._listeners: list[Listener] = []
+        self._machine_each_tick = meters.machine_cpu_each_tick()
+        self._reading = tuple(m for m in meters.meters if m.reads_at_tick)
+        self._inboxes: dict[Listener, Delivery] = {}
+        self._listeners: tuple[Listener, ...] = ()  # the keys of _inboxes, for the ticks
+        self._collectors: dict[Listener, tuple[Callable[[], None], float]] = {}
+        self._pending: list[_Tick] = []
         self._lock = threading.RLock()
-        self._stop: threading.Event | None = None
+        self._wake: threading.Lock | None = None  # held while the thread runs; released: stop
+        self._next_collect_ns = 0
 
-    def read(self) -> Sample:
-        """Read everything now (also used synchronously at start and stop)."""
-        energy: dict[str, float] = {}
-        for meter in self.meters.meters:
+    # -- under the lock ----------------------------------------------------------------
+    def _capture(self, only: Listener | None = None, machine_cpu: bool = True) -> None:
+        """Capture a tick for every listener, or for ``only`` (a listener's own first, last
+        or current sample, which the others do not need: it would only split their
+        intervals). ``machine_cpu=False`` skips ``/proc/stat`` where nothing needs it."""
+        meters: list[object] = []
+        for meter in self._reading:
             try:
-                energy.update(meter.read_energy_j())
+                meters.append(meter.capture())
             except Exception as exc:  # never let a meter kill the program
                 log.debug("meter %s failed: %r", meter.name, exc)
-        try:
-            machine: MachineCpu | None = self._cpu.read()
-        except (OSError, ValueError):
-            machine = None
-        return Sample(time.monotonic_ns(), time.time_ns(), energy, machine)
+                meters.append(_FAILED)
+        machine: bytes | None = None
+        if machine_cpu or self._machine_each_tick:
+            try:
+                machine = self._cpu.capture()
+            except OSError:
+                machine = None
+        targets = self._listeners if only is None else (only,)
+        scopes: list[object] = []
+        for listener in targets:
+            try:
+                scopes.append(listener.capture())
+            except Exception:  # a tracker bug must never kill training
+                log.exception("impactlib listener failed; measurement continues")
+                scopes.append(None)
+        self._pending.append(
+            (time.monotonic_ns(), time.time_ns(), tuple(meters), machine, targets, tuple(scopes))
+        )
 
-    def subscribe(self, listener: Listener) -> Sample:
-        """Add a listener; return a fresh sample to use as its baseline."""
+    def _decode(self) -> None:
+        """Turn pending ticks into samples, in order, and hand them to their listeners."""
+        for monotonic_ns, wall_ns, meter_captures, raw_machine, targets, scopes in self._pending:
+            try:
+                machine = self._cpu.parse(raw_machine) if raw_machine is not None else None
+            except ValueError:
+                machine = None
+            tick = Tick(monotonic_ns / 1e9, machine)
+            energy: dict[str, float] = {}
+            captures = iter(meter_captures)
+            for meter in self.meters.meters:
+                captured = next(captures) if meter.reads_at_tick else None
+                if captured is _FAILED:
+                    continue
+                try:
+                    energy.update(meter.decode(captured, tick))
+                except Exception as exc:
+                    log.debug("meter %s failed: %r", meter.name, exc)
+            sample = Sample(monotonic_ns, wall_ns, energy, machine)
+            for listener, scope in zip(targets, scopes, strict=True):
+                inbox = self._inboxes.get(listener)
+                if inbox is not None:  # else it has left since
+                    inbox.append((sample, scope))
+        self._pending.clear()
+
+    # -- listeners ---------------------------------------------------------------------
+    def subscribe(
+        self, listener: Listener, collect: Callable[[], None], collect_every_s: float
+    ) -> None:
+        """Add a listener; its inbox starts with a fresh sample (its baseline). The sampler
+        thread calls ``collect`` at least every ``collect_every_s`` seconds, right after a
+        tick: time to :meth:`take` the samples and save them."""
         with self._lock:
-            sample = self.read()
-            self._listeners.append(listener)
-            if self._stop is None:
-                self._stop = threading.Event()
+            self._inboxes[listener] = []
+            self._listeners = tuple(self._inboxes)
+            self._collectors[listener] = (collect, collect_every_s)
+            self._capture(only=listener)
+            now = time.monotonic_ns()
+            due = now + int(collect_every_s * 1e9)
+            if self._wake is None:
+                self._wake = threading.Lock()
+                self._wake.acquire()
+                self._next_collect_ns = due
                 thread = threading.Thread(
-                    target=self._loop, args=(self._stop,), name="impactlib-sampler", daemon=True
+                    target=self._loop, args=(self._wake,), name="impactlib-sampler", daemon=True
                 )
                 thread.start()
-            return sample
+            else:
+                self._next_collect_ns = min(self._next_collect_ns, due)
 
-    def unsubscribe(self, listener: Listener) -> Sample:
-        """Remove a listener; return a final sample for it."""
+    def take(self, listener: Listener, fresh: bool = False) -> Delivery:
+        """The listener's samples since it last took them, oldest first.
+
+        ``fresh`` asks for figures up to now where they would lag: without a per-tick
+        reading of the machine's CPU time the estimated CPU domain was last read at the
+        latest checkpoint, so one more sample is taken, for this listener only. Where the
+        machine is read at every tick, none is: a sample a few milliseconds after a tick
+        splits an interval so short that the kernel's 10 ms CPU-time steps make its share
+        of a measured domain meaningless; the figures then end at the latest tick.
+        """
         with self._lock:
-            sample = self.read()
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-            if not self._listeners and self._stop is not None:
-                self._stop.set()
-                self._stop = None
-            return sample
+            if fresh and not self._machine_each_tick and listener in self._inboxes:
+                self._capture(only=listener)
+            self._decode()
+            delivery = self._inboxes.get(listener)
+            if delivery is None:
+                return []
+            self._inboxes[listener] = []
+            return delivery
 
-    @property
-    def idle(self) -> bool:
-        """True when nobody listens."""
-        return not self._listeners
+    def unsubscribe(self, listener: Listener) -> Delivery:
+        """Remove a listener; return its last samples, ending with one taken now."""
+        with self._lock:
+            if listener not in self._inboxes:
+                return []
+            self._capture(only=listener)
+            self._decode()
+            del self._collectors[listener]
+            delivery = self._inboxes.pop(listener)
+            self._listeners = tuple(self._inboxes)
+            if not self._inboxes and self._wake is not None:
+                self._wake.release()
+                self._wake = None
+            return delivery
 
-    def _loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval_s):
+    # -- the thread --------------------------------------------------------------------
+    def _loop(self, wake: threading.Lock) -> None:
+        interval_ns = max(int(self.interval_s * 1e9), 1)
+        next_ns = time.monotonic_ns() + interval_ns
+        while not wake.acquire(timeout=max(next_ns - time.monotonic_ns(), 0) / 1e9):
+            now = time.monotonic_ns()
+            next_ns += interval_ns
+            if next_ns < now:  # fell behind (suspended, overloaded): resume from now
+                next_ns = now + interval_ns
             with self._lock:
-                if stop.is_set():
+                if self._wake is not wake:
                     return
-                sample = self.read()
-                listeners = list(self._listeners)
-            for listener in listeners:
-                try:
-                    listener(sample)
-                except Exception:  # a tracker bug must never kill training
-                    log.exception("impactlib listener failed; measurement continues")
+                # Half a tick of slack: a wake-up a hair early must not push the checkpoint
+                # a whole tick past save_interval.
+                due = now + interval_ns // 2 >= self._next_collect_ns
+                self._capture(machine_cpu=due)
+                if due:
+                    every_s = min((e for _, e in self._collectors.values()), default=1.0)
+                    self._next_collect_ns = now + int(every_s * 1e9)
+                    collectors = [collect for collect, _ in self._collectors.values()]
+            if due:
+                for collect in collectors:
+                    try:
+                        collect()
+                    except Exception:  # a tracker bug must never kill training
+                        log.exception("impactlib listener failed; measurement continues")
 
 
 _samplers: dict[tuple[str, str, float], Sampler] = {}
@@ -202,8 +332,3 @@ def shared_sampler(config: Config) -> Sampler:
             sampler = Sampler(open_meters(config), config.interval)
             _samplers[key] = sampler
         return sampler
-
-
-def domains_of(sampler: Sampler) -> Sequence[Domain]:
-    """The domains a sampler reads."""
-    return sampler.meters.domains()

@@ -1,9 +1,10 @@
 """The public tracker: start, stop, read the figures; the record is saved as it goes.
 
 A :class:`Tracker` wires the parts together and owns only the run's lifecycle: it takes its
-measurement from the shared sampler, checkpoints the record every ``save_interval`` (so a
-``kill -9`` loses at most that), prices the per-minute energy at the end, and finishes the
-record with its status on ``stop()``, on exceptions, on SIGTERM/SIGINT and at interpreter exit.
+measurement from the shared sampler, which hands it the samples and asks it to checkpoint the
+record every ``save_interval`` (so a ``kill -9`` loses at most that); it prices the per-minute
+energy at the end, and finishes the record with its status on ``stop()``, on exceptions, on
+SIGTERM/SIGINT and at interpreter exit.
 Nothing here may raise into the user's program once measuring has started: failures are
 logged and recorded.
 """
@@ -30,8 +31,9 @@ from .config import Config, load_config
 from .errors import ImpactError
 from .footprint import CarbonInfo, Footprint
 from .measurement import Measurement
-from .sampling import Sample, shared_sampler
+from .sampling import shared_sampler
 from .store import RunRecord, SeriesRow, Store, open_store
+from .units import j_to_kwh
 
 log = logging.getLogger("impactlib")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,7 +67,8 @@ class Tracker:
 
         self.config = config
         self.zone, self.located_by = resolve_zone(config)
-        static_series(self.zone)  # fail at init(), not after hours of training, on a bad zone
+        # Fails at init(), not after hours of training, on a bad zone; checkpoints price with it.
+        self._static = static_series(self.zone)
         # new_process: the root is started after start() and given with attach()
         self._new_process = new_process
         self._scope_pid = scope_pid if scope_pid is not None or new_process else os.getpid()
@@ -75,10 +78,7 @@ class Tracker:
         self.status = "created"
         self._measurement: Measurement | None = None
         self._role: ranks.RankRole | None = None
-        self._started_wall_ns = 0
-        self._ended_wall_ns: int | None = None
-        self._last_save_ns = 0
-        self._written_minutes: set[int] = set()
+        self._series_from: int | None = None  # the oldest minute a checkpoint rewrites
         self._epochs: list[float] = []
         self._footprint: Footprint | None = None
         self._lock = threading.RLock()
@@ -110,15 +110,13 @@ class Tracker:
                 apply_priors(self._measurement.accounts, self._store.floors(identity.host_name()))
             except ImpactError as exc:
                 log.warning("impactlib: no remembered idle floors: %s", exc)
-            baseline = sampler.subscribe(self._on_sample)
-            self._measurement.begin(baseline)
-            self._started_wall_ns = baseline.wall_ns
-            self._last_save_ns = baseline.monotonic_ns
+            sampler.subscribe(self._measurement, self.collect, self.config.save_interval)
             self.status = "running"
+            self._pull()  # the baseline
             try:
                 self._store.insert_run(self._new_record(), self.config.save_interval)
             except ImpactError:
-                sampler.unsubscribe(self._on_sample)
+                sampler.unsubscribe(self._measurement)
                 self.status = "failed"
                 raise
             with _active_lock:
@@ -127,7 +125,8 @@ class Tracker:
             return self
 
     def _new_record(self) -> RunRecord:
-        now = _iso(self._started_wall_ns)
+        assert self._measurement is not None
+        now = _iso(self._measurement.first_wall_ns)
         return RunRecord(
             id=self.run_id,
             project=self.config.project,
@@ -175,22 +174,26 @@ class Tracker:
             parts.append(f"{m.total_memory / 1e9:.1f} GB memory")
         return "; ".join(parts)
 
-    def _on_sample(self, sample: Sample) -> None:
+    # -- called by the sampler ---------------------------------------------------------
+    def collect(self) -> None:
+        """Checkpoint time: account the samples taken since the last one and save."""
         with self._lock:
-            if self._measurement is None or self.status != "running":
-                return
-            self._measurement.update(sample)
-            due = (sample.monotonic_ns - self._last_save_ns) / 1e9 >= self.config.save_interval
-            if due:
-                self._last_save_ns = sample.monotonic_ns
+            if self._pull():
                 self._save("running", final=False)
+
+    def _pull(self, fresh: bool = False) -> bool:
+        """Account every sample the sampler holds for this run (lock held); ``fresh``:
+        figures up to now (see ``Sampler.take``)."""
+        if self._measurement is None or self.status != "running":
+            return False
+        self._measurement.consume(self._measurement.sampler.take(self._measurement, fresh))
+        return True
 
     def flush(self) -> Footprint | None:
         """Save the current figures now (the run keeps going)."""
         with self._lock:
-            if self.status != "running":
-                return self._footprint
-            self._save("running", final=False)
+            if self._pull(fresh=True):
+                self._save("running", final=False)
             return self._footprint
 
     def attach(self, pid: int) -> None:
@@ -202,8 +205,8 @@ class Tracker:
     def account_exit(self, root_cpu_s: float) -> None:
         """Give the exit rusage of the tracked root process (``impactlib run``)."""
         with self._lock:
-            if self._measurement is not None and self._measurement.tree is not None:
-                self._measurement.tree.account_exit(root_cpu_s)
+            if self._measurement is not None and self.status == "running":
+                self._measurement.account_exit(root_cpu_s)
 
     def stop(self, status: str = "completed") -> Footprint | None:
         """Stop measuring, price the energy, and finish the record with ``status``."""
@@ -214,9 +217,7 @@ class Tracker:
                 return None
             if self.status != "running" or self._measurement is None:
                 return self._footprint
-            final = self._measurement.sampler.unsubscribe(self._on_sample)
-            self._measurement.update(final)
-            self._ended_wall_ns = final.wall_ns
+            self._measurement.consume(self._measurement.sampler.unsubscribe(self._measurement))
             self.status = status
             with _active_lock:
                 _active.discard(self)
@@ -227,43 +228,43 @@ class Tracker:
             return self._footprint
 
     # -- figures -----------------------------------------------------------------------
-    def _series(self, final: bool) -> list[SeriesRow]:
+    def _series(self, final: bool) -> tuple[dict[tuple[int, str], float], list[SeriesRow]]:
+        """The per-minute energy to write: every minute at the end (when the final idle
+        floor is known), else the minutes since the previous checkpoint (finished minutes
+        barely change meanwhile, and a checkpoint must not cost more as a run grows)."""
         assert self._measurement is not None
-        by_minute = self._measurement.minute_series()
-        latest = max((m for m, _ in by_minute), default=0)
-        rows = []
-        for (minute, component), joules in sorted(by_minute.items()):
-            # Finished minutes barely change between checkpoints; rewrite them all at the end
-            # (when the final idle floor is known) and only the recent ones meanwhile.
-            if final or minute >= latest - 1 or minute not in self._written_minutes:
-                rows.append(SeriesRow(self.run_id, _minute_iso(minute), component, joules))
-                self._written_minutes.add(minute)
-        return rows
+        by_minute = self._measurement.minute_series(None if final else self._series_from)
+        if by_minute:
+            self._series_from = max(minute for minute, _ in by_minute)
+        rows = [
+            SeriesRow(self.run_id, _minute_iso(minute), component, joules)
+            for (minute, component), joules in sorted(by_minute.items())
+        ]
+        return by_minute, rows
 
-    def _build_footprint(self, final: bool) -> Footprint:
+    def _build_footprint(
+        self, final: bool, by_minute: dict[tuple[int, str], float] | None = None
+    ) -> Footprint:
         assert self._measurement is not None
         m = self._measurement
-        comps = m.components()
-        start = datetime.fromtimestamp(self._started_wall_ns / 1e9, tz=timezone.utc)
-        end_ns = self._ended_wall_ns or (self._started_wall_ns + int(m.duration_s * 1e9))
-        end = datetime.fromtimestamp(end_ns / 1e9, tz=timezone.utc)
-        buckets = [
-            EnergyBucket(datetime.fromtimestamp(minute * 60, tz=timezone.utc), joules)
-            for (minute, _), joules in m.minute_series().items()
-        ]
+        components = m.components()
         warnings = list(self._warnings)
         if self.zone == "WORLD":
             warnings.append(f"carbon intensity: {self.located_by}")
-        kg, carbon = self._price(buckets, start, end, final, warnings)
-        embodied_kg, embodied_note = self._embodied(m) if final else (None, "")
+        if final:
+            kg, carbon = self._price(by_minute or m.minute_series(), warnings)
+            embodied_kg, embodied_note = self._embodied(m)
+        else:
+            kg, carbon = self._provisional_price(sum(c.energy_j for c in components))
+            embodied_kg, embodied_note = None, ""
         return Footprint(
             run_id=self.run_id,
             scope=m.scope,
             idle_policy=m.policy,
-            started_at=start.isoformat(timespec="milliseconds"),
-            ended_at=end.isoformat(timespec="milliseconds") if final else None,
+            started_at=_iso(m.first_wall_ns),
+            ended_at=_iso(m.last_wall_ns) if final else None,
             duration_s=m.duration_s,
-            components=comps,
+            components=components,
             pue=self.config.pue,
             emissions_kg=kg,
             carbon=carbon,
@@ -276,27 +277,36 @@ class Tracker:
         )
 
     def _price(
-        self,
-        buckets: list[EnergyBucket],
-        start: datetime,
-        end: datetime,
-        final: bool,
-        warnings: list[str],
+        self, by_minute: dict[tuple[int, str], float], warnings: list[str]
     ) -> tuple[float, CarbonInfo | None]:
-        from .carbon.base import price
-        from .carbon.select import price_run, static_series
+        """The final price: live intensity where configured, time-aligned per minute."""
+        from .carbon.select import price_run
 
+        assert self._measurement is not None
+        m = self._measurement
+        per_minute: dict[int, float] = {}
+        for (minute, _), joules in by_minute.items():
+            per_minute[minute] = per_minute.get(minute, 0.0) + joules
+        buckets = [
+            EnergyBucket(datetime.fromtimestamp(minute * 60, tz=timezone.utc), joules)
+            for minute, joules in sorted(per_minute.items())
+        ]
+        start = datetime.fromtimestamp(m.first_wall_ns / 1e9, tz=timezone.utc)
+        end = datetime.fromtimestamp(m.last_wall_ns / 1e9, tz=timezone.utc)
         try:
-            if final:
-                return price_run(buckets, self.config, self.zone, self.located_by, start, end)
-            # Checkpoints never touch the network: a provisional static price.
-            series = static_series(self.zone)
-            kg, mean = price(buckets, series, self.config.pue)
-            detail = f"provisional until the run ends: {series.detail}"
-            return kg, CarbonInfo(series.source, series.zone, mean, detail, None, self.located_by)
+            return price_run(buckets, self.config, self.zone, self.located_by, start, end)
         except Exception as exc:  # pricing must never lose the measured energy
             warnings.append(f"emissions not priced: {exc}")
             return 0.0, None
+
+    def _provisional_price(self, energy_j: float) -> tuple[float, CarbonInfo]:
+        """Checkpoints never touch the network: the static annual value, one number for
+        the whole year, so the total energy prices exactly what the minutes would."""
+        series = self._static
+        g_per_kwh = series.points[0].g_per_kwh
+        kg = j_to_kwh(energy_j) * self.config.pue * g_per_kwh / 1000.0
+        detail = f"provisional until the run ends: {series.detail}"
+        return kg, CarbonInfo(series.source, series.zone, g_per_kwh, detail, None, self.located_by)
 
     def _embodied(self, m: Measurement) -> tuple[float | None, str]:
         try:
@@ -322,9 +332,9 @@ class Tracker:
 
     def _save(self, status: str, final: bool) -> None:
         try:
-            self._footprint = self._build_footprint(final)
-            series = self._series(final)
             assert self._store is not None and self._measurement is not None
+            by_minute, series = self._series(final)
+            self._footprint = self._build_footprint(final, by_minute)
             self._store.checkpoint(self.run_id, status, self._footprint, series, self._epochs)
             if final:
                 self._store.save_floors(identity.host_name(), self._measurement.floors_w())
@@ -335,7 +345,7 @@ class Tracker:
     def footprint(self) -> Footprint | None:
         """The full result (per-component energy with method, scope, quality, provenance)."""
         with self._lock:
-            if self.status == "running" and self._measurement is not None:
+            if self._pull(fresh=True):
                 return self._build_footprint(final=False)
             return self._footprint
 

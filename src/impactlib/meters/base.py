@@ -11,7 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple, cast
+
+from ..processes import MachineCpu
 
 Component = Literal["cpu", "dram", "gpu", "memory"]
 Quality = Literal["measured", "attributed", "estimated"]
@@ -35,10 +37,26 @@ class Domain:
     note: str = ""
 
 
+class Tick(NamedTuple):
+    """When a capture was taken, and the machine's CPU counters at that moment (the
+    estimation models need nothing else)."""
+
+    monotonic_s: float
+    machine: MachineCpu | None
+
+
 class Meter(ABC):
-    """A source of cumulative energy for one or more domains."""
+    """A source of cumulative energy for one or more domains.
+
+    Reading is split in two so the sampler's tick stays cheap: :meth:`capture` runs at
+    the tick and only copies what changes (a counter file's bytes, a library's reading);
+    :meth:`decode` turns a capture into joules later, called once per capture and in
+    capture order (accumulators unwrap counters there). A meter with nothing to defer
+    keeps the defaults: it reads at capture time and its capture *is* the answer.
+    """
 
     name: str = "meter"
+    reads_at_tick: bool = True  # False: decode needs only the tick (the estimation models)
 
     @abstractmethod
     def domains(self) -> Sequence[Domain]:
@@ -52,6 +70,15 @@ class Meter(ABC):
         records the gap and keeps going. Implementations never raise for a transient
         failure, so a hardware hiccup cannot kill the user's program.
         """
+
+    def capture(self) -> object:
+        """What :meth:`decode` needs, read now (never raises for a transient failure)."""
+        return self.read_energy_j()
+
+    def decode(self, captured: object, tick: Tick) -> Mapping[str, float]:
+        """Cumulative joules per domain of one capture taken at ``tick`` (same contract as
+        :meth:`read_energy_j`)."""
+        return cast(Mapping[str, float], captured)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release file descriptors or library handles."""

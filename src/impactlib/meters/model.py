@@ -20,8 +20,8 @@ from pathlib import Path
 
 from .. import hardware
 from ..errors import ImpactError
-from ..processes import MachineCpuReader, total_memory_bytes
-from .base import Domain, Meter
+from ..processes import MachineCpu, MachineCpuReader, total_memory_bytes
+from .base import Domain, Meter, Tick
 
 IDLE_FRACTION = 0.12
 
@@ -71,9 +71,14 @@ def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float
 
 
 class CpuModelMeter(Meter):
-    """CPU energy estimated from TDP and machine utilisation."""
+    """CPU energy estimated from TDP and machine utilisation.
+
+    It reads nothing of its own at a tick: the sampler's tick carries the machine's CPU
+    counters, which is all the model needs.
+    """
 
     name = "cpu-model"
+    reads_at_tick = False
 
     def __init__(
         self,
@@ -82,7 +87,6 @@ class CpuModelMeter(Meter):
         reason: str = "",
         machine: MachineCpuReader | None = None,
     ) -> None:
-        # The sampler's reader when shared: /proc/stat is then read once per tick.
         self._owns_reader = machine is None
         self._cpu = machine or MachineCpuReader(procfs_root)
         self.tdp_w, source = cpu_power_w(procfs_root, tdp_w)
@@ -109,16 +113,24 @@ class CpuModelMeter(Meter):
     def read_energy_j(self) -> Mapping[str, float]:
         """Integrate the model since the last read."""
         try:
-            now, cpu = self._clock(), self._cpu.read()
+            machine: MachineCpu | None = self._cpu.read()
         except (OSError, ValueError):
+            machine = None
+        return self.decode(None, Tick(self._clock(), machine))
+
+    def decode(self, captured: object, tick: Tick) -> Mapping[str, float]:
+        """Integrate the model up to the tick."""
+        if tick.machine is None:
             return {}
         last_t, last_cpu = self._last
-        dt = now - last_t
-        span = cpu.total_s - last_cpu.total_s
-        if dt > 0 and span > 0:
-            util = min(max((cpu.busy_s - last_cpu.busy_s) / span, 0.0), 1.0)
+        dt = tick.monotonic_s - last_t
+        span = tick.machine.total_s - last_cpu.total_s
+        if span <= 0:  # within one kernel tick: no utilisation yet, a gap until the next
+            return {}
+        if dt > 0:
+            util = min(max((tick.machine.busy_s - last_cpu.busy_s) / span, 0.0), 1.0)
             self._energy_j += (self.idle_w + (self.tdp_w - self.idle_w) * util) * dt
-        self._last = (now, cpu)
+        self._last = (tick.monotonic_s, tick.machine)
         return {self._domain.id: self._energy_j}
 
     def close(self) -> None:
@@ -131,6 +143,7 @@ class MemoryModelMeter(Meter):
     """Memory energy at a constant power per installed GB."""
 
     name = "memory-model"
+    reads_at_tick = False
 
     def __init__(self, procfs_root: str = "/proc", w_per_gb: float = 0.3725) -> None:
         total_gb = total_memory_bytes(procfs_root) / 1e9
@@ -155,4 +168,8 @@ class MemoryModelMeter(Meter):
 
     def read_energy_j(self) -> Mapping[str, float]:
         """Constant power times elapsed time."""
-        return {self._domain.id: self.power_w * (self._clock() - self._start)}
+        return self.decode(None, Tick(self._clock(), None))
+
+    def decode(self, captured: object, tick: Tick) -> Mapping[str, float]:
+        """Constant power times the time elapsed at the tick."""
+        return {self._domain.id: self.power_w * (tick.monotonic_s - self._start)}

@@ -28,9 +28,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from impactlib.errors import MeterUnavailable
-from impactlib.meters.base import CounterAccumulator, Domain, Meter
+from impactlib.meters.base import CounterAccumulator, Domain, Meter, Tick
 from impactlib.units import UJ_PER_J
 
 DEFAULT_ROOT = "/sys/class/powercap"
@@ -54,6 +55,10 @@ _PERMISSION_FIX = (
     'RUN+="/bin/chmod -R g+r /sys%p"), knowing it re-opens the side channel to that group; '
     "until then CPU energy is estimated (model-tdp)"
 )
+
+# One raw ``energy_uj`` per reported zone, in ``domains()`` order (None: the read failed).
+_Capture = tuple["bytes | int | None", ...]
+_NO_TICK = Tick(0.0, None)  # counters carry their own meaning: decoding needs no time
 
 
 @dataclass(frozen=True)
@@ -289,22 +294,39 @@ class RaplMeter(Meter):
 
     def read_energy_j(self) -> Mapping[str, float]:
         """Joules per domain since opening; a zone that fails this time is left out."""
-        energy: dict[str, float] = {}
+        return self.decode(self.capture(), _NO_TICK)
+
+    def capture(self) -> _Capture:
+        """Each zone's raw ``energy_uj`` (``None`` where the read failed)."""
+        raws: list[bytes | int | None] = []
         with self._lock:
             for reading in self._readings:
                 try:
-                    raw = self._read(reading)
+                    raws.append(self._read(reading))
                 except (OSError, ValueError):
+                    raws.append(None)
+        return tuple(raws)
+
+    def decode(self, captured: object, tick: Tick) -> Mapping[str, float]:
+        """Unwrap one capture's counters into joules since opening."""
+        energy: dict[str, float] = {}
+        with self._lock:
+            for reading, raw in zip(self._readings, cast(_Capture, captured), strict=True):
+                try:
+                    value = _parse_counter(raw) if isinstance(raw, bytes) else raw
+                except ValueError:
+                    value = None
+                if value is None:
                     self.gaps += 1
                     continue
-                energy[reading.domain.id] = reading.accumulator.update(raw) / UJ_PER_J
+                energy[reading.domain.id] = reading.accumulator.update(value) / UJ_PER_J
         return energy
 
-    def _read(self, reading: _Reading) -> int:
+    def _read(self, reading: _Reading) -> bytes | int:
         if reading.fd is not None:
             # sysfs regenerates the attribute on every read at offset 0, so one pread on a
             # kept descriptor replaces open+read+close (about 2 µs instead of 13 µs here).
-            return _parse_counter(os.pread(reading.fd, 32, 0))
+            return os.pread(reading.fd, 32, 0)
         if self._read_counter is None:
             raise OSError("counter closed")
         return self._read_counter(reading.zone.path / "energy_uj")
