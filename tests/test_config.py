@@ -108,3 +108,19 @@ def test_broken_toml_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "impactlib.toml").write_text("pue = = 2\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(environ={}, cwd=tmp_path)
+
+
+def test_logging_is_imported_only_when_something_is_logged() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, impactlib.tracker, impactlib.sampling\n"
+        "assert 'logging' not in sys.modules, 'logging imported eagerly'\n"
+        "from impactlib.log import log\n"
+        "log.warning('impactlib: test message')\n"
+        "assert 'logging' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "impactlib: test message" in result.stderr

@@ -356,3 +356,18 @@ def test_fake_constants_match_pynvml() -> None:
     assert pynvml.NVML_DEVICE_ARCH_AMPERE == NVML_DEVICE_ARCH_AMPERE
     assert pynvml.NVML_ERROR_NO_PERMISSION == NVML_ERROR_NO_PERMISSION
     assert pynvml.NVML_ERROR_NOT_SUPPORTED == NVML_ERROR_NOT_SUPPORTED
+
+
+def test_no_driver_is_told_before_importing_pynvml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    from impactlib import meters
+
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    monkeypatch.setattr(meters, "NVIDIA_DRIVER_PATHS", (f"{tmp_path}/nvidiactl",))
+    with pytest.raises(MeterUnavailable, match="no NVIDIA driver here") as caught:
+        meters.require_nvidia_driver()
+    assert "nvidia-smi" in caught.value.fix
+    assert "pynvml" not in sys.modules
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml().module())  # a loaded NVML is asked
+    meters.require_nvidia_driver()

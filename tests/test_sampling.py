@@ -63,12 +63,15 @@ def test_cpu_model_energy_is_the_same_decoded_each_tick_or_each_tenth(tmp_path: 
     assert fine["cpu:model"] == pytest.approx(100 * (0.12 * 30 + 0.88 * busy / 4))
 
 
-def test_cpu_model_leaves_a_gap_within_one_kernel_tick(tmp_path: Path) -> None:
+def test_cpu_model_waits_for_the_kernel_tick_to_integrate(tmp_path: Path) -> None:
+    """Read twice within one kernel tick, /proc/stat has not moved: the energy so far is
+    known (no gap: a tracker starting then must get its baseline), and the time is
+    integrated once the counters move."""
     (tmp_path / "stat").write_text("cpu  0 0 0 0 0 0 0 0 0 0\n")
     meter = CpuModelMeter(str(tmp_path), tdp_w=50.0)
     start, first = meter._last
-    same = Tick(start + 0.003, first)  # /proc/stat has not moved yet
-    assert meter.decode(None, same) == {}
+    same = Tick(start + 0.003, first)
+    assert meter.decode(None, same) == {"cpu:model": 0.0}
     later = Tick(start + 1.0, MachineCpu(first.busy_s, first.total_s + 2.0))
     assert meter.decode(None, later) == {"cpu:model": pytest.approx(50.0 * 0.12)}
 

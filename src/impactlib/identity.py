@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -18,8 +17,9 @@ def current_user() -> str:
 
 
 def host_name() -> str:
-    """This machine's host name."""
-    return socket.gethostname()
+    """This machine's host name (what ``socket.gethostname`` returns, without importing
+    ``socket``: both read ``uname``)."""
+    return os.uname().nodename
 
 
 def command_line() -> str:

@@ -16,7 +16,6 @@ time pays that price once per batch (docs/benchmarks.md).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,10 +25,9 @@ from typing import NamedTuple, Protocol
 from .attribution import CPU_TIME_SPLIT
 from .config import Config
 from .errors import MeterUnavailable
+from .log import log
 from .meters.base import Domain, Meter, Tick
 from .processes import MachineCpu, MachineCpuReader
-
-log = logging.getLogger("impactlib")
 
 
 class Sample(NamedTuple):
@@ -115,6 +113,9 @@ def _open_rapl(config: Config) -> Meter:
 
 
 def _open_nvidia(config: Config) -> Meter:
+    from .meters import require_nvidia_driver
+
+    require_nvidia_driver()
     from .meters.nvidia import NvidiaMeter
 
     return NvidiaMeter()
@@ -173,7 +174,8 @@ class Sampler:
         self._collectors: dict[Listener, tuple[Callable[[], None], float]] = {}
         self._pending: list[_Tick] = []
         self._lock = threading.RLock()
-        self._wake: threading.Lock | None = None  # held while the thread runs; released: stop
+        # The running thread's token; a thread whose token is no longer this one ends.
+        self._running: object | None = None
         self._next_collect_ns = 0
 
     # -- under the lock ----------------------------------------------------------------
@@ -245,12 +247,11 @@ class Sampler:
             self._capture(only=listener)
             now = time.monotonic_ns()
             due = now + int(collect_every_s * 1e9)
-            if self._wake is None:
-                self._wake = threading.Lock()
-                self._wake.acquire()
+            if self._running is None:
+                self._running = token = object()
                 self._next_collect_ns = due
                 thread = threading.Thread(
-                    target=self._loop, args=(self._wake,), name="impactlib-sampler", daemon=True
+                    target=self._loop, args=(token,), name="impactlib-sampler", daemon=True
                 )
                 thread.start()
             else:
@@ -286,22 +287,25 @@ class Sampler:
             del self._collectors[listener]
             delivery = self._inboxes.pop(listener)
             self._listeners = tuple(self._inboxes)
-            if not self._inboxes and self._wake is not None:
-                self._wake.release()
-                self._wake = None
+            if not self._inboxes:
+                self._running = None  # the thread ends when it next wakes
             return delivery
 
     # -- the thread --------------------------------------------------------------------
-    def _loop(self, wake: threading.Lock) -> None:
+    def _loop(self, token: object) -> None:
+        # A plain sleep, not a wait that stop() could cut short: on the machines measured
+        # it costs less CPU per wake-up, and a stopped thread only lingers until its next
+        # tick, doing nothing.
         interval_ns = max(int(self.interval_s * 1e9), 1)
         next_ns = time.monotonic_ns() + interval_ns
-        while not wake.acquire(timeout=max(next_ns - time.monotonic_ns(), 0) / 1e9):
+        while True:
+            time.sleep(max(next_ns - time.monotonic_ns(), 0) / 1e9)
             now = time.monotonic_ns()
             next_ns += interval_ns
             if next_ns < now:  # fell behind (suspended, overloaded): resume from now
                 next_ns = now + interval_ns
             with self._lock:
-                if self._wake is not wake:
+                if self._running is not token:
                     return
                 # Half a tick of slack: a wake-up a hair early must not push the checkpoint
                 # a whole tick past save_interval.

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import atexit
 import functools
-import logging
 import os
 import signal
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from types import TracebackType
@@ -30,12 +28,12 @@ from .carbon.base import EnergyBucket
 from .config import Config, load_config
 from .errors import ImpactError
 from .footprint import CarbonInfo, Footprint
+from .log import log
 from .measurement import Measurement
 from .sampling import shared_sampler
 from .store import RunRecord, SeriesRow, Store, open_store
 from .units import j_to_kwh
 
-log = logging.getLogger("impactlib")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _active: set[Tracker] = set()
@@ -46,6 +44,7 @@ def _iso(wall_ns: int) -> str:
     return datetime.fromtimestamp(wall_ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
+@functools.lru_cache(maxsize=8)  # consecutive checkpoints write the same few minutes
 def _minute_iso(minute: int) -> str:
     return datetime.fromtimestamp(minute * 60, tz=timezone.utc).isoformat(timespec="seconds")
 
@@ -68,13 +67,21 @@ class Tracker:
         self.config = config
         self.zone, self.located_by = resolve_zone(config)
         # Fails at init(), not after hours of training, on a bad zone; checkpoints price with it.
-        self._static = static_series(self.zone)
+        static = static_series(self.zone)
+        self._provisional = CarbonInfo(
+            static.source,
+            static.zone,
+            static.points[0].g_per_kwh,
+            f"provisional until the run ends: {static.detail}",
+            None,
+            self.located_by,
+        )
         # new_process: the root is started after start() and given with attach()
         self._new_process = new_process
         self._scope_pid = scope_pid if scope_pid is not None or new_process else os.getpid()
         self._command = command if command is not None else identity.command_line()
         self._store = store
-        self.run_id = uuid.uuid4().hex
+        self.run_id = os.urandom(16).hex()  # 128 random bits, as uuid4 (without importing uuid)
         self.status = "created"
         self._measurement: Measurement | None = None
         self._role: ranks.RankRole | None = None
@@ -302,11 +309,8 @@ class Tracker:
     def _provisional_price(self, energy_j: float) -> tuple[float, CarbonInfo]:
         """Checkpoints never touch the network: the static annual value, one number for
         the whole year, so the total energy prices exactly what the minutes would."""
-        series = self._static
-        g_per_kwh = series.points[0].g_per_kwh
-        kg = j_to_kwh(energy_j) * self.config.pue * g_per_kwh / 1000.0
-        detail = f"provisional until the run ends: {series.detail}"
-        return kg, CarbonInfo(series.source, series.zone, g_per_kwh, detail, None, self.located_by)
+        carbon = self._provisional
+        return j_to_kwh(energy_j) * self.config.pue * carbon.mean_g_per_kwh / 1000.0, carbon
 
     def _embodied(self, m: Measurement) -> tuple[float | None, str]:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import ConfigError, ProviderError, UnknownZoneError
@@ -27,10 +28,11 @@ from ..footprint import CarbonInfo, Footprint
 from ..units import j_to_kwh
 from ._common import utc
 from .base import EnergyBucket, IntensityPoint, IntensitySeries, IntensitySource
-from .cache import Fetcher
-from .http import Budget
 from .location import WORLD_ZONE, resolve_zone
 from .static import StaticSource
+
+if TYPE_CHECKING:  # the on-disk cache and HTTP client load only when a live source is used
+    from .cache import Fetcher
 
 WORLD_G_PER_KWH = 475.0
 TOTAL_BUDGET_S = 4.0
@@ -145,7 +147,10 @@ def make_source(name: str, config: Config, fetcher: Fetcher) -> IntensitySource:
     return StaticSource()
 
 
-def _fetcher(config: Config, fetcher: Fetcher | None) -> Fetcher:
+def _fetcher(config: Config, fetcher: Fetcher | None = None) -> Fetcher:
+    from .cache import Fetcher
+    from .http import Budget
+
     return fetcher or Fetcher.from_config(config, Budget(TOTAL_BUDGET_S))
 
 
@@ -267,9 +272,8 @@ def price_run(
     fallback: str | None = None
     has_energy = any(b.energy_j > 0 for b in buckets)
     if name != "static" and (has_energy or static is None):
-        fetcher = Fetcher.from_config(config, Budget(TOTAL_BUDGET_S))
         try:
-            live = make_source(name, config, fetcher).history(zone, start, end)
+            live = make_source(name, config, _fetcher(config)).history(zone, start, end)
         except ProviderError as exc:
             if static is None:
                 raise UnknownZoneError(

@@ -125,8 +125,8 @@ class CpuModelMeter(Meter):
         last_t, last_cpu = self._last
         dt = tick.monotonic_s - last_t
         span = tick.machine.total_s - last_cpu.total_s
-        if span <= 0:  # within one kernel tick: no utilisation yet, a gap until the next
-            return {}
+        if span <= 0:  # within one kernel tick: no utilisation yet; integrate from here later
+            return {self._domain.id: self._energy_j}
         if dt > 0:
             util = min(max((tick.machine.busy_s - last_cpu.busy_s) / span, 0.0), 1.0)
             self._energy_j += (self.idle_w + (self.tdp_w - self.idle_w) * util) * dt

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..footprint import Footprint
+from ..identity import host_name
 from . import schema
 from .records import RunRecord, SeriesRow
 
@@ -198,7 +198,7 @@ class Store(ABC):
 
 def _looks_dead(host: str, pid: int, updated_at: str, save_interval: float) -> bool:
     """A ``running`` record whose process is gone (same host) or silent for too long."""
-    if host == socket.gethostname():
+    if host == host_name():
         return not _pid_alive(pid)
     try:
         updated = datetime.fromisoformat(updated_at)
