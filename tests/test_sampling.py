@@ -344,3 +344,16 @@ def test_checkpoints_write_recent_minutes_and_the_end_writes_all(tmp_path: Path)
     assert all(len(set(minutes)) <= 2 for minutes in written)  # the current and previous
     rows = open_store(config).series(tracker.run_id)
     assert sum(r.energy_j for r in rows) == pytest.approx(footprint.energy_j, rel=1e-9)
+
+
+def test_machine_scope_counts_cpu_time_since_the_start_not_since_boot(tmp_path: Path) -> None:
+    config = load_config({"powercap_root": str(tmp_path / "none"), "scope": "machine"})
+    tracker = Tracker(config)
+    tracker.start()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    footprint = tracker.stop()
+    assert footprint is not None
+    cpu_s = footprint.cpu_hours * 3600
+    assert 0.25 <= cpu_s <= footprint.duration_s * (os.cpu_count() or 1) + 0.05

@@ -79,6 +79,7 @@ class Measurement:
         self.last_wall_ns = 0
         self.scope_cpu_s = 0.0
         self.rss = 0
+        self._machine_busy_at_start = 0.0
         self.peak_rss = 0
         self.gpu_seconds = 0.0
         self._begun = False
@@ -120,8 +121,9 @@ class Measurement:
         self._begun = True
         self.first_ns = self.last_ns = sample.monotonic_ns
         self.first_wall_ns = self.last_wall_ns = sample.wall_ns
-        scope_cpu = self._scope_usage(sample, captured)[0]
         busy = sample.machine.busy_s if sample.machine else 0.0
+        self._machine_busy_at_start = busy
+        scope_cpu = self._scope_usage(sample, captured)[0]
         for domain_id, energy in sample.energy_j.items():
             if domain_id in self.accounts:
                 self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
@@ -144,7 +146,10 @@ class Measurement:
         if self.tree is None:
             if self.scope == "tree":  # a process about to be attached: nothing used yet
                 return 0.0, 0
-            return (sample.machine.busy_s if sample.machine else 0.0), 0
+            if sample.machine is None:  # not read at this tick (estimated CPU only)
+                return self.scope_cpu_s, 0
+            # The whole machine's busy time since the baseline (not since boot)
+            return sample.machine.busy_s - self._machine_busy_at_start, 0
         if captured is None or captured[0] is not self.tree:  # taken before attach()
             return self.scope_cpu_s, self.rss
         usage = self.tree.account(captured[1])
@@ -196,18 +201,18 @@ class Measurement:
                 continue  # a gap: the next sample with the machine's CPU time covers it
             now = _Last(sample.monotonic_ns, energy, scope_cpu, busy or 0.0)
             last = self._last.get(domain_id)
-            self._last[domain_id] = now
             if last is None:
+                self._last[domain_id] = now
                 continue
             dt = (now.mono_ns - last.mono_ns) / 1e9
             if dt <= 0:
-                self._last[domain_id] = last
                 continue
             machine_busy = now.machine_busy_s - last.machine_busy_s if split_by_cpu else 0.0
             shares = self._shares(account, dt, scope_cpu - last.scope_cpu_s, machine_busy, rss)
             account.add(energy - last.energy_j, dt, minute, shares)
             if account.domain.component == "gpu" and shares.busy > 0:
                 self.gpu_seconds += dt
+            self._last[domain_id] = now
         self.last_ns = sample.monotonic_ns
         self.last_wall_ns = sample.wall_ns
 
