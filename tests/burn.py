@@ -21,6 +21,15 @@ BURN = textwrap.dedent(
     """
 )
 
+CPU_BURN = textwrap.dedent(
+    """
+    import sys, time
+    end = time.process_time() + float(sys.argv[1])  # CPU time: the same however busy
+    while time.process_time() < end:
+        pass
+    """
+)
+
 SPAWN_SHORT_LIVED = textwrap.dedent(
     """
     import subprocess, sys, time

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from burn import BURN, track_child
+from burn import BURN, CPU_BURN, track_child
 from powercap import FakePowercap
 
 from impactlib.config import load_config
@@ -199,10 +199,6 @@ def test_machine_cpu_is_read_each_tick_only_for_a_measured_cpu(
 
 
 # --- the whole path: estimated CPU read at checkpoints only -----------------------------------
-
-CPU_BURN = "import sys, time\nend = time.process_time() + float(sys.argv[1])\n" + (
-    "while time.process_time() < end:\n    pass\n"
-)  # a fixed amount of CPU time, however busy the machine is
 
 
 @pytest.mark.slow

@@ -302,10 +302,10 @@ class ProcessTree:
             if member is None:  # left at an earlier capture
                 continue
             try:
-                if raw is None:
-                    raise OSError("gone")
-                stat = parse_pid_stat(raw.decode("ascii", errors="replace"))
-            except (OSError, ValueError, IndexError):
+                stat = parse_pid_stat(raw.decode("ascii", errors="replace")) if raw else None
+            except (ValueError, IndexError):
+                stat = None
+            if stat is None:  # unreadable at the tick: the process had exited
                 gone.append((pid, member))
                 continue
             reads.append((pid, member, stat))

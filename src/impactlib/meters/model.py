@@ -118,6 +118,9 @@ class CpuModelMeter(Meter):
             machine = None
         return self.decode(None, Tick(self._clock(), machine))
 
+    def capture(self) -> None:
+        """Nothing to read (``reads_at_tick`` is False): the tick carries the input."""
+
     def decode(self, captured: object, tick: Tick) -> Mapping[str, float]:
         """Integrate the model up to the tick."""
         if tick.machine is None:
@@ -169,6 +172,9 @@ class MemoryModelMeter(Meter):
     def read_energy_j(self) -> Mapping[str, float]:
         """Constant power times elapsed time."""
         return self.decode(None, Tick(self._clock(), None))
+
+    def capture(self) -> None:
+        """Nothing to read (``reads_at_tick`` is False): only the tick's time is needed."""
 
     def decode(self, captured: object, tick: Tick) -> Mapping[str, float]:
         """Constant power times the time elapsed at the tick."""
