@@ -16,10 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from powercap import FakePowercap
 
-from impactlib.attribution import DomainAccount, Shares, cpu_shares, gpu_shares, memory_shares
+from impactlib.attribution.shares import (
+    DomainAccount,
+    Shares,
+    cpu_shares,
+    gpu_shares,
+    memory_shares,
+)
 from impactlib.config import load_config
 from impactlib.meters.base import Domain
-from impactlib.processes import MachineCpuReader
+from impactlib.procfs import MachineCpuReader
 from impactlib.tracker import Tracker
 
 DOMAIN = Domain("cpu:package-0", "cpu", "rapl", "machine", "measured")

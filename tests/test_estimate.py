@@ -8,7 +8,7 @@ import pytest
 from clihelp import assert_one_line_error, cli
 
 from impactlib.errors import UnknownZoneError, UsageError
-from impactlib.estimate import (
+from impactlib.planning.estimate import (
     EpochEnergyPredictor,
     estimate,
     predict_from_epochs,

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from impactlib import data, hardware
+from impactlib import data
+from impactlib.planning import hardware
 from impactlib.errors import UsageError
-from impactlib.hardware import TdpEntry
+from impactlib.planning.hardware import TdpEntry
 
 CC = "CodeCarbon cpu_power.csv"
 GA_CPU = "Green Algorithms TDP_cpu.csv v3.0"
@@ -278,7 +279,7 @@ def recorded(kind: str, query: str) -> TdpEntry | str:
 def test_committed_cpu_index_matches_the_tables() -> None:
     # Byte for byte: a stale or CRLF-converted index would give wrong or failing lookups.
     assert data.read_bytes("cpu_index.tsv") == hardware._build_index("CPU").encode(), (
-        "data/cpu_index.tsv is out of date: run python -m impactlib.hardware --write-index"
+        "data/cpu_index.tsv is out of date: run python -m impactlib.planning.hardware --write-index"
     )
 
 

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from impactlib.errors import UsageError  # noqa: E402
-from impactlib.modelmetrics import model_metrics  # noqa: E402
+from impactlib.planning.modelmetrics import model_metrics  # noqa: E402
 
 
 def mlp() -> object:

@@ -9,7 +9,7 @@ import pytest
 from clihelp import assert_one_line_error, cli
 
 from impactlib.errors import UsageError
-from impactlib.report.pepr import (
+from impactlib.planning.pepr import (
     guess_variant,
     load_rows,
     pareto_flags,
@@ -191,7 +191,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 def test_rows_from_stored_records_grouped_by_experiment() -> None:
     from test_reports import make_record
 
-    from impactlib.report.pepr import rows_from_records
+    from impactlib.planning.pepr import rows_from_records
 
     small = make_record(
         "r-small", cpu_j=3.6e6, gpu_j=0.0, model={"params": 10, "metrics": {"acc": 0.8}}

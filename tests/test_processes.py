@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from burn import burn, burn_in_children
 
-from impactlib.processes import (
+from impactlib.procfs import (
     CLK_TCK,
     ProcessTree,
     parse_pid_stat,

@@ -400,7 +400,7 @@ def test_budget_is_shared(server: ReplayServer):
 
 def test_import_does_not_load_httpx():
     code = (
-        "import sys, impactlib.carbon.select, impactlib.schedule, impactlib.carbon.gb;"
+        "import sys, impactlib.carbon.select, impactlib.planning.schedule, impactlib.carbon.gb;"
         "print('httpx' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

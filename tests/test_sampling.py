@@ -16,7 +16,7 @@ from impactlib.config import load_config
 from impactlib.meters.base import Domain, Meter, Tick
 from impactlib.meters.model import CpuModelMeter, MemoryModelMeter
 from impactlib.meters.rapl import RaplMeter
-from impactlib.processes import CLK_TCK, MachineCpu, MachineCpuReader, ProcessTree
+from impactlib.procfs import CLK_TCK, MachineCpu, MachineCpuReader, ProcessTree
 from impactlib.sampling import Delivery, MeterSet, Sampler
 from impactlib.tracker import Tracker
 
@@ -307,7 +307,7 @@ def test_exit_time_lands_in_the_interval_where_the_root_left() -> None:
 
 
 def test_recent_minutes_are_the_same_as_in_the_full_series() -> None:
-    from impactlib.attribution import DomainAccount, Shares
+    from impactlib.attribution.shares import DomainAccount, Shares
 
     account = DomainAccount(Domain("cpu:package-0", "cpu", "rapl", "machine", "measured"))
     for second in range(0, 300, 2):

@@ -14,7 +14,7 @@ from replay_server import DATA
 
 from impactlib.carbon.base import IntensityPoint, IntensitySeries
 from impactlib.errors import ProviderError, UsageError
-from impactlib.schedule import (
+from impactlib.planning.schedule import (
     best_window,
     format_duration,
     parse_duration,

@@ -32,14 +32,14 @@ _LAZY = {
     "load_config": "config",
     "ComponentEnergy": "footprint",
     "Footprint": "footprint",
-    "model_metrics": "modelmetrics",
-    "estimate": "estimate",
-    "predict_from_epochs": "estimate",
-    "EpochEnergyPredictor": "estimate",
-    "pepr_table": "report.pepr",
-    "pepr_scores": "report.pepr",
-    "best_window": "schedule",
-    "find_window": "schedule",
+    "model_metrics": "planning.modelmetrics",
+    "estimate": "planning.estimate",
+    "predict_from_epochs": "planning.estimate",
+    "EpochEnergyPredictor": "planning.estimate",
+    "pepr_table": "planning.pepr",
+    "pepr_scores": "planning.pepr",
+    "best_window": "planning.schedule",
+    "find_window": "planning.schedule",
 }
 
 __all__ = [
@@ -69,11 +69,11 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Config, load_config
-    from .estimate import EpochEnergyPredictor, estimate, predict_from_epochs
     from .footprint import ComponentEnergy, Footprint
-    from .modelmetrics import model_metrics
-    from .report.pepr import pepr_scores, pepr_table
-    from .schedule import best_window, find_window
+    from .planning.estimate import EpochEnergyPredictor, estimate, predict_from_epochs
+    from .planning.modelmetrics import model_metrics
+    from .planning.pepr import pepr_scores, pepr_table
+    from .planning.schedule import best_window, find_window
     from .tracker import Tracker, init, track
 
 

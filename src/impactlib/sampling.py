@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from .attribution import CPU_TIME_SPLIT
+from .attribution.shares import CPU_TIME_SPLIT
 from .config import Config
 from .errors import MeterUnavailable
 from .log import log
 from .meters.base import Domain, Meter, Tick
-from .processes import MachineCpu, MachineCpuReader
+from .procfs import MachineCpu, MachineCpuReader
 
 
 class Sample(NamedTuple):

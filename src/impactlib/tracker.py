@@ -22,14 +22,15 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any, TypeVar
 
-from . import identity, ranks
-from .attribution import apply_priors
+from . import identity
+from .attribution import ranks
+from .attribution.shares import apply_priors
+from .attribution.window import Measurement
 from .carbon.base import EnergyBucket
 from .config import Config, load_config
 from .errors import ImpactError
 from .footprint import CarbonInfo, Footprint
 from .log import log
-from .measurement import Measurement
 from .sampling import shared_sampler
 from .store import RunRecord, SeriesRow, Store, open_store
 from .units import j_to_kwh
@@ -167,7 +168,7 @@ class Tracker:
         """One line naming the hardware, for the record and the methods paragraph."""
         from collections import Counter
 
-        from .hardware import local_cpu_model
+        from .planning.hardware import local_cpu_model
 
         assert self._measurement is not None
         m = self._measurement
@@ -374,7 +375,7 @@ class Tracker:
 
     def log_model(self, model: Any, example_input: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Compute model metrics (parameters, size, FLOPs) and attach them to this run."""
-        from .modelmetrics import model_metrics
+        from .planning.modelmetrics import model_metrics
 
         self.model.update(model_metrics(model, example_input, **kwargs))
         self._save_model()

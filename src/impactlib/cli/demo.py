@@ -128,7 +128,7 @@ def demo_command(
 def _pepr(results: list[dict[str, Any]]) -> list[float | None]:
     """PePR-E of each model, or None where it is undefined (equal energies)."""
     from ..errors import ImpactError
-    from ..report.pepr import pepr_scores
+    from ..planning.pepr import pepr_scores
 
     try:
         return list(

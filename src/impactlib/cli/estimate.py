@@ -30,7 +30,7 @@ def _print_estimate(result: object, located: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..estimate import Estimate
+    from ..planning.estimate import Estimate
 
     assert isinstance(result, Estimate)
     console = Console(highlight=False)
@@ -75,7 +75,7 @@ def _print_estimate(result: object, located: str) -> None:
 
 def _from_run(run_id: str, epochs: int | None, fmt: str) -> None:
     from ..config import load_config
-    from ..estimate import load_run, predict_from_run
+    from ..planning.estimate import load_run, predict_from_run
 
     if epochs is None:
         raise UsageError("--from-run needs --epochs N (how many epochs the full training has)")
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
             return
         if hours is None:
             raise UsageError("give --hours H (the expected run time)")
-        from ..estimate import estimate as compute
+        from ..planning.estimate import estimate as compute
 
         where, located = _location(country, zone)
         result = compute(

@@ -14,7 +14,7 @@ def hardware_command(
     from rich.console import Console
     from rich.table import Table
 
-    from ..hardware import local_cpu_model
+    from ..planning.hardware import local_cpu_model
     from ..sampling import open_meters
 
     config = config_from(powercap_root=powercap_root)

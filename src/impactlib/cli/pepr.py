@@ -14,7 +14,7 @@ from ..errors import UsageError
 def _stored_rows(project: str | None, experiment: str | None) -> list[dict[str, Any]]:
     """Rows from the run store (needs ``impactlib.store.open_store``)."""
     from ..config import load_config
-    from ..report.pepr import rows_from_records
+    from ..planning.pepr import rows_from_records
     from ..store import open_store
 
     records = open_store(load_config()).list_runs(project=project, experiment=experiment)
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option("text", "--format", help="text or json."),
     ) -> None:
         """PePR = P / (1 + R), R min-max normalised over the compared set (Selvan et al. 2025)."""
-        from ..report import pepr as scoring
+        from ..planning import pepr as scoring
 
         if fmt not in ("text", "json"):
             raise UsageError(f"--format must be text or json, got '{fmt}'")

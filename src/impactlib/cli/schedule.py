@@ -45,7 +45,13 @@ def schedule_command(
     """Find the start that minimises the job's mean forecast carbon intensity."""
     from ..carbon.location import resolve_zone
     from ..carbon.select import forecast_for
-    from ..schedule import best_window, format_duration, parse_duration, run_at, scheduler_commands
+    from ..planning.schedule import (
+        best_window,
+        format_duration,
+        parse_duration,
+        run_at,
+        scheduler_commands,
+    )
 
     if fmt not in ("table", "json"):
         raise UsageError(f"bad --format {fmt!r}: use table or json")

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from impactlib.errors import MeterUnavailable
-from impactlib.meters.base import CounterAccumulator, Domain, Meter
-from impactlib.units import UJ_PER_J
+from ..errors import MeterUnavailable
+from ..units import UJ_PER_J
+from .base import CounterAccumulator, Domain, Meter
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, cast
 
-from ..processes import MachineCpu
+from ..procfs import MachineCpu
 
 Component = Literal["cpu", "dram", "gpu", "memory"]
 Quality = Literal["measured", "attributed", "estimated"]

@@ -18,9 +18,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .. import hardware
 from ..errors import ImpactError
-from ..processes import MachineCpu, MachineCpuReader, total_memory_bytes
+from ..planning import hardware
+from ..procfs import MachineCpu, MachineCpuReader, total_memory_bytes
 from .base import Domain, Meter, Tick
 
 IDLE_FRACTION = 0.12

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from impactlib.errors import MeterUnavailable
-from impactlib.meters.base import CounterAccumulator, Domain, Meter
-from impactlib.units import MJ_PER_J
+from ..errors import MeterUnavailable
+from ..units import MJ_PER_J
+from .base import CounterAccumulator, Domain, Meter
 
 _INSTALL_FIX = "pip install 'impactlib[nvidia]'"
 _DRIVER_FIX = "install or load the NVIDIA driver (`nvidia-smi` must work)"

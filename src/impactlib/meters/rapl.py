@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from impactlib.errors import MeterUnavailable
-from impactlib.meters.base import CounterAccumulator, Domain, Meter, Tick
-from impactlib.units import UJ_PER_J
+from ..errors import MeterUnavailable
+from ..units import UJ_PER_J
+from .base import CounterAccumulator, Domain, Meter, Tick
 
 DEFAULT_ROOT = "/sys/class/powercap"
 

@@ -372,7 +372,7 @@ def plot_svg(result: PeprResult, width: int = 640, height: int = 420) -> str:
     With R min-max normalised, the points of equal PePR ``s`` lie on the straight line
     ``P = s x (1 + (r - min)/(max - min))``, so the "PePR curves" of the paper are lines here.
     """
-    from . import svg
+    from ..report import svg
 
     points = [(r.resource, r.performance, r.label, r.pareto) for r in result.rows]
     front = sorted((r.resource, r.performance) for r in result.rows if r.pareto)

@@ -10,7 +10,7 @@ removed), so ``Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz`` finds ``Intel Xeon Gol
 Every tracker on a machine without RAPL looks its CPU up once per process, so the lookup
 must cost milliseconds. Normalising the ~5,000 CPU names costs far more than that, so they
 are normalised once, into the committed ``data/cpu_index.tsv`` (rebuild it with
-``python -m impactlib.hardware --write-index`` after updating the CSVs; a test checks it
+``python -m impactlib.planning.hardware --write-index`` after updating the CSVs; a test checks it
 matches them). A lookup searches its bytes with ``bytes.find`` and decodes only the lines
 it returns. The few GPU names are indexed in memory the same way.
 """
@@ -25,8 +25,8 @@ from functools import cache
 from itertools import islice
 from pathlib import Path
 
-from . import data
-from .errors import UsageError
+from .. import data
+from ..errors import UsageError
 
 GA_DEFAULT_W_PER_CORE = 12.0  # Green Algorithms "Any" CPU row
 GA_DEFAULT_GPU_W = 200.0  # Green Algorithms "Any" GPU row
@@ -110,7 +110,7 @@ def _build_index(kind: str) -> str:
     rows = _table_rows(kind)
     sources = ", ".join(sorted({row[4] for row in rows.values()}))
     lines = [
-        f"# {kind} TDP index derived from {sources} by `python -m impactlib.hardware "
+        f"# {kind} TDP index derived from {sources} by `python -m impactlib.planning.hardware "
         "--write-index`; do not edit. Columns: normalised name, name, TDP W, W per core, "
         "cores, source table."
     ]
@@ -263,5 +263,5 @@ def local_cpu_sockets(procfs_root: str = "/proc") -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write-index"]:
-        raise SystemExit("usage: python -m impactlib.hardware --write-index")
+        raise SystemExit("usage: python -m impactlib.planning.hardware --write-index")
     print(f"wrote {write_index()}")

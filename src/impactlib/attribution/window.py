@@ -14,7 +14,11 @@ import threading
 import time
 from typing import NamedTuple, cast
 
-from .attribution import (
+from ..config import Config
+from ..footprint import ComponentEnergy
+from ..procfs import ProcessTree, TreeCapture, total_memory_bytes
+from ..sampling import Delivery, Sample, Sampler
+from .shares import (
     CPU_TIME_SPLIT,
     DomainAccount,
     Shares,
@@ -24,10 +28,6 @@ from .attribution import (
     memory_shares,
     minute_series,
 )
-from .config import Config
-from .footprint import ComponentEnergy
-from .processes import ProcessTree, TreeCapture, total_memory_bytes
-from .sampling import Delivery, Sample, Sampler
 
 GPU_PROCESS_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .carbon.base import IntensitySeries
-from .errors import ProviderError, UsageError
+from ..carbon.base import IntensitySeries
+from ..errors import ProviderError, UsageError
 
 UTC = timezone.utc
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -218,9 +218,9 @@ def find_window(
     ``config`` takes the same keys as :func:`impactlib.config.load_config`. Raises
     :class:`ProviderError` when no provider forecasts the zone or the provider fails.
     """
-    from .carbon.location import resolve_zone
-    from .carbon.select import forecast_for
-    from .config import load_config
+    from ..carbon.location import resolve_zone
+    from ..carbon.select import forecast_for
+    from ..config import load_config
 
     length = parse_duration(duration)
     span = parse_duration(within, allow_zero=True)

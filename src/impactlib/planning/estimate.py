@@ -26,13 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..units import G_PER_KG, J_PER_KWH
 from .hardware import GA_DEFAULT_GPU_W, GA_DEFAULT_W_PER_CORE, cpu_tdp, gpu_tdp
-from .units import G_PER_KG, J_PER_KWH
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .store.records import RunRecord
+    from ..config import Config
+    from ..store.records import RunRecord
 
 GA_MEMORY_W_PER_GB = 0.3725  # Green Algorithms referenceValues.csv `memoryPower`
 _GA_SOURCE = "Green Algorithms (Lannelongue et al. 2021)"
@@ -278,7 +278,7 @@ def estimate(
     result = Estimate(tuple(terms), hours, pue_value, pue_source, runs, energy_kwh)
     if zone is None:
         return result
-    from .carbon.static import lookup
+    from ..carbon.static import lookup
 
     annual = lookup(zone)
     return Estimate(
@@ -404,7 +404,7 @@ def predict_from_run(record: RunRecord, total_epochs: int) -> EpochPrediction:
 # Store access, kept to this one function so the estimate maths has no store dependency.
 def load_run(run_id: str, config: Config) -> RunRecord:
     """The stored run ``run_id`` (UsageError if the store does not have it)."""
-    from .store import open_store
+    from ..store import open_store
 
     record: RunRecord | None = open_store(config).get_run(run_id)
     if record is None:

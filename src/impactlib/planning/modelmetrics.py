@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 FLOPS_CONVENTION = (
     "torch.utils.flop_counter.FlopCounterMode: one multiply-add counts 2 FLOPs; "

@@ -1,0 +1,2 @@
+"""Planning tools, apart from the measurement pipeline: estimates before running,
+scheduling for a cleaner grid, PePR scores, model metrics and the TDP tables they share."""
