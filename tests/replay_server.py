@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 DATA = Path(__file__).parent / "data" / "providers"
 
 Route = str | Callable[[str, dict[str, list[str]]], Any]
@@ -138,3 +140,17 @@ EM_ROUTES: dict[str, Route] = {
     r"/v3/carbon-intensity/latest": "em_latest_FR.json",
 }
 ALL_ROUTES: dict[str, Route] = {**RTE_ROUTES, **GB_ROUTES, **EM_ROUTES}
+
+
+KEY = "em-secret-key-123"  # the Electricity Maps key the recorded answers expect
+
+
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No inherited IMPACTLIB_* settings; a private intensity cache and config dir."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("IMPACTLIB_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("IMPACTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))

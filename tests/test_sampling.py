@@ -13,11 +13,12 @@ from burn import BURN, CPU_BURN, track_child
 from powercap import FakePowercap
 
 from impactlib.config import load_config
+from impactlib.meters import MeterSet
 from impactlib.meters.base import Domain, Meter, Tick
 from impactlib.meters.model import CpuModelMeter, MemoryModelMeter
 from impactlib.meters.rapl import RaplMeter
 from impactlib.procfs import CLK_TCK, MachineCpu, MachineCpuReader, ProcessTree
-from impactlib.sampling import Delivery, MeterSet, Sampler
+from impactlib.sampling import Delivery, Sampler
 from impactlib.tracker import Tracker
 
 # --- meters: capture now, decode later --------------------------------------------------------

@@ -100,6 +100,9 @@ KEYS: dict[str, _Key] = {
     "memory_w_per_gb": _Key(_parse_float(0.0), 0.3725, "watts per GB >= 0"),
     "embodied_lifetime_years": _Key(_parse_float(0.0, strict_min=True), None, "years > 0"),
     "embodied_use_ratio": _Key(_parse_float(0.0, strict_min=True), None, "a fraction in (0, 1]"),
+    "power_model": _Key(
+        _parse_optional_str, None, "a file path (the host power model; default: per host)"
+    ),
 }
 
 
@@ -131,6 +134,7 @@ class Config:
     memory_w_per_gb: float = 0.3725
     embodied_lifetime_years: float | None = None
     embodied_use_ratio: float | None = None
+    power_model: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def public_dict(self) -> dict[str, Any]:

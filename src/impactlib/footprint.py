@@ -33,6 +33,11 @@ class ComponentEnergy:
     idle_j: float
     unattributed_j: float
     note: str = ""
+    # The idle power split by the idle policy, and where it came from: "calibrated" or
+    # "learned" (the host power model), "model" (an estimation model's own idle power) or
+    # "observed" (the lowest power seen during this run: may hold the run's own load).
+    idle_floor_w: float = 0.0
+    idle_floor_source: str = "observed"
 
     @property
     def energy_j(self) -> float:

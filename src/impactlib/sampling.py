@@ -19,15 +19,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from .attribution.shares import CPU_TIME_SPLIT
 from .config import Config
-from .errors import MeterUnavailable
 from .log import log
-from .meters.base import Domain, Meter, Tick
-from .procfs import MachineCpu, MachineCpuReader
+from .meters import MeterSet, open_meters
+from .meters.base import Tick
+from .procfs import MachineCpu
 
 
 class Sample(NamedTuple):
@@ -37,108 +35,6 @@ class Sample(NamedTuple):
     wall_ns: int
     energy_j: Mapping[str, float]  # cumulative per domain; a missing domain is a gap
     machine: MachineCpu | None
-
-
-@dataclass
-class MeterSet:
-    """The meters opened for this machine, and why the others could not be."""
-
-    meters: list[Meter]
-    machine: MachineCpuReader
-    unavailable: list[MeterUnavailable] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def domains(self) -> list[Domain]:
-        """Every domain of every meter."""
-        return [d for m in self.meters for d in m.domains()]
-
-    def machine_cpu_each_tick(self) -> bool:
-        """Whether the machine's CPU time must be read at every tick.
-
-        A *measured* CPU or DRAM domain is split by the scope's share of the machine's CPU
-        time over each interval, so it needs both at every tick. The estimated CPU domain is
-        linear in that time (``P = idle + k x busy``), so reading it once per checkpoint
-        gives the same energy and the same split, while the process tree is still read at
-        every tick: one kernel-generated ``/proc/stat`` fewer per second.
-        """
-        return any(
-            d.component in CPU_TIME_SPLIT and d.quality == "measured" for d in self.domains()
-        )
-
-    def known_floors_w(self) -> dict[str, float]:
-        """Idle power the estimation models know for their own domains."""
-        out: dict[str, float] = {}
-        for meter in self.meters:
-            idle = getattr(meter, "idle_power_w", None)
-            if callable(idle):
-                for d in meter.domains():
-                    out[d.id] = float(idle())
-        return out
-
-    def close(self) -> None:
-        """Close every meter."""
-        for meter in self.meters:
-            meter.close()
-        self.machine.close()
-
-
-def open_meters(config: Config) -> MeterSet:
-    """Open every meter that works here; fall back to labelled models for CPU and memory."""
-    from .meters.model import CpuModelMeter, MemoryModelMeter
-
-    found = MeterSet(meters=[], machine=MachineCpuReader(config.procfs_root))
-    rapl = _try(found, _open_rapl, config)
-    has_dram = False
-    if rapl is not None:
-        has_dram = any(d.component == "dram" for d in rapl.domains())
-    else:
-        reason = found.unavailable[-1].reason if found.unavailable else "no RAPL meter"
-        found.meters.append(
-            CpuModelMeter(config.procfs_root, config.cpu_tdp_w, reason, found.machine)
-        )
-        found.notes.append(
-            f"CPU energy is estimated: {found.unavailable[-1]}" if found.unavailable else reason
-        )
-    if not has_dram:
-        found.meters.append(MemoryModelMeter(config.procfs_root, config.memory_w_per_gb))
-    _try(found, _open_nvidia, config)
-    _try(found, _open_amd, config)
-    return found
-
-
-def _open_rapl(config: Config) -> Meter:
-    from .meters.rapl import RaplMeter
-
-    return RaplMeter(config.powercap_root)
-
-
-def _open_nvidia(config: Config) -> Meter:
-    from .meters import require_nvidia_driver
-
-    require_nvidia_driver()
-    from .meters.nvidia import NvidiaMeter
-
-    return NvidiaMeter()
-
-
-def _open_amd(config: Config) -> Meter:
-    from .meters.amd import AmdMeter
-
-    return AmdMeter()
-
-
-def _try(found: MeterSet, opener: Callable[[Config], Meter], config: Config) -> Meter | None:
-    try:
-        meter = opener(config)
-    except MeterUnavailable as exc:
-        found.unavailable.append(exc)
-        return None
-    except Exception as exc:  # a broken driver must not stop the user's program
-        name = opener.__name__.removeprefix("_open_")
-        found.unavailable.append(MeterUnavailable(name, f"failed to open ({exc!r})"))
-        return None
-    found.meters.append(meter)
-    return meter
 
 
 class Listener(Protocol):

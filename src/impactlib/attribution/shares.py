@@ -35,7 +35,6 @@ from ..footprint import ComponentEnergy
 from ..meters.base import Domain
 
 FLOOR_WINDOW_S = 1.0  # power floors come from >= 1 s windows: counters move in steps
-CPU_TIME_SPLIT = ("cpu", "dram")  # split by the scope's share of the machine's CPU time
 
 
 @dataclass

@@ -16,10 +16,10 @@ from typing import NamedTuple, cast
 
 from ..config import Config
 from ..footprint import ComponentEnergy
+from ..meters import CPU_TIME_SPLIT
 from ..procfs import ProcessTree, TreeCapture, total_memory_bytes
 from ..sampling import Delivery, Sample, Sampler
 from .shares import (
-    CPU_TIME_SPLIT,
     DomainAccount,
     Shares,
     components,

@@ -14,8 +14,8 @@ def hardware_command(
     from rich.console import Console
     from rich.table import Table
 
+    from ..meters import open_meters
     from ..planning.hardware import local_cpu_model
-    from ..sampling import open_meters
 
     config = config_from(powercap_root=powercap_root)
     meters = open_meters(config)

@@ -189,7 +189,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_rows_from_stored_records_grouped_by_experiment() -> None:
-    from test_reports import make_record
+    from sample_runs import make_record
 
     from impactlib.planning.pepr import rows_from_records
 

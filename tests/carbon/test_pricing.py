@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from replay_server import ALL_ROUTES, DATA, ReplayServer, closed_port_url
-from test_providers import KEY, clean_env
+from replay_server import ALL_ROUTES, DATA, KEY, ReplayServer, clean_env, closed_port_url
 
 from impactlib.carbon.base import EnergyBucket, IntensityPoint, IntensitySeries, price
 from impactlib.carbon.select import price_run, price_series, reprice, static_series

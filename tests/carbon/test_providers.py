@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replay_server import ALL_ROUTES, DATA, EM_ROUTES, ReplayServer, closed_port_url
+from replay_server import (
+    ALL_ROUTES,
+    DATA,
+    EM_ROUTES,
+    KEY,
+    ReplayServer,
+    clean_env,
+    closed_port_url,
+)
 
 from impactlib.carbon import gb
 from impactlib.carbon.cache import Cache, Fetcher
@@ -23,17 +31,6 @@ from impactlib.errors import ConfigError, ProviderError
 
 UTC = timezone.utc
 T = datetime(2024, 1, 15, 16, 0, tzinfo=UTC)
-KEY = "em-secret-key-123"
-
-
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("IMPACTLIB_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("IMPACTLIB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from impactlib import data
-from impactlib.planning import hardware
 from impactlib.errors import UsageError
+from impactlib.planning import hardware
 from impactlib.planning.hardware import TdpEntry
 
 CC = "CodeCarbon cpu_power.csv"
@@ -243,7 +243,7 @@ GPU_CASES = [
     ("NVIDIA", []),
 ]
 
-RECORDED = json.loads((Path(__file__).parent / "data" / "hardware_lookups.json").read_text())
+RECORDED = json.loads((Path(__file__).parent.parent / "data" / "hardware_lookups.json").read_text())
 _HINT = re.compile(r"; close matches: .*?(?=; give a model)")
 
 

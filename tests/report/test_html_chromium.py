@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from test_reports import sample
+from sample_runs import sample
 
 from impactlib.report import html
 
@@ -107,7 +107,7 @@ def test_report_renders_with_charts(tmp_path: Path) -> None:
     for hex_colour in ("3b6fb6", "3a9d5d", "e08a2e"):
         assert counts.get(bytes.fromhex(hex_colour), 0) > 100, hex_colour
     # keep the picture for people to look at
-    out = Path(__file__).parent / "output"
+    out = Path(__file__).parent.parent / "output"
     if out.is_dir():
         shutil.copy(shot, out / "report.png")
 

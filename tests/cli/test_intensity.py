@@ -13,8 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from replay_server import ALL_ROUTES, ReplayServer
-from test_providers import clean_env
+from replay_server import ALL_ROUTES, ReplayServer, clean_env
 
 from impactlib.cli.main import main
 
