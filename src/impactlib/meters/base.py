@@ -82,6 +82,25 @@ class Meter(ABC):
         :meth:`read_energy_j`)."""
         return cast(Mapping[str, float], captured)
 
+    # -- optional capabilities: declared here, so callers never probe with getattr ------
+    def device_names(self) -> Mapping[str, str]:
+        """Product name per device domain (``gpu:<UUID>`` -> ``NVIDIA A100-SXM4-40GB``)."""
+        return {}
+
+    def process_weights(self) -> Mapping[str, Mapping[int, float]]:
+        """Per device domain, each process's recent utilisation samples (pid -> weight):
+        how a shared device is split. Slow on real drivers: called every few seconds."""
+        return {}
+
+    def idle_power_w(self) -> float | None:
+        """The idle power an estimation model assumes for its domains (None: measured)."""
+        return None
+
+    def diagnostics(self) -> list[str]:
+        """What went wrong or was worked around while reading (counter wraps and resets,
+        gaps, driver warnings): one line each, for the record and ``impactlib hardware``."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release file descriptors or library handles."""
 
