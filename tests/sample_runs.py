@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from impactlib.footprint import CarbonInfo, ComponentEnergy, Footprint
 from impactlib.report import grid
+from impactlib.store.base import Store
 from impactlib.store.records import RunRecord, SeriesRow
 
 
@@ -93,3 +94,13 @@ def sample() -> tuple[list[RunRecord], dict[str, list[SeriesRow]], grid.Grid]:
         }
     )
     return records, series, g
+
+
+def save_record(store: Store, record: RunRecord) -> RunRecord:
+    """Put a synthetic record (its footprint and model metrics too) into a real store."""
+    store.insert_run(record, 10.0)
+    if record.footprint is not None:
+        store.checkpoint(record.id, record.status, record.footprint, [], record.epochs)
+    if record.model is not None:
+        store.set_model(record.id, record.model)
+    return record

@@ -124,3 +124,125 @@ def test_logging_is_imported_only_when_something_is_logged() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "impactlib: test message" in result.stderr
+
+
+# --- lenient mode: what impactlib.init() uses, so the environment never kills training ----------
+
+
+def test_lenient_bad_variable_falls_back_to_the_default_and_says_so(tmp_path: Path) -> None:
+    config = load_config(environ={"IMPACTLIB_PUE": "abc"}, cwd=tmp_path, lenient=True)
+    assert config.pue == 1.0
+    assert config.sources["pue"] == "default (env IMPACTLIB_PUE ignored)"
+    (problem,) = config.problems
+    for needle in ("IMPACTLIB_PUE", "'abc'", "'pue'", "allowed: a number >= 1.0", "using 1.0"):
+        assert needle in problem, problem
+    assert "\n" not in problem
+
+
+def test_lenient_bad_variable_falls_back_to_the_next_lower_layer(tmp_path: Path) -> None:
+    (tmp_path / "impactlib.toml").write_text("pue = 1.3\n")
+    env = {"IMPACTLIB_PUE": "0.5", "IMPACTLIB_SCOPE": "cluster", "IMPACTLIB_COUNTRY": "DE"}
+    config = load_config(environ=env, cwd=tmp_path, lenient=True)
+    assert config.pue == 1.3 and config.scope == "tree" and config.country == "DE"
+    project_file = str(tmp_path / "impactlib.toml")
+    assert config.sources["pue"] == f"{project_file} (env IMPACTLIB_PUE ignored)"
+    assert config.sources["scope"] == "default (env IMPACTLIB_SCOPE ignored)"
+    assert len(config.problems) == 2
+    assert any(f"using 1.3 ({project_file})" in p for p in config.problems)
+    assert any("tree or machine" in p and "using 'tree' (default)" in p for p in config.problems)
+
+
+def test_lenient_bad_file_value_overridden_by_a_good_variable(tmp_path: Path) -> None:
+    (tmp_path / "impactlib.toml").write_text('pue = "high"\ninterval = 2\n')
+    config = load_config(environ={"IMPACTLIB_PUE": "1.2"}, cwd=tmp_path, lenient=True)
+    assert config.pue == 1.2 and config.sources["pue"] == "env IMPACTLIB_PUE"
+    assert config.interval == 2.0  # the rest of the file still counts
+    (problem,) = config.problems
+    assert "impactlib.toml: invalid value 'high' for 'pue'" in problem
+    assert "using 1.2 (env IMPACTLIB_PUE)" in problem
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"pue = = 2\n", "not valid TOML"),
+        (b"pue = 1.5\n\xff\xfe\n", "not valid TOML"),  # not UTF-8
+    ],
+)
+def test_lenient_broken_file_is_ignored_whole(content: bytes, needle: str, tmp_path: Path) -> None:
+    (tmp_path / "impactlib.toml").write_bytes(content)
+    config = load_config(environ={}, cwd=tmp_path, lenient=True)
+    assert config.pue == 1.0 and config.sources["pue"] == "default"
+    (problem,) = config.problems
+    assert needle in problem and "the whole file was ignored" in problem
+    assert str(tmp_path / "impactlib.toml") in problem and "\n" not in problem
+    with pytest.raises(ConfigError, match=needle):  # the CLI's strict mode still refuses
+        load_config(environ={}, cwd=tmp_path)
+
+
+def test_lenient_unreadable_file_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "impactlib.toml"
+    target.write_text("pue = 1.5\n")
+    real_open = Path.open
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> object:
+        if self == target:  # CI runs as root: the permission error is injected, not chmod-ed
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", refuse)
+    config = load_config(environ={}, cwd=tmp_path, lenient=True)
+    assert config.pue == 1.0
+    (problem,) = config.problems
+    assert "cannot be read (Permission denied)" in problem
+
+
+def test_lenient_unknown_file_key_is_ignored_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "impactlib.toml").write_text("save_intervall = 3\nproject = 'p'\n")
+    config = load_config(environ={}, cwd=tmp_path, lenient=True)
+    assert config.save_interval == 10.0 and config.project == "p"
+    (problem,) = config.problems
+    assert "did you mean save_interval" in problem and problem.endswith("; ignored")
+
+
+def test_lenient_still_raises_for_wrong_arguments_as_value_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="invalid value 0.5 for 'pue'"):
+        load_config({"pue": 0.5}, environ={}, cwd=tmp_path, lenient=True)
+    with pytest.raises(ConfigError, match="unknown key 'peu'"):
+        load_config({"peu": 1.2}, environ={}, cwd=tmp_path, lenient=True)
+
+
+def test_use_ratio_above_one_falls_back_like_any_bad_value(tmp_path: Path) -> None:
+    env = {"IMPACTLIB_EMBODIED_USE_RATIO": "1.5"}
+    with pytest.raises(ConfigError, match=r"'embodied_use_ratio'; allowed: a fraction in \(0, 1\]"):
+        load_config(environ=env, cwd=tmp_path)
+    config = load_config(environ=env, cwd=tmp_path, lenient=True)
+    assert config.embodied_use_ratio is None and len(config.problems) == 1
+    whole = load_config({"embodied_use_ratio": 1.0}, environ={}, cwd=tmp_path)
+    assert whole.embodied_use_ratio == 1.0
+
+
+def test_lenient_survives_a_deleted_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    config = load_config(environ={}, lenient=True)
+    assert config.pue == 1.0
+    (problem,) = config.problems
+    assert "working directory" in problem
+    with pytest.raises(ConfigError, match="working directory"):
+        load_config(environ={})
+
+
+def test_clean_environment_has_no_problems_in_either_mode(tmp_path: Path) -> None:
+    (tmp_path / "impactlib.toml").write_text("pue = 1.1\n")
+    env = {"IMPACTLIB_COUNTRY": "FR"}
+    lenient = load_config(environ=env, cwd=tmp_path, lenient=True)
+    strict = load_config(environ=env, cwd=tmp_path)
+    assert lenient == strict and lenient.sources == strict.sources
+    assert lenient.problems == () == strict.problems

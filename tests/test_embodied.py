@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from impactlib.config import load_config
-from impactlib.embodied import amortise, embodied_for_run, gpu_item, reference_items
+from impactlib.embodied import (
+    amortise,
+    embodied_for,
+    embodied_for_run,
+    gpu_item,
+    reference_items,
+)
 from impactlib.errors import UsageError
 
 USED_H = 6 * 8760 * 0.85  # BLOOM: 6 years at 85 % use = 44 676 used hours
@@ -61,3 +69,64 @@ def test_nothing_used_and_bad_input() -> None:
         embodied_for_run(10.0, cpu_share=2.0)
     # sampling jitter just above 1 is clamped, not an error
     assert embodied_for_run(3600, cpu_share=1.01)[0] == pytest.approx(2500 / USED_H)
+
+
+# --- what the tracker calls when a run ends: never raises --------------------------------------
+
+
+def test_run_share_is_cpu_time_over_the_host_and_gpus_named_late() -> None:
+    config = load_config({}, environ={})
+    share = embodied_for(
+        duration_s=10 * 3600,
+        cpu_s=10 * 3600 * 2,  # 2 of 8 CPUs busy all along: a quarter of the host
+        ncpus=8,
+        gpu_hours=20.0,
+        gpus=lambda: iter(["NVIDIA A100-SXM4-40GB", "NVIDIA A100-SXM4-40GB"]),
+        config=config,
+    )
+    kg, note = embodied_for_run(
+        10 * 3600,
+        gpus=["NVIDIA A100-SXM4-40GB"] * 2,
+        cpu_share=0.25,
+        config=config,
+        gpu_hours=20.0,
+    )
+    assert share.kg == pytest.approx(kg) and share.note == note
+
+
+def failing_driver() -> list[str]:
+    raise RuntimeError("NVML: driver not loaded")
+
+
+@pytest.mark.parametrize(
+    ("cpu_s", "gpus", "says"),
+    [
+        (0.0, failing_driver, "NVML: driver not loaded"),
+        (3 * 3600.0, list, "host share must be a fraction"),  # 3 CPU-h in 1 h on 1 CPU
+    ],
+)
+def test_a_failure_is_a_note_not_an_exception(
+    cpu_s: float, gpus: Callable[[], list[str]], says: str
+) -> None:
+    share = embodied_for(
+        duration_s=3600.0,
+        cpu_s=cpu_s,
+        ncpus=1,
+        gpu_hours=0.0,
+        gpus=gpus,
+        config=load_config({}, environ={}),
+    )
+    assert share.kg is None
+    assert share.note.startswith("embodied not computed: ") and says in share.note
+
+
+def test_a_zero_length_run_charges_nothing() -> None:
+    share = embodied_for(
+        duration_s=0.0,
+        cpu_s=0.0,
+        ncpus=4,
+        gpu_hours=0.0,
+        gpus=list,
+        config=load_config({}, environ={}),
+    )
+    assert share.kg == 0.0

@@ -14,6 +14,7 @@ from impactlib.procfs import (
     ProcessTree,
     parse_pid_stat,
     parse_proc_stat,
+    read_cpuinfo,
     total_memory_bytes,
 )
 
@@ -79,3 +80,24 @@ def test_tree_baseline_excludes_time_before_tracking() -> None:
     counted = _wait_sampling(tree, child)
     assert 0.2 < counted < 0.6
     assert tree.pids() == []
+
+
+def test_cpuinfo_of_a_two_socket_x86_server(tmp_path: Path) -> None:
+    blocks = [
+        f"processor\t: {n}\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6148"
+        f" CPU @ 2.40GHz\nphysical id\t: {n // 4}\nsiblings\t: 4\ncore id\t\t: {n % 4 // 2}\n"
+        for n in range(8)  # 2 sockets x 2 cores x 2 threads
+    ]
+    (tmp_path / "cpuinfo").write_text("\n".join(blocks))
+    info = read_cpuinfo(str(tmp_path))
+    assert info.model == "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz"
+    assert (info.sockets, info.physical_cores) == (2, 4)
+
+
+def test_cpuinfo_of_an_arm_board_and_of_nothing(tmp_path: Path) -> None:
+    (tmp_path / "cpuinfo").write_text(
+        "processor\t: 0\nBogoMIPS\t: 108.00\n\nprocessor\t: 1\nBogoMIPS\t: 108.00\n\n"
+        "Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n"
+    )
+    assert read_cpuinfo(str(tmp_path)) == ("BCM2835", 1, None)  # no physical/core ids
+    assert read_cpuinfo(str(tmp_path / "absent")) == (None, 1, None)

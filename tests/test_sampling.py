@@ -18,7 +18,7 @@ from impactlib.meters.base import Domain, Meter, Tick
 from impactlib.meters.model import CpuModelMeter, MemoryModelMeter
 from impactlib.meters.rapl import RaplMeter
 from impactlib.procfs import CLK_TCK, MachineCpu, MachineCpuReader, ProcessTree
-from impactlib.sampling import Delivery, Sampler
+from impactlib.sampling import Delivered, Sampler
 from impactlib.tracker import Tracker
 
 # --- meters: capture now, decode later --------------------------------------------------------
@@ -156,7 +156,7 @@ def test_a_listener_alone_gets_its_first_and_last_sample() -> None:
     sampler.subscribe(first, lambda: None, 60.0)
     sampler.subscribe(second, lambda: None, 60.0)
     sampler.unsubscribe(second)
-    delivery: Delivery = sampler.unsubscribe(first)
+    delivery: list[Delivered] = sampler.unsubscribe(first)
     assert [c for _, c in delivery] == [1, 2]  # its own baseline and final capture only
     assert meter.decoded == [1, 2, 3, 4]  # yet every capture went through the meter in order
 

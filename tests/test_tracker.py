@@ -139,8 +139,9 @@ RANK = textwrap.dedent(
     end = time.monotonic() + 1.0
     while time.monotonic() < end:
         pass
-    t.stop()
-    print(json.dumps({"status": t.status, "run": t.run_id}))
+    fp = t.stop()
+    print(json.dumps({"scope": fp.scope, "energy": t.energy_consumption,
+                      "warnings": list(fp.warnings), "run": t.run_id}))
     """
 )
 
@@ -165,8 +166,13 @@ def test_multi_rank_job_is_measured_once_per_node(tmp_path: Path) -> None:
         check=True,
     ).stdout
     roles = [json.loads(line) for line in out.splitlines()]
-    leaders = [r for r in roles if r["status"] == "completed"]
-    assert len(leaders) == 1 and sum(r["status"] == "stopped" for r in roles) == 2
+    leaders = [r for r in roles if r["scope"] == "tree"]
+    followers = [r for r in roles if r["scope"] == "follower"]
+    assert len(leaders) == 1 and len(followers) == 2
+    assert leaders[0]["energy"] > 0
+    for follower in followers:  # zero, and saying why: never a silent 0.0
+        assert follower["energy"] == 0.0
+        assert any("measures this node" in w for w in follower["warnings"])
     runs = open_store(impactlib.load_config({})).list_runs()
     assert len(runs) == 1
     # The leader measured the launcher's tree: three ranks sharing the CPUs for about a
@@ -175,3 +181,65 @@ def test_multi_rank_job_is_measured_once_per_node(tmp_path: Path) -> None:
     assert fp is not None
     one_rank = fp.duration_s * min(os.cpu_count() or 1, 3) / 3  # one rank's fair CPU share
     assert fp.cpu_hours * 3600 > 1.2 * one_rank
+
+
+# -- the library never kills training ----------------------------------------------------------
+
+SNIPPET_FILE = SNIPPET.replace(
+    "import impactlib\n", "import impactlib, warnings\nwarnings.simplefilter('default')\n", 1
+)
+
+
+def _snippet_in(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The promised snippet as a script in ``folder``, run from there like a user would."""
+    script = folder / "train.py"
+    script.write_text(SNIPPET_FILE)
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=folder,
+        env={**os.environ, "IMPACTLIB_POWERCAP_ROOT": str(folder / "none"), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _impact_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "ImpactWarning" in line]
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "needle"),
+    [
+        ("pue = 'abc'\n[[broken\n", {}, "impactlib.toml"),
+        ("", {"IMPACTLIB_PUE": "abc"}, "IMPACTLIB_PUE"),
+        ("", {"IMPACTLIB_STORE": "/proc/x.sqlite"}, "/proc/x.sqlite"),
+        ("pue = 0.5\n", {}, "pue"),
+        ("", {"IMPACTLIB_COUNTRY": "Frnace"}, "Frnace"),
+    ],
+    ids=["bad-toml", "bad-env-value", "unwritable-store", "bad-toml-value", "unknown-country"],
+)
+def test_the_snippet_runs_to_its_end_with_one_warning_per_problem(
+    tmp_path: Path, toml: str, env: dict[str, str], needle: str
+) -> None:
+    if toml:
+        (tmp_path / "impactlib.toml").write_text(toml)
+    result = _snippet_in(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    kwh, kg = (float(v) for v in result.stdout.splitlines()[0].split())
+    assert kwh > 0 and kg > 0
+    warned = _impact_warnings(result.stderr)
+    assert len(warned) == 1 and needle in warned[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_explicit_arguments_raise_value_error_at_once() -> None:
+    with pytest.raises(ValueError, match="pue"):
+        impactlib.init(pue=0.5)
+    with pytest.raises(ValueError, match="idle_policy"):
+        impactlib.init(idle_policy="fair")
+
+
+def test_error_classes_are_exported() -> None:
+    for name in ("ImpactError", "ConfigError", "StoreError", "MeterUnavailable", "ImpactWarning"):
+        assert isinstance(getattr(impactlib, name), type)

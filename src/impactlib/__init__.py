@@ -11,15 +11,26 @@ Public API (everything else is internal)::
     @impactlib.track(project="unet")
     def train(): ...
 
-Importing the package loads only the error classes; every other name is imported on first
-use, so `import impactlib` costs about a millisecond (see docs/benchmarks.md).
+Importing the package loads only the error classes (every one a user may catch, and
+:class:`ImpactWarning` to filter); every other name is imported on first use, so
+`import impactlib` costs about a millisecond (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from .errors import ConfigError, ImpactError, UnknownZoneError
+from .errors import (
+    ConfigError,
+    ImpactError,
+    ImpactWarning,
+    MeterError,
+    MeterUnavailable,
+    ProviderError,
+    StoreError,
+    UnknownZoneError,
+    UsageError,
+)
 
 __version__ = "0.1.0"
 
@@ -30,6 +41,7 @@ _LAZY = {
     "Tracker": "tracker",
     "Config": "config",
     "load_config": "config",
+    "CarbonInfo": "footprint",
     "ComponentEnergy": "footprint",
     "Footprint": "footprint",
     "model_metrics": "planning.modelmetrics",
@@ -43,14 +55,21 @@ _LAZY = {
 }
 
 __all__ = [
+    "CarbonInfo",
     "ComponentEnergy",
     "Config",
     "ConfigError",
     "EpochEnergyPredictor",
     "Footprint",
     "ImpactError",
+    "ImpactWarning",
+    "MeterError",
+    "MeterUnavailable",
+    "ProviderError",
+    "StoreError",
     "Tracker",
     "UnknownZoneError",
+    "UsageError",
     "__version__",
     "best_window",
     "estimate",
@@ -69,7 +88,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Config, load_config
-    from .footprint import ComponentEnergy, Footprint
+    from .footprint import CarbonInfo, ComponentEnergy, Footprint
     from .planning.estimate import EpochEnergyPredictor, estimate, predict_from_epochs
     from .planning.modelmetrics import model_metrics
     from .planning.pepr import pepr_scores, pepr_table

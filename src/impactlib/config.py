@@ -5,6 +5,15 @@ the project file (``impactlib.toml`` or ``[tool.impactlib]`` in ``pyproject.toml
 walking up from the working directory), the user file (platformdirs config dir), the system
 file ``/etc/impactlib/config.toml``, then the defaults below. Each run record stores the
 effective values and their sources so a figure can always be traced back to its settings.
+
+Two modes, because the two faces fail differently. The CLI is strict: any bad value is a
+:class:`ConfigError` (one line, exit 2) before anything runs. The library is lenient
+(``load_config(..., lenient=True)``, what ``impactlib.init()`` uses): a training script must
+never die because of a stray ``impactlib.toml`` or a mistyped ``IMPACTLIB_*`` variable, so a
+bad setting from the environment falls back to the next lower layer (ultimately the default),
+``sources[key]`` says so and :attr:`Config.problems` holds one line per problem for the
+caller's warning. Explicit keyword arguments are the caller's own code, so they are checked
+strictly in both modes and a wrong one raises :class:`ConfigError`, a :class:`ValueError`.
 """
 
 from __future__ import annotations
@@ -12,24 +21,27 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
+from .units import MEMORY_W_PER_GB
 
 SYSTEM_CONFIG = Path("/etc/impactlib/config.toml")
 
 
-def _parse_float(minimum: float, strict_min: bool = False) -> Callable[[Any], float]:
+def _parse_float(
+    minimum: float, strict_min: bool = False, maximum: float = math.inf
+) -> Callable[[Any], float]:
     def parse(raw: Any) -> float:
         if isinstance(raw, bool):
             raise ValueError
         value = float(raw)
         if not math.isfinite(value):
             raise ValueError
-        if value < minimum or (strict_min and value == minimum):
+        if value < minimum or (strict_min and value == minimum) or value > maximum:
             raise ValueError
         return value
 
@@ -97,9 +109,11 @@ KEYS: dict[str, _Key] = {
     "cpu_tdp_w": _Key(
         _parse_float(0.0, strict_min=True), None, "watts > 0 (overrides the TDP table)"
     ),
-    "memory_w_per_gb": _Key(_parse_float(0.0), 0.3725, "watts per GB >= 0"),
+    "memory_w_per_gb": _Key(_parse_float(0.0), MEMORY_W_PER_GB, "watts per GB >= 0"),
     "embodied_lifetime_years": _Key(_parse_float(0.0, strict_min=True), None, "years > 0"),
-    "embodied_use_ratio": _Key(_parse_float(0.0, strict_min=True), None, "a fraction in (0, 1]"),
+    "embodied_use_ratio": _Key(
+        _parse_float(0.0, strict_min=True, maximum=1.0), None, "a fraction in (0, 1]"
+    ),
     "power_model": _Key(
         _parse_optional_str, None, "a file path (the host power model; default: per host)"
     ),
@@ -131,11 +145,13 @@ class Config:
     network_timeout: float = 2.0
     cache_dir: str | None = None
     cpu_tdp_w: float | None = None
-    memory_w_per_gb: float = 0.3725
+    memory_w_per_gb: float = MEMORY_W_PER_GB
     embodied_lifetime_years: float | None = None
     embodied_use_ratio: float | None = None
     power_model: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # One line per environment problem worked around in lenient mode (empty when strict).
+    problems: tuple[str, ...] = field(default=(), compare=False)
 
     def public_dict(self) -> dict[str, Any]:
         """Values fit to store in a run record (secrets masked)."""
@@ -150,6 +166,40 @@ def env_name(key: str) -> str:
     return f"IMPACTLIB_{key.upper()}"
 
 
+ARGUMENT = "argument"
+
+
+class _Setting(NamedTuple):
+    """One raw value from one layer; layers are read from the lowest precedence up."""
+
+    key: str
+    raw: Any
+    where: str  # names the layer in messages: a file, an environment variable, "argument"
+    label: str  # what ``Config.sources`` says when this value is the one used
+
+
+class _Rejected(NamedTuple):
+    """A setting that failed its check in lenient mode, and where it stood in the order."""
+
+    position: int
+    setting: _Setting
+    error: ConfigError
+
+
+class _Problems:
+    """Environment problems: raised at once when strict, collected as lines when lenient."""
+
+    def __init__(self, lenient: bool) -> None:
+        self.lenient = lenient
+        self.lines: list[str] = []
+
+    def add(self, error: ConfigError, outcome: str) -> None:
+        """Record ``error`` and what was done instead, or raise it in strict mode."""
+        if not self.lenient:
+            raise error
+        self.lines.append(f"{error}; {outcome}")
+
+
 def _check(key: str, raw: Any, where: str) -> Any:
     spec = KEYS.get(key)
     if spec is None:
@@ -160,10 +210,10 @@ def _check(key: str, raw: Any, where: str) -> Any:
         return None
     try:
         return spec.parse(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"{where}: invalid value {raw!r} for '{key}'; allowed: {spec.allowed}"
-        ) from None
+        ) from exc
 
 
 def _close_keys(key: str) -> str:
@@ -180,15 +230,27 @@ def _load_toml(path: Path, table: tuple[str, ...] = ()) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data: Any = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file's syntax") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file's syntax") from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); fix its permissions") from None
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); fix its permissions") from exc
     for name in table:
         data = data.get(name, {}) if isinstance(data, dict) else {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [{'.'.join(table)}] must be a table of key = value")
     return data
+
+
+def _declares_table(pyproject: Path) -> bool:
+    """Whether a ``pyproject.toml`` has a ``[tool.impactlib]`` table.
+
+    One we cannot read is not ours to judge: it is skipped rather than reported, since most
+    pyproject files have nothing to do with impactlib.
+    """
+    try:
+        return b"[tool.impactlib]" in pyproject.read_bytes()
+    except OSError:
+        return False
 
 
 def _project_file(start: Path) -> tuple[Path, tuple[str, ...]] | None:
@@ -197,7 +259,7 @@ def _project_file(start: Path) -> tuple[Path, tuple[str, ...]] | None:
         if candidate.is_file():
             return candidate, ()
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and b"[tool.impactlib]" in pyproject.read_bytes():
+        if pyproject.is_file() and _declares_table(pyproject):
             return pyproject, ("tool", "impactlib")
     return None
 
@@ -209,20 +271,57 @@ def user_config_path() -> Path:
     return Path(platformdirs.user_config_dir("impactlib")) / "config.toml"
 
 
-def _file_layers(cwd: Path) -> list[tuple[str, dict[str, Any]]]:
-    """Configuration files from lowest to highest precedence."""
-    layers: list[tuple[str, dict[str, Any]]] = []
+def _working_dir() -> Path:
+    try:
+        return Path.cwd()
+    except OSError as exc:  # the directory was deleted under the running process
+        raise ConfigError(
+            f"the working directory cannot be read ({exc.strerror}), so no impactlib.toml "
+            "was looked for; run from an existing directory"
+        ) from exc
+
+
+def _config_files(cwd: Path | None, problems: _Problems) -> list[tuple[Path, tuple[str, ...]]]:
+    """Configuration files (and the table inside each) from lowest to highest precedence."""
+    files: list[tuple[Path, tuple[str, ...]]] = []
     if SYSTEM_CONFIG.is_file():
-        layers.append((str(SYSTEM_CONFIG), _load_toml(SYSTEM_CONFIG)))
+        files.append((SYSTEM_CONFIG, ()))
     user = user_config_path()
     if user.is_file():
-        layers.append((str(user), _load_toml(user)))
-    found = _project_file(cwd)
+        files.append((user, ()))
+    try:
+        found = _project_file(cwd or _working_dir())
+    except ConfigError as exc:
+        problems.add(exc, "no project file used")
+        found = None
     if found is not None:
-        path, table = found
+        files.append(found)
+    return files
+
+
+def _file_settings(cwd: Path | None, problems: _Problems) -> Iterator[_Setting]:
+    for path, table in _config_files(cwd, problems):
         label = f"{path} [{'.'.join(table)}]" if table else str(path)
-        layers.append((label, _load_toml(path, table)))
-    return layers
+        try:
+            data = _load_toml(path, table)
+        except ConfigError as exc:
+            problems.add(exc, "the whole file was ignored")
+            continue
+        for key, raw in data.items():
+            yield _Setting(key, raw, label, label)
+
+
+def _env_settings(environ: Mapping[str, str]) -> Iterator[_Setting]:
+    for key in KEYS:
+        name = env_name(key)
+        if environ.get(name, "") != "":
+            yield _Setting(key, environ[name], f"environment variable {name}", f"env {name}")
+
+
+def _argument_settings(overrides: Mapping[str, Any]) -> Iterator[_Setting]:
+    for key, raw in overrides.items():
+        if raw is not None:
+            yield _Setting(key, raw, ARGUMENT, ARGUMENT)
 
 
 def load_config(
@@ -230,29 +329,42 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    lenient: bool = False,
 ) -> Config:
-    """Build the effective configuration; raise :class:`ConfigError` on any bad value."""
-    environ = os.environ if environ is None else environ
+    """Build the effective configuration.
+
+    Strict (the default, for the CLI): any bad value raises :class:`ConfigError`. Lenient
+    (for the library): bad files and variables are skipped, each described by one line of
+    :attr:`Config.problems`, and their keys keep the value of the next lower layer; a bad
+    keyword argument (``overrides``) raises in both modes.
+    """
+    problems = _Problems(lenient)
+    settings = [
+        *_file_settings(cwd, problems),
+        *_env_settings(os.environ if environ is None else environ),
+        *_argument_settings(overrides or {}),
+    ]
     values: dict[str, Any] = {k: spec.default for k, spec in KEYS.items()}
     sources: dict[str, str] = dict.fromkeys(KEYS, "default")
-    for where, table in _file_layers(cwd or Path.cwd()):
-        for key, raw in table.items():
-            values[key] = _check(key, raw, where)
-            sources[key] = where
-    for key in KEYS:
-        name = env_name(key)
-        if name in environ and environ[name] != "":
-            values[key] = _check(key, environ[name], f"environment variable {name}")
-            sources[key] = f"env {name}"
-    for key, raw in (overrides or {}).items():
-        if raw is None:
+    given_at = dict.fromkeys(KEYS, -1)  # position of the setting each value came from
+    rejected: list[_Rejected] = []
+    for position, setting in enumerate(settings):
+        try:
+            value = _check(setting.key, setting.raw, setting.where)
+        except ConfigError as exc:
+            if setting.where == ARGUMENT or not lenient:
+                raise
+            rejected.append(_Rejected(position, setting, exc))
             continue
-        values[key] = _check(key, raw, "argument")
-        sources[key] = "argument"
-    ratio = values["embodied_use_ratio"]
-    if ratio is not None and ratio > 1:
-        raise ConfigError(
-            f"{sources['embodied_use_ratio']}: invalid value {ratio!r} for "
-            "'embodied_use_ratio'; allowed: a fraction in (0, 1]"
-        )
-    return Config(**values, sources=sources)
+        values[setting.key] = value
+        sources[setting.key] = setting.label
+        given_at[setting.key] = position
+    for item in rejected:
+        key = item.setting.key
+        used = f"using {values[key]!r} ({sources[key]}) instead" if key in KEYS else "ignored"
+        problems.add(item.error, used)
+    for item in rejected:  # after the messages, which name the plain source of the value used
+        key = item.setting.key
+        if key in KEYS and given_at[key] < item.position:
+            sources[key] = f"{sources[key]} ({item.setting.label} ignored)"
+    return Config(**values, sources=sources, problems=tuple(problems.lines))

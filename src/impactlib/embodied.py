@@ -10,16 +10,20 @@ Values come from the bundled ``embodied_reference_values.csv``; each row names i
 which the note returned here cites. The result is always reported on its own line, never
 added silently to operational CO2e, because its uncertainty (a factor of two or more between
 sources for the same A100) is of another order than a metered kWh.
+
+:func:`embodied_for_run` is the calculation and raises on bad input; :func:`embodied_for`
+is what a tracker calls when a run ends, and never raises: a missing embodied line must not
+cost the run its record.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import data
 from .errors import UsageError
@@ -184,3 +188,40 @@ def embodied_for_run(
         + " (bundled embodied_reference_values.csv)"
     )
     return total, note
+
+
+class EmbodiedShare(NamedTuple):
+    """A run's embodied line: kg CO2e (None when it could not be computed) and its note."""
+
+    kg: float | None
+    note: str
+
+
+def embodied_for(
+    *,
+    duration_s: float,
+    cpu_s: float,
+    ncpus: int,
+    gpu_hours: float,
+    gpus: Callable[[], Iterable[str]],
+    config: Config,
+) -> EmbodiedShare:
+    """The embodied share of a finished run, for its record; never raises.
+
+    ``cpu_s`` is the CPU time of the tracked scope and ``ncpus`` the host's logical CPUs:
+    their ratio to the duration is the share of the host the run held. ``gpus`` names the
+    GPUs the run used, one entry per device; it is called here, inside the guard, because
+    naming devices asks the driver, which can fail when a run ends. Any failure gives
+    ``(None, "embodied not computed: <why>")``.
+    """
+    try:
+        kg, note = embodied_for_run(
+            duration_s=duration_s,
+            gpu_hours=gpu_hours,
+            gpus=list(gpus()),
+            cpu_share=cpu_s / max(duration_s * ncpus, 1e-9),
+            config=config,
+        )
+    except Exception as exc:  # a missing embodied line must not cost the run its record
+        return EmbodiedShare(None, f"embodied not computed: {exc}")
+    return EmbodiedShare(kg, note)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 def current_user() -> str:
@@ -64,3 +67,43 @@ def _resolve_head(git: Path) -> str | None:
             if line.endswith(f" {ref}"):
                 return line.split(" ", 1)[0]
     return None
+
+
+def system_info(
+    procfs_root: str, ncpus: int, total_memory_bytes: float, gpu_names: Iterable[str]
+) -> dict[str, Any]:
+    """What the record says about the machine and software the run used: read here, at the
+    start, because exports made later on another machine must not describe that one."""
+    from .planning.hardware import local_cpu_model
+
+    gpus = Counter(gpu_names)
+    return {
+        "os": _os_name(),
+        "python": ".".join(str(v) for v in sys.version_info[:3]),
+        "cpu_model": local_cpu_model(procfs_root) or "",
+        "cpu_count": ncpus,
+        "ram_total_bytes": int(total_memory_bytes),
+        "gpus": dict(gpus),
+    }
+
+
+def hardware_line(system: dict[str, Any]) -> str:
+    """One line naming the hardware, for the record and the methods paragraph."""
+    parts = [f"CPU {system['cpu_model'] or 'unknown'} ({system['cpu_count']} logical CPUs)"]
+    if system["gpus"]:
+        parts.append("GPU " + ", ".join(f"{n} x {name}" for name, n in system["gpus"].items()))
+    if system["ram_total_bytes"]:
+        parts.append(f"{system['ram_total_bytes'] / 1e9:.1f} GB memory")
+    return "; ".join(parts)
+
+
+def _os_name() -> str:
+    """What ``platform.platform()`` prints on Linux (``Linux-6.1.0-x86_64-with-glibc2.36``),
+    without its cost: it scans the Python binary for the C library's version."""
+    uname = os.uname()
+    name = f"{uname.sysname}-{uname.release}-{uname.machine}"
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError, AttributeError):
+        libc = ""
+    return f"{name}-with-{libc.replace(' ', '')}" if libc.startswith("glibc") else name

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from .config import Config
 from .log import log
@@ -37,27 +37,51 @@ class Sample(NamedTuple):
     machine: MachineCpu | None
 
 
-class Listener(Protocol):
-    """A subscriber of the sampler (a tracker's measurement window)."""
+C = TypeVar("C")
+C_co = TypeVar("C_co", covariant=True)
 
-    def capture(self) -> object:
+
+class Listener(Protocol[C_co]):
+    """A subscriber of the sampler (a tracker's attribution window), with its own capture
+    type."""
+
+    def capture(self) -> C_co:
         """Called at every tick, under the sampler's lock: copy the scope's raw usage
         counters and nothing more (no parsing, no locks of the caller's)."""
 
 
-# What one tick captured, before decoding: (monotonic_ns, wall_ns, one capture per meter
-# that reads at ticks (_FAILED where capturing raised), raw /proc/stat or None, the listeners
-# it is for, one capture per such listener). A plain tuple: building a NamedTuple was a
-# measurable part of a cold tick.
-_Tick = tuple[
-    int, int, tuple[object, ...], "bytes | None", tuple["Listener", ...], tuple[object, ...]
-]
+class Delivered(NamedTuple, Generic[C]):
+    """A decoded sample, with what the listener captured at that same tick."""
+
+    sample: Sample
+    capture: C | None  # None: the listener's capture failed at that tick
+
+
+class _RawTick(NamedTuple):
+    """What one tick captured, before decoding."""
+
+    monotonic_ns: int
+    wall_ns: int
+    meters: tuple[object, ...]  # one capture per meter that reads at ticks (_FAILED: raised)
+    machine: bytes | None  # raw /proc/stat, or None where it was not read
+    listeners: tuple[Listener[Any], ...]  # whom the tick is for
+    captures: tuple[object, ...]  # one per listener, in the same order
+
+
 _FAILED = object()
-Delivery = list[tuple[Sample, object]]  # decoded samples with the listener's own capture
 
 
 class Sampler:
-    """Captures a :class:`MeterSet` every ``interval_s`` seconds in a daemon thread."""
+    """Captures a :class:`MeterSet` every ``interval_s`` seconds in a daemon thread.
+
+    Phases, one verb each: a tick *captures* (:meth:`_capture`), a take *decodes* the pending
+    ticks into :class:`Sample` s (:meth:`_decode`) and *delivers* them to each listener's
+    inbox; the listener then *accounts* them (its own business, outside the sampler's lock).
+
+    Lock order: ``Tracker._lock`` -> ``Sampler._lock`` -> the window's lock. The sampler
+    thread takes only its own lock and, under it, each listener's ``capture`` (which takes
+    the window's); it calls ``collect`` (which takes the tracker's) after releasing it.
+    """
 
     def __init__(self, meters: MeterSet, interval_s: float) -> None:
         self.meters = meters
@@ -65,17 +89,17 @@ class Sampler:
         self._cpu = meters.machine
         self._machine_each_tick = meters.machine_cpu_each_tick()
         self._reading = tuple(m for m in meters.meters if m.reads_at_tick)
-        self._inboxes: dict[Listener, Delivery] = {}
-        self._listeners: tuple[Listener, ...] = ()  # the keys of _inboxes, for the ticks
-        self._collectors: dict[Listener, tuple[Callable[[], None], float]] = {}
-        self._pending: list[_Tick] = []
+        self._inboxes: dict[Listener[Any], list[Delivered[Any]]] = {}
+        self._listeners: tuple[Listener[Any], ...] = ()  # the keys of _inboxes, for the ticks
+        self._collectors: dict[Listener[Any], tuple[Callable[[], None], float]] = {}
+        self._pending: list[_RawTick] = []
         self._lock = threading.RLock()
         # The running thread's token; a thread whose token is no longer this one ends.
         self._running: object | None = None
         self._next_collect_ns = 0
 
     # -- under the lock ----------------------------------------------------------------
-    def _capture(self, only: Listener | None = None, machine_cpu: bool = True) -> None:
+    def _capture(self, only: Listener[Any] | None = None, machine_cpu: bool = True) -> None:
         """Capture a tick for every listener, or for ``only`` (a listener's own first, last
         or current sample, which the others do not need: it would only split their
         intervals). ``machine_cpu=False`` skips ``/proc/stat`` where nothing needs it."""
@@ -93,27 +117,34 @@ class Sampler:
             except OSError:
                 machine = None
         targets = self._listeners if only is None else (only,)
-        scopes: list[object] = []
+        captures: list[object] = []
         for listener in targets:
             try:
-                scopes.append(listener.capture())
+                captures.append(listener.capture())
             except Exception:  # a tracker bug must never kill training
                 log.exception("impactlib listener failed; measurement continues")
-                scopes.append(None)
+                captures.append(None)
         self._pending.append(
-            (time.monotonic_ns(), time.time_ns(), tuple(meters), machine, targets, tuple(scopes))
+            _RawTick(
+                time.monotonic_ns(),
+                time.time_ns(),
+                tuple(meters),
+                machine,
+                targets,
+                tuple(captures),
+            )
         )
 
     def _decode(self) -> None:
-        """Turn pending ticks into samples, in order, and hand them to their listeners."""
-        for monotonic_ns, wall_ns, meter_captures, raw_machine, targets, scopes in self._pending:
+        """Turn pending ticks into samples, in order, and deliver them to their listeners."""
+        for raw in self._pending:
             try:
-                machine = self._cpu.parse(raw_machine) if raw_machine is not None else None
+                machine = self._cpu.parse(raw.machine) if raw.machine is not None else None
             except ValueError:
                 machine = None
-            tick = Tick(monotonic_ns / 1e9, machine)
+            tick = Tick(raw.monotonic_ns / 1e9, machine)
             energy: dict[str, float] = {}
-            captures = iter(meter_captures)
+            captures = iter(raw.meters)
             for meter in self.meters.meters:
                 captured = next(captures) if meter.reads_at_tick else None
                 if captured is _FAILED:
@@ -122,16 +153,16 @@ class Sampler:
                     energy.update(meter.decode(captured, tick))
                 except Exception as exc:
                     log.debug("meter %s failed: %r", meter.name, exc)
-            sample = Sample(monotonic_ns, wall_ns, energy, machine)
-            for listener, scope in zip(targets, scopes, strict=True):
+            sample = Sample(raw.monotonic_ns, raw.wall_ns, energy, machine)
+            for listener, capture in zip(raw.listeners, raw.captures, strict=True):
                 inbox = self._inboxes.get(listener)
                 if inbox is not None:  # else it has left since
-                    inbox.append((sample, scope))
+                    inbox.append(Delivered(sample, capture))
         self._pending.clear()
 
     # -- listeners ---------------------------------------------------------------------
     def subscribe(
-        self, listener: Listener, collect: Callable[[], None], collect_every_s: float
+        self, listener: Listener[C], collect: Callable[[], None], collect_every_s: float
     ) -> None:
         """Add a listener; its inbox starts with a fresh sample (its baseline). The sampler
         thread calls ``collect`` at least every ``collect_every_s`` seconds, right after a
@@ -153,7 +184,7 @@ class Sampler:
             else:
                 self._next_collect_ns = min(self._next_collect_ns, due)
 
-    def take(self, listener: Listener, fresh: bool = False) -> Delivery:
+    def take(self, listener: Listener[C], fresh: bool = False) -> list[Delivered[C]]:
         """The listener's samples since it last took them, oldest first.
 
         ``fresh`` asks for figures up to now where they would lag: without a per-tick
@@ -173,7 +204,7 @@ class Sampler:
             self._inboxes[listener] = []
             return delivery
 
-    def unsubscribe(self, listener: Listener) -> Delivery:
+    def unsubscribe(self, listener: Listener[C]) -> list[Delivered[C]]:
         """Remove a listener; return its last samples, ending with one taken now."""
         with self._lock:
             if listener not in self._inboxes:

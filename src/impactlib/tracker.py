@@ -1,53 +1,72 @@
 """The public tracker: start, stop, read the figures; the record is saved as it goes.
 
-A :class:`Tracker` wires the parts together and owns only the run's lifecycle: it takes its
-measurement from the shared sampler, which hands it the samples and asks it to checkpoint the
-record every ``save_interval`` (so a ``kill -9`` loses at most that); it prices the per-minute
-energy at the end, and finishes the record with its status on ``stop()``, on exceptions, on
-SIGTERM/SIGINT and at interpreter exit.
-Nothing here may raise into the user's program once measuring has started: failures are
-logged and recorded.
+A :class:`Tracker` owns one run's lifecycle and nothing else. It takes a window on the shared
+sampler (:mod:`impactlib.attribution.window`), which hands it the samples and asks it to
+checkpoint the record every ``save_interval`` (so a ``kill -9`` loses at most that); at the
+end it has the energy priced (:mod:`impactlib.carbon.pricing`), refines the host power model
+from what it saw (:mod:`impactlib.attribution.power_model`) and finishes the record with its
+status, also on exceptions, SIGTERM/SIGINT and interpreter exit (:mod:`impactlib._lifecycle`).
+
+Nothing here may raise into the user's program once measuring has started, and problems of
+the environment (a bad setting, an unwritable store, an unreadable power model) only warn:
+the library never kills the training it watches. Wrong explicit arguments raise at once.
 """
 
 from __future__ import annotations
 
-import atexit
+import enum
 import functools
 import os
-import signal
-import sys
 import threading
-from collections.abc import Callable
-from datetime import datetime, timezone
+import time
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
-from . import identity
+from . import _lifecycle, identity
+from ._time import from_wall_ns, iso_utc, minute_iso
 from .attribution import ranks
-from .attribution.shares import apply_priors
-from .attribution.window import Measurement
-from .carbon.base import EnergyBucket
+from .attribution.scope import MachineScope, Scope, TreeScope, choose_scope
+from .attribution.shares import Floor, apply_remembered_floors
+from .attribution.window import Window
 from .config import Config, load_config
-from .errors import ImpactError
-from .footprint import CarbonInfo, Footprint
+from .errors import ImpactError, ImpactWarning, UnknownZoneError
+from .footprint import Footprint
 from .log import log
-from .sampling import shared_sampler
+from .sampling import Sampler, shared_sampler
 from .store import RunRecord, SeriesRow, Store, open_store
-from .units import j_to_kwh
+from .units import S_PER_H
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_active: set[Tracker] = set()
-_active_lock = threading.Lock()
+
+class State(enum.Enum):
+    """Where a tracker is in its life (apart from the status its record ends with)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    FOLLOWING = "following"  # another rank of the job measures this node
+    STOPPED = "stopped"
 
 
 def _iso(wall_ns: int) -> str:
-    return datetime.fromtimestamp(wall_ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return iso_utc(from_wall_ns(wall_ns))
 
 
-@functools.lru_cache(maxsize=8)  # consecutive checkpoints write the same few minutes
-def _minute_iso(minute: int) -> str:
-    return datetime.fromtimestamp(minute * 60, tz=timezone.utc).isoformat(timespec="seconds")
+_PACKAGE_DIR = os.path.dirname(__file__)
+
+
+def _warn(message: str) -> None:
+    """One warning (``warnings`` shows each message once), pointing at the user's line that
+    led here rather than at impactlib's own code."""
+    import sys
+    import warnings
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(f"impactlib: {message}", ImpactWarning, stacklevel=level)
 
 
 class Tracker:
@@ -62,79 +81,119 @@ class Tracker:
         store: Store | None = None,
         new_process: bool = False,
     ) -> None:
+        """``new_process``: the tree to measure is a command started after :meth:`start`
+        and given with :meth:`attach`; ``scope_pid``: an existing process's tree (default:
+        this process). The configuration's ``scope = "machine"`` overrides both."""
         from .carbon.location import resolve_zone
-        from .carbon.select import static_series
+        from .carbon.pricing import ProvisionalPrice
 
         self.config = config
+        self.scope: Scope = choose_scope(config.scope, pid=scope_pid, pending=new_process)
         self.zone, self.located_by = resolve_zone(config)
         # Fails at init(), not after hours of training, on a bad zone; checkpoints price with it.
-        static = static_series(self.zone)
-        self._provisional = CarbonInfo(
-            static.source,
-            static.zone,
-            static.points[0].g_per_kwh,
-            f"provisional until the run ends: {static.detail}",
-            None,
-            self.located_by,
-        )
-        # new_process: the root is started after start() and given with attach()
-        self._new_process = new_process
-        self._scope_pid = scope_pid if scope_pid is not None or new_process else os.getpid()
+        self._provisional = ProvisionalPrice.for_zone(self.zone, self.located_by)
         self._command = command if command is not None else identity.command_line()
         self._store = store
         self.run_id = os.urandom(16).hex()  # 128 random bits, as uuid4 (without importing uuid)
-        self.status = "created"
-        self._measurement: Measurement | None = None
-        self._role: ranks.RankRole | None = None
+        self.state = State.CREATED
+        self._window: Window | None = None
+        self._sampler: Sampler | None = None
+        self._role: ranks.RankRole = ranks.Single()
         self._series_from: int | None = None  # the oldest minute a checkpoint rewrites
         self._epochs: list[float] = []
         self._footprint: Footprint | None = None
+        self._snapshot_at = 0.0  # monotonic time of the running footprint's last refresh
         self._lock = threading.RLock()
-        self._warnings: list[str] = []
+        self._warnings: list[str] = list(config.problems)
+        self._power_model: Any = None
         self.model: dict[str, Any] = {}  # model metrics and task metrics logged for this run
+
+    @property
+    def status(self) -> str:
+        """The tracker's state, by name (``created``, ``running``, ``following``, ``stopped``)."""
+        return self.state.value
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> Tracker:
         """Begin measuring (idempotent while running)."""
         with self._lock:
-            if self.status == "running":
+            if self.state in (State.RUNNING, State.FOLLOWING):
                 return self
             self._role = ranks.claim()
-            if not self._role.leader:
-                log.info("impactlib: another rank of job %s measures this node", self._role.job_key)
-                self.status = "follower"
+            if isinstance(self._role, ranks.Follower):
+                self.state = State.FOLLOWING
+                _warn(self._role.explanation())
                 return self
-            scope_pid: int | None = self._scope_pid
-            if self.config.scope == "machine":
-                scope_pid = None
-            elif self._role.scope_pid is not None:
-                scope_pid = self._role.scope_pid
-            sampler = shared_sampler(self.config)
-            self._warnings = list(sampler.meters.notes)
-            if self._store is None:
-                self._store = open_store(self.config)
-            self._measurement = Measurement(sampler, self.config, scope_pid, self._new_process)
-            try:  # idle floors remembered from earlier runs on this host
-                apply_priors(self._measurement.accounts, self._store.floors(identity.host_name()))
-            except ImpactError as exc:
-                log.warning("impactlib: no remembered idle floors: %s", exc)
-            sampler.subscribe(self._measurement, self.collect, self.config.save_interval)
-            self.status = "running"
+            scope = self.scope
+            if isinstance(self._role, ranks.Leader) and isinstance(scope, TreeScope):
+                scope = TreeScope(self._role.scope_pid)  # every local rank is in its tree
+            self._sampler = sampler = shared_sampler(self.config)
+            self._warnings += sampler.meters.notes
+            self._open_store()
+            assert self._store is not None
+            self._window = window = Window(sampler.meters, self.config, scope)
+            self._apply_known_floors(window)
+            sampler.subscribe(window, self.collect, self.config.save_interval)
+            self.state = State.RUNNING
             self._pull()  # the baseline
             try:
-                self._store.insert_run(self._new_record(), self.config.save_interval)
-            except ImpactError:
-                sampler.unsubscribe(self._measurement)
-                self.status = "failed"
-                raise
-            with _active_lock:
-                _active.add(self)
-            _install_exit_hooks()
+                self._store.insert_run(self._new_record(window), self.config.save_interval)
+            except ImpactError as exc:
+                self._store_failed(exc)
+                self._store.insert_run(self._new_record(window), self.config.save_interval)
+            _lifecycle.register(self)
             return self
 
-    def _new_record(self) -> RunRecord:
-        assert self._measurement is not None
-        now = _iso(self._measurement.first_wall_ns)
+    def _open_store(self) -> None:
+        if self._store is not None:
+            return
+        try:
+            self._store = open_store(self.config)
+        except ImpactError as exc:
+            self._store_failed(exc)
+
+    def _store_failed(self, exc: ImpactError) -> None:
+        """The configured store cannot be used: keep measuring into a fallback one, and say
+        where (the figures also stay on this object)."""
+        from .store import open_fallback_store
+
+        self._store = open_fallback_store()
+        message = f"{exc}; this run is kept in {self._store.location} instead"
+        self._warnings.append(message)
+        _warn(message)
+
+    def _apply_known_floors(self, window: Window) -> None:
+        """Idle floors: the host power model's where it has them, then what earlier runs on
+        this host observed (the window already holds the estimation models' own)."""
+        from .attribution.power_model import load_power_model
+
+        host = identity.host_name()
+        model, problem = load_power_model(self.config, host)
+        if problem:
+            self._warnings.append(problem)
+            _warn(problem)
+        self._power_model = model
+        if model is not None:
+            floors: dict[str, Floor] = {}
+            for domain_id in window.accounts:
+                known = model.floor_w(domain_id)
+                if known is not None:
+                    floors[domain_id] = Floor(*known)
+            window.set_known_floors(floors)
+        assert self._store is not None
+        try:
+            apply_remembered_floors(window.accounts, self._store.floors(host))
+        except ImpactError as exc:
+            log.warning("impactlib: no remembered idle floors: %s", exc)
+
+    def _new_record(self, window: Window) -> RunRecord:
+        now = _iso(window.first_wall_ns)
+        system = identity.system_info(
+            self.config.procfs_root,
+            window.ncpus,
+            window.total_memory,
+            self._gpu_names(window.accounts),
+        )
         return RunRecord(
             id=self.run_id,
             project=self.config.project,
@@ -151,36 +210,30 @@ class Tracker:
             config={
                 "values": self.config.public_dict(),
                 "sources": dict(self.config.sources),
-                "hardware": self._hardware(),
+                "hardware": identity.hardware_line(system),
+                "system": system,
             },
         )
 
-    def _device_names(self) -> dict[str, str]:
-        assert self._measurement is not None
+    def _gpu_names(self, domain_ids: Iterable[str]) -> list[str]:
+        """Product names of the GPU domains among ``domain_ids``."""
+        assert self._sampler is not None
         names: dict[str, str] = {}
-        for meter in self._measurement.sampler.meters.meters:
-            device_names = getattr(meter, "device_names", None)
-            if callable(device_names):
-                names.update(device_names())
-        return names
+        for meter in self._sampler.meters.meters:
+            names.update(meter.device_names())
+        return [names.get(d, d) for d in domain_ids if d.startswith("gpu:")]
 
-    def _hardware(self) -> str:
-        """One line naming the hardware, for the record and the methods paragraph."""
-        from collections import Counter
+    def attach(self, pid: int) -> None:
+        """Measure ``pid`` (a command started after ``start()``) and its descendants."""
+        with self._lock:
+            if self._window is not None:
+                self._window.attach(pid)
 
-        from .planning.hardware import local_cpu_model
-
-        assert self._measurement is not None
-        m = self._measurement
-        parts = [
-            f"CPU {local_cpu_model(self.config.procfs_root) or 'unknown'} ({m.ncpus} logical CPUs)"
-        ]
-        gpus = Counter(self._device_names().values())
-        if gpus:
-            parts.append("GPU " + ", ".join(f"{n} x {name}" for name, n in gpus.items()))
-        if m.total_memory:
-            parts.append(f"{m.total_memory / 1e9:.1f} GB memory")
-        return "; ".join(parts)
+    def account_exit(self, root_cpu_s: float) -> None:
+        """Give the exit rusage of the tracked root process (``impactlib run``)."""
+        with self._lock:
+            if self._window is not None and self.state is State.RUNNING:
+                self._window.account_exit(root_cpu_s)
 
     # -- called by the sampler ---------------------------------------------------------
     def collect(self) -> None:
@@ -192,9 +245,9 @@ class Tracker:
     def _pull(self, fresh: bool = False) -> bool:
         """Account every sample the sampler holds for this run (lock held); ``fresh``:
         figures up to now (see ``Sampler.take``)."""
-        if self._measurement is None or self.status != "running":
+        if self._window is None or self._sampler is None or self.state is not State.RUNNING:
             return False
-        self._measurement.consume(self._measurement.sampler.take(self._measurement, fresh))
+        self._window.account(self._sampler.take(self._window, fresh))
         return True
 
     def flush(self) -> Footprint | None:
@@ -204,174 +257,221 @@ class Tracker:
                 self._save("running", final=False)
             return self._footprint
 
-    def attach(self, pid: int) -> None:
-        """Measure ``pid`` (a process started after ``start()``) and its descendants."""
-        with self._lock:
-            if self._measurement is not None and self.config.scope != "machine":
-                self._measurement.attach(pid)
-
-    def account_exit(self, root_cpu_s: float) -> None:
-        """Give the exit rusage of the tracked root process (``impactlib run``)."""
-        with self._lock:
-            if self._measurement is not None and self.status == "running":
-                self._measurement.account_exit(root_cpu_s)
-
     def stop(self, status: str = "completed") -> Footprint | None:
         """Stop measuring, price the energy, and finish the record with ``status``."""
         with self._lock:
-            if self.status == "follower" and self._role is not None:
+            if self.state is State.FOLLOWING:
                 self._role.release()
-                self.status = "stopped"
-                return None
-            if self.status != "running" or self._measurement is None:
+                self._footprint = self._follower_footprint()
+                self.state = State.STOPPED
                 return self._footprint
-            self._measurement.consume(self._measurement.sampler.unsubscribe(self._measurement))
-            self.status = status
-            with _active_lock:
-                _active.discard(self)
+            if self.state is not State.RUNNING or self._window is None or self._sampler is None:
+                return self._footprint
+            self._window.account(self._sampler.unsubscribe(self._window))
+            self.state = State.STOPPED
+            _lifecycle.unregister(self)
+            self._learn_power_model(self._window)
             self._save(status, final=True)
-            self._measurement.close()
-            if self._role is not None:
-                self._role.release()
+            self._window.close()
+            self._role.release()
             return self._footprint
 
     # -- figures -----------------------------------------------------------------------
+    def snapshot(self) -> Footprint | None:
+        """The figures up to now: a running tracker takes the samples it has (and, where
+        they would lag, one more); a stopped one returns its final footprint. Reads within
+        half an interval of each other share one snapshot, so ``energy_consumption`` and
+        ``carbon_emissions`` read together describe the same moment."""
+        with self._lock:
+            if self.state is not State.RUNNING:
+                if self.state is State.FOLLOWING:
+                    return self._follower_footprint()
+                return self._footprint
+            now = time.monotonic()
+            if self._footprint is None or now - self._snapshot_at > self.config.interval / 2:
+                self._pull(fresh=True)
+                self._footprint = self._build_footprint(final=False)
+                self._snapshot_at = now
+            return self._footprint
+
     def _series(self, final: bool) -> tuple[dict[tuple[int, str], float], list[SeriesRow]]:
         """The per-minute energy to write: every minute at the end (when the final idle
         floor is known), else the minutes since the previous checkpoint (finished minutes
         barely change meanwhile, and a checkpoint must not cost more as a run grows)."""
-        assert self._measurement is not None
-        by_minute = self._measurement.minute_series(None if final else self._series_from)
+        assert self._window is not None
+        by_minute = self._window.minute_series(None if final else self._series_from)
         if by_minute:
             self._series_from = max(minute for minute, _ in by_minute)
         rows = [
-            SeriesRow(self.run_id, _minute_iso(minute), component, joules)
+            SeriesRow(self.run_id, minute_iso(minute), component, joules)
             for (minute, component), joules in sorted(by_minute.items())
         ]
         return by_minute, rows
 
     def _build_footprint(
-        self, final: bool, by_minute: dict[tuple[int, str], float] | None = None
+        self, final: bool, by_minute: Mapping[tuple[int, str], float] | None = None
     ) -> Footprint:
-        assert self._measurement is not None
-        m = self._measurement
-        components = m.components()
+        from .carbon.pricing import price_final
+        from .embodied import embodied_for
+
+        assert self._window is not None
+        w = self._window
+        components = w.components()
         warnings = list(self._warnings)
         if self.zone == "WORLD":
             warnings.append(f"carbon intensity: {self.located_by}")
         if final:
-            kg, carbon = self._price(by_minute or m.minute_series(), warnings)
-            embodied_kg, embodied_note = self._embodied(m)
+            per_minute: dict[int, float] = {}
+            for (minute, _), joules in (by_minute or w.minute_series()).items():
+                per_minute[minute] = per_minute.get(minute, 0.0) + joules
+            priced = price_final(
+                per_minute,
+                self.config,
+                self.zone,
+                self.located_by,
+                from_wall_ns(w.first_wall_ns),
+                from_wall_ns(w.last_wall_ns),
+            )
+            kg, carbon = priced.kg, priced.carbon
+            if priced.warning:
+                warnings.append(priced.warning)
+            embodied_kg, embodied_note = embodied_for(
+                duration_s=w.duration_s,
+                cpu_s=w.scope_cpu_s,
+                ncpus=w.ncpus,
+                gpu_hours=w.gpu_seconds / S_PER_H,
+                gpus=lambda: self._gpu_names(
+                    d for d, a in w.accounts.items() if a.total.dt_busy > 0
+                ),
+                config=self.config,
+            )
+            warnings += self._floor_warnings(w)
+            assert self._sampler is not None
+            warnings += self._sampler.meters.diagnostics()
         else:
-            kg, carbon = self._provisional_price(sum(c.energy_j for c in components))
+            kg = self._provisional.kg(sum(c.energy_j for c in components), self.config.pue)
+            carbon = self._provisional.carbon
             embodied_kg, embodied_note = None, ""
         return Footprint(
             run_id=self.run_id,
-            scope=m.scope,
-            idle_policy=m.policy,
-            started_at=_iso(m.first_wall_ns),
-            ended_at=_iso(m.last_wall_ns) if final else None,
-            duration_s=m.duration_s,
+            scope=w.label,
+            idle_policy=w.policy,
+            started_at=_iso(w.first_wall_ns),
+            ended_at=_iso(w.last_wall_ns) if final else None,
+            duration_s=w.duration_s,
             components=components,
             pue=self.config.pue,
             emissions_kg=kg,
             carbon=carbon,
-            cpu_hours=m.scope_cpu_s / 3600.0,
-            gpu_hours=m.gpu_seconds / 3600.0,
-            peak_memory_bytes=m.peak_rss,
+            cpu_hours=w.scope_cpu_s / S_PER_H,
+            gpu_hours=w.gpu_seconds / S_PER_H,
+            peak_memory_bytes=w.peak_rss,
             embodied_kg=embodied_kg,
             embodied_note=embodied_note,
             warnings=tuple(warnings),
         )
 
-    def _price(
-        self, by_minute: dict[tuple[int, str], float], warnings: list[str]
-    ) -> tuple[float, CarbonInfo | None]:
-        """The final price: live intensity where configured, time-aligned per minute."""
-        from .carbon.select import price_run
+    @staticmethod
+    def _floor_warnings(window: Window) -> list[str]:
+        """A measured domain whose idle floor was only observed may hold load in it."""
+        if isinstance(window.scope, MachineScope):
+            return []  # the whole machine pays all of it: the floor changes nothing
+        out = []
+        for account in window.accounts.values():
+            floor = account.floor
+            if account.domain.quality == "measured" and floor.source == "observed":
+                out.append(
+                    f"{account.domain.id}: idle floor only observed ({floor.watts:.1f} W, the "
+                    "lowest power seen); if the machine was never idle meanwhile it holds load, "
+                    "and this run's share of idle power may be understated; "
+                    "`impactlib calibrate` measures the host's idle power"
+                )
+        return out
 
-        assert self._measurement is not None
-        m = self._measurement
-        per_minute: dict[int, float] = {}
-        for (minute, _), joules in by_minute.items():
-            per_minute[minute] = per_minute.get(minute, 0.0) + joules
-        buckets = [
-            EnergyBucket(datetime.fromtimestamp(minute * 60, tz=timezone.utc), joules)
-            for minute, joules in sorted(per_minute.items())
-        ]
-        start = datetime.fromtimestamp(m.first_wall_ns / 1e9, tz=timezone.utc)
-        end = datetime.fromtimestamp(m.last_wall_ns / 1e9, tz=timezone.utc)
-        try:
-            return price_run(buckets, self.config, self.zone, self.located_by, start, end)
-        except Exception as exc:  # pricing must never lose the measured energy
-            warnings.append(f"emissions not priced: {exc}")
-            return 0.0, None
+    def _learn_power_model(self, window: Window) -> None:
+        """Refine the host power model from this run's (power, busy CPUs) points where they
+        span enough load to fit, and use a fresh fit for this run where it had none."""
+        from .attribution.power_model import fit, merge, save_power_model
 
-    def _provisional_price(self, energy_j: float) -> tuple[float, CarbonInfo]:
-        """Checkpoints never touch the network: the static annual value, one number for
-        the whole year, so the total energy prices exactly what the minutes would."""
-        carbon = self._provisional
-        return j_to_kwh(energy_j) * self.config.pue * carbon.mean_g_per_kwh / 1000.0, carbon
+        learned = {}
+        for domain_id, account in window.accounts.items():
+            if account.points:
+                model = fit(account.points, domain_id, "learned")
+                if model is not None:
+                    learned[domain_id] = model
+        if not learned:
+            return
+        for domain_id, model in learned.items():
+            account = window.accounts[domain_id]
+            if account.known_floor is None:
+                account.known_floor = Floor(model.idle_w, "learned")
+        try:
+            merged = merge(self._power_model, learned)
+            save_power_model(merged, self.config)
+        except (ImpactError, OSError) as exc:
+            log.info("impactlib: power model not saved: %s", exc)
 
-    def _embodied(self, m: Measurement) -> tuple[float | None, str]:
-        try:
-            from .embodied import embodied_for_run
-        except ImportError:
-            return None, ""
-        try:
-            names = self._device_names()
-            gpu_names = [
-                names.get(a.domain.id, a.domain.id)
-                for a in m.accounts.values()
-                if a.domain.component == "gpu" and a.total.dt_busy > 0
-            ]
-            return embodied_for_run(
-                duration_s=m.duration_s,
-                gpu_hours=m.gpu_seconds / 3600.0,
-                gpus=gpu_names,
-                cpu_share=m.scope_cpu_s / max(m.duration_s * m.ncpus, 1e-9),
-                config=self.config,
-            )
-        except Exception as exc:
-            return None, f"embodied not computed: {exc}"
+    def _follower_footprint(self) -> Footprint:
+        """Zero figures that say why: the node leader's record holds this rank's energy."""
+        assert isinstance(self._role, ranks.Follower)
+        now = _iso(time.time_ns())
+        return Footprint(
+            run_id=self.run_id,
+            scope="follower",
+            idle_policy=self.config.idle_policy,
+            started_at=now,
+            ended_at=None,
+            duration_s=0.0,
+            components=(),
+            pue=self.config.pue,
+            emissions_kg=0.0,
+            carbon=None,
+            warnings=(self._role.explanation(),),
+        )
 
     def _save(self, status: str, final: bool) -> None:
+        """Build the footprint (kept on this object whatever happens) and write it."""
+        assert self._store is not None and self._window is not None
         try:
-            assert self._store is not None and self._measurement is not None
             by_minute, series = self._series(final)
             self._footprint = self._build_footprint(final, by_minute)
+        except Exception:  # a bug of ours: say so loudly, never kill the training
+            log.exception("impactlib: could not compute the figures of run %s", self.run_id)
+            return
+        try:
             self._store.checkpoint(self.run_id, status, self._footprint, series, self._epochs)
             if final:
-                self._store.save_floors(identity.host_name(), self._measurement.floors_w())
-        except Exception as exc:
+                self._store.save_floors(identity.host_name(), self._window.observed_floors_w())
+        except (ImpactError, OSError) as exc:
             log.warning("impactlib: could not save run %s: %s", self.run_id, exc)
+        except Exception:
+            log.exception("impactlib: could not save run %s", self.run_id)
 
     @property
     def footprint(self) -> Footprint | None:
         """The full result (per-component energy with method, scope, quality, provenance)."""
-        with self._lock:
-            if self._pull(fresh=True):
-                return self._build_footprint(final=False)
-            return self._footprint
+        return self.snapshot()
 
     @property
     def energy_consumption(self) -> float:
         """Energy charged to the tracked scope, in kWh, PUE included."""
-        fp = self.footprint
+        fp = self.snapshot()
         return fp.energy_kwh if fp else 0.0
 
     @property
     def carbon_emissions(self) -> float:
         """Operational emissions in kg CO2e (embodied emissions are reported separately)."""
-        fp = self.footprint
+        fp = self.snapshot()
         return fp.emissions_kg if fp else 0.0
 
     # -- extras ------------------------------------------------------------------------
     def epoch_end(self) -> None:
         """Mark the end of a training epoch (used to predict a full training)."""
-        fp = self.footprint
-        if fp is not None:
-            self._epochs.append(fp.energy_j)
+        with self._lock:
+            self._snapshot_at = 0.0  # an epoch mark needs the figures of this very moment
+            fp = self.snapshot()
+            if fp is not None and self.state is State.RUNNING:
+                self._epochs.append(fp.energy_j)
 
     def log_model(self, model: Any, example_input: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Compute model metrics (parameters, size, FLOPs) and attach them to this run."""
@@ -387,8 +487,12 @@ class Tracker:
         self._save_model()
 
     def _save_model(self) -> None:
-        if self._store is not None and self.status not in ("created", "follower"):
+        if self._store is None or self.state in (State.CREATED, State.FOLLOWING):
+            return
+        try:
             self._store.set_model(self.run_id, self.model)
+        except (ImpactError, OSError) as exc:
+            log.warning("impactlib: could not save the model of run %s: %s", self.run_id, exc)
 
     # -- context manager and decorator --------------------------------------------------
     def __enter__(self) -> Tracker:
@@ -400,7 +504,7 @@ class Tracker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop(_status_for(exc))
+        self.stop(_lifecycle.status_for(exc))
 
     def __call__(self, func: F) -> F:
         @functools.wraps(func)
@@ -412,76 +516,42 @@ class Tracker:
         return wrapper  # type: ignore[return-value]
 
 
-def _status_for(exc: BaseException | None) -> str:
-    if exc is None:
-        return "completed"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, SystemExit):
-        return (
-            "completed" if exc.code in (0, None) else "interrupted" if _by_signal(exc) else "failed"
-        )
-    return "failed"
-
-
-def _by_signal(exc: SystemExit) -> bool:
-    return isinstance(exc.code, int) and exc.code > 128
-
-
-# -- process-wide hooks: finish every running record on the way out ---------------------
-_hooks_installed = False
-
-
-def _finish_all(status: str) -> None:
-    with _active_lock:
-        running = list(_active)
-    for tracker in running:
-        tracker.stop(status)
-
-
-def _on_exit() -> None:
-    _finish_all("completed")
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    _finish_all("interrupted")
-    # Exit as the signal would have, after the records are finished.
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _install_exit_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_on_exit)
-    previous_hook = sys.excepthook
-
-    def finish_then_report(
-        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
-    ) -> None:
-        # An uncaught exception ends the program: finish the records before atexit would
-        # wrongly call them completed.
-        _finish_all(_status_for(exc))
-        previous_hook(exc_type, exc, tb)
-
-    sys.excepthook = finish_then_report
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-                signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):
-            pass
+_LOCATION_KEYS = ("country", "region", "zone")
 
 
 def init(**config: Any) -> Tracker:
     """Create a tracker from keyword settings, environment and configuration files.
 
-    Raises :class:`~impactlib.errors.ConfigError` (one line naming the key, where it came
-    from and the allowed values) on bad configuration; nothing is measured yet.
+    Wrong keyword arguments raise ``ValueError`` (:class:`~impactlib.errors.ConfigError`)
+    at once. Problems of the environment (a configuration file, an ``IMPACTLIB_*``
+    variable) never stop the program: each gives one warning, the setting falls back to
+    the next layer's value, and the record says so.
     """
-    return Tracker(load_config(config))
+    effective = load_config(config, lenient=True)
+    for problem in effective.problems:
+        _warn(problem)
+    try:
+        return Tracker(effective)
+    except UnknownZoneError as exc:
+        if any(effective.sources.get(k) == "argument" for k in _LOCATION_KEYS):
+            raise
+        problem = f"{exc}; carbon intensity is located without it"
+        _warn(problem)
+        from dataclasses import replace
+
+        sources = {
+            **effective.sources,
+            **{k: f"default ({problem})" for k in _LOCATION_KEYS},
+        }
+        located = replace(
+            effective,
+            country=None,
+            region=None,
+            zone=None,
+            sources=sources,
+            problems=(*effective.problems, problem),
+        )
+        return Tracker(located)
 
 
 def track(**config: Any) -> Tracker:

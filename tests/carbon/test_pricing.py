@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,8 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from replay_server import ALL_ROUTES, DATA, KEY, ReplayServer, clean_env, closed_port_url
 
-from impactlib.carbon.base import EnergyBucket, IntensityPoint, IntensitySeries, price
-from impactlib.carbon.select import price_run, price_series, reprice, static_series
+from impactlib.carbon.base import EnergyBucket, IntensityPoint, IntensitySeries
+from impactlib.carbon.pricing import (
+    ProvisionalPrice,
+    price_final,
+    price_run,
+    price_series,
+    reprice,
+)
+from impactlib.carbon.select import static_series
 from impactlib.carbon.static import lookup
 from impactlib.config import load_config
 from impactlib.errors import UnknownZoneError
@@ -73,9 +82,6 @@ def test_price_is_exact_sum_of_energy_times_intensity(
     static = step_series([999.0], 10**6)
     kg, mean, share = price_series(buckets, series, static, pue)
     assert math.isclose(kg * 1000, expected_g, rel_tol=1e-9, abs_tol=1e-9)
-    assert math.isclose(
-        price(buckets, series, pue)[0] * 1000, expected_g, rel_tol=1e-9, abs_tol=1e-9
-    )
     total_kwh = sum(energies) / 3.6e6 * pue
     if total_kwh > 0:
         assert share == 1.0
@@ -139,11 +145,6 @@ def test_no_energy_means_no_network(server: ReplayServer):
 def test_unknown_zone_raises(server: ReplayServer):
     with pytest.raises(UnknownZoneError):
         price_run([EnergyBucket(T0, 1.0)], load_config(), "XX", "configured", T0, T0 + MIN)
-
-
-def test_region_zone_falls_back_to_its_country():
-    assert static_series("GB-13").points[0].g_per_kwh == lookup("GB").g_per_kwh
-    assert "country value for GB-13" in static_series("GB-13").detail
 
 
 # --- network unreachable: bounded wall time, fallback named ----------------------------------
@@ -251,3 +252,93 @@ def test_reprice_static_record_keeps_the_static_price(
     new = reprice(footprint(info, kg=9.9), one_hour(T0), load_config())
     assert new.emissions_kg == pytest.approx(0.6 * 1.5 * lookup("DE").g_per_kwh / 1000, rel=1e-12)
     assert new.carbon is not None and new.carbon.source == "static"
+
+
+# --- what the tracker calls: the final price and the provisional one -------------------------
+
+
+def epoch_minute(when: datetime) -> int:
+    return int(when.timestamp()) // 60
+
+
+def test_final_price_is_the_time_aligned_price_of_the_minutes(server: ReplayServer):
+    config = load_config({"pue": 1.2})
+    joules = {epoch_minute(T0 + i * MIN): 1000.0 + 37 * i for i in range(8 * 60)}
+    shuffled = dict(sorted(joules.items(), key=lambda kv: -kv[0]))  # order must not matter
+    priced = price_final(shuffled, config, "GB", "configured zone", T0, T0 + 8 * 60 * MIN)
+    truth = gb_actuals()
+    expected_g = 0.0
+    for minute, j in joules.items():
+        start = datetime.fromtimestamp(minute * 60, tz=UTC)
+        (ci,) = [v for s, e, v in truth if s <= start < e]
+        expected_g += j / 3.6e6 * 1.2 * ci
+    assert priced.kg * 1000 == pytest.approx(expected_g, rel=1e-12)
+    assert priced.warning is None and priced.carbon is not None
+    assert priced.carbon.source == "gb" and priced.carbon.located_by == "configured zone"
+
+
+@pytest.mark.parametrize(
+    ("settings_", "zone", "says"),
+    [
+        ({"intensity_source": "rte"}, "DE", "intensity_source=rte"),
+        ({}, "XX", "unknown zone 'XX'"),
+    ],
+)
+def test_final_price_never_raises_and_keeps_the_energy(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    settings_: dict[str, str],
+    zone: str,
+    says: str,
+):
+    clean_env(monkeypatch, tmp_path)
+    priced = price_final(
+        {epoch_minute(T0): 3.6e6}, load_config(settings_), zone, "configured", T0, T0 + MIN
+    )
+    assert priced.kg == 0.0 and priced.carbon is None
+    assert priced.warning is not None
+    assert priced.warning.startswith("emissions not priced: ") and says in priced.warning
+
+
+def test_final_price_of_no_energy_asks_nothing(server: ReplayServer):
+    priced = price_final({}, load_config(), "GB", "configured", T0, T0 + MIN)
+    assert priced.kg == 0.0 and priced.warning is None and server.requests == []
+
+
+def test_provisional_price_is_the_static_value_and_says_provisional():
+    provisional = ProvisionalPrice.for_zone("DE", "configured zone (argument)")
+    carbon = provisional.carbon
+    assert carbon.source == "static" and carbon.zone == "DE" and carbon.fallback is None
+    assert carbon.mean_g_per_kwh == lookup("DE").g_per_kwh
+    assert carbon.detail.startswith("provisional until the run ends: ")
+    assert carbon.located_by == "configured zone (argument)"
+    assert provisional.kg(3.6e6, 1.5) == pytest.approx(1.5 * lookup("DE").g_per_kwh / 1000)
+
+
+def test_provisional_price_fails_when_made_for_an_unknown_zone():
+    with pytest.raises(UnknownZoneError, match="unknown zone 'XX'"):
+        ProvisionalPrice.for_zone("XX", "configured")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    energies=st.lists(st.floats(0, 1e7, allow_nan=False), min_size=1, max_size=120),
+    pue=st.floats(1.0, 2.0),
+)
+def test_provisional_total_prices_what_the_static_minutes_would(energies: list[float], pue: float):
+    config = load_config({"pue": pue, "intensity_source": "static"}, environ={})
+    buckets = [EnergyBucket(T0 + i * MIN, e) for i, e in enumerate(energies)]
+    final = price_run(buckets, config, "DE", "configured", T0, T0 + len(energies) * MIN)
+    provisional = ProvisionalPrice.for_zone("DE", "configured").kg(sum(energies), pue)
+    assert math.isclose(provisional, final.kg, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_provisional_price_loads_no_network_code():
+    code = (
+        "import sys; from impactlib.carbon.pricing import ProvisionalPrice;"
+        "ProvisionalPrice.for_zone('GB-13', 'configured');"
+        "print(sorted(m for m in ('impactlib.carbon.cache', 'impactlib.carbon.http', 'httpx') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

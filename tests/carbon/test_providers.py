@@ -25,9 +25,9 @@ from replay_server import (
 from impactlib.carbon import gb
 from impactlib.carbon.cache import Cache, Fetcher
 from impactlib.carbon.http import Budget
-from impactlib.carbon.select import forecast_for, intensity_for, make_source, source_name
+from impactlib.carbon.select import forecast_for, intensity_for, make_source
 from impactlib.config import load_config
-from impactlib.errors import ConfigError, ProviderError
+from impactlib.errors import ProviderError
 
 UTC = timezone.utc
 T = datetime(2024, 1, 15, 16, 0, tzinfo=UTC)
@@ -245,44 +245,6 @@ def test_electricitymaps_empty_data(server: ReplayServer, monkeypatch: pytest.Mo
     start = datetime(2024, 1, 15, 0, 0, tzinfo=UTC)
     series = intensity_for(load_config(), "DE", start, start + timedelta(hours=2))
     assert series.fallback is not None and "no past-range value" in series.fallback
-
-
-def test_missing_key_for_keyed_provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    clean_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("IMPACTLIB_INTENSITY_SOURCE", "electricitymaps")
-    with pytest.raises(ConfigError, match="IMPACTLIB_ELECTRICITYMAPS_KEY"):
-        intensity_for(load_config(), "DE", T, T + timedelta(hours=1))
-
-
-# --- choosing a provider ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("source", "key", "zone", "forecast", "expected"),
-    [
-        ("auto", None, "FR", False, "rte"),
-        ("auto", None, "GB", False, "gb"),
-        ("auto", None, "GB-13", False, "gb"),
-        ("auto", "k", "GB-13", False, "gb"),
-        ("auto", None, "DE", False, "static"),
-        ("auto", "k", "DE", False, "electricitymaps"),
-        ("auto", "k", "FR", False, "rte"),
-        ("auto", "k", "FR", True, "electricitymaps"),
-        ("auto", "k", "gcp:europe-west1", False, "static"),
-        ("static", "k", "FR", False, "static"),
-        ("electricitymaps", "k", "FR", False, "electricitymaps"),
-    ],
-)
-def test_source_choice(source: str, key: str | None, zone: str, forecast: bool, expected: str):
-    config = load_config({"intensity_source": source, "electricitymaps_key": key}, environ={})
-    assert source_name(config, zone, forecast=forecast) == expected
-
-
-@pytest.mark.parametrize(("source", "zone"), [("rte", "DE"), ("gb", "FR")])
-def test_explicit_provider_for_wrong_zone_is_a_config_error(source: str, zone: str):
-    config = load_config({"intensity_source": source}, environ={})
-    with pytest.raises(ConfigError, match=f"intensity_source={source}"):
-        source_name(config, zone)
 
 
 # --- failures, timeouts, caching -------------------------------------------------------------

@@ -19,7 +19,7 @@ from fakes.pynvml import (
     FakeNvml,
 )
 
-from impactlib.errors import MeterUnavailable
+from impactlib.errors import MeterFailed, MeterUnavailable
 from impactlib.meters.nvidia import NvidiaMeter
 
 H100 = "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6"
@@ -204,6 +204,7 @@ def test_nothing_visible_is_unavailable(mixed: FakeNvml, visible: str) -> None:
     with pytest.raises(MeterUnavailable) as caught:
         meter_for(mixed, visible)
     assert caught.value.meter == "nvidia"
+    assert not isinstance(caught.value, MeterFailed)  # no GPU of ours is not a failure
     assert mixed.initialized == 0  # nvmlShutdown balanced the nvmlInit
 
 
@@ -231,8 +232,9 @@ def test_no_permission_means_not_ours(mixed: FakeNvml) -> None:
 def test_no_permitted_device_is_unavailable(mixed: FakeNvml) -> None:
     for gpu in mixed.gpus:
         gpu.permitted = False
-    with pytest.raises(MeterUnavailable, match="open no GPU"):
+    with pytest.raises(MeterUnavailable, match="open no GPU") as caught:
         meter_for(mixed, None)
+    assert not isinstance(caught.value, MeterFailed)
 
 
 def test_mig_instance_measures_its_parent_gpu(mixed: FakeNvml) -> None:
@@ -278,12 +280,14 @@ def test_missing_pynvml_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
         NvidiaMeter()
     assert caught.value.meter == "nvidia"
     assert caught.value.fix == "pip install 'impactlib[nvidia]'"
+    # opened only where a driver is loaded: GPUs are there and go unmeasured
+    assert isinstance(caught.value, MeterFailed)
 
 
 def test_no_driver_is_unavailable(nvml: FakeNvml) -> None:
     nvml.add_gpu(H100)
     nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
-    with pytest.raises(MeterUnavailable, match="NVML did not start") as caught:
+    with pytest.raises(MeterFailed, match="NVML did not start") as caught:
         meter_for(nvml)
     assert "driver" in caught.value.fix
 
@@ -291,8 +295,17 @@ def test_no_driver_is_unavailable(nvml: FakeNvml) -> None:
 def test_driver_failure_while_listing_is_unavailable(nvml: FakeNvml) -> None:
     nvml.add_gpu(H100)
     nvml.fail("nvmlDeviceGetCount", NVML_ERROR_GPU_IS_LOST)
-    with pytest.raises(MeterUnavailable, match="listing GPUs"):
+    with pytest.raises(MeterFailed, match="listing GPUs"):
         meter_for(nvml)
+    assert nvml.initialized == 0
+
+
+def test_no_readable_gpu_is_a_failure(nvml: FakeNvml) -> None:
+    nvml.add_gpu(T4, name="Tesla T4", energy_supported=False)
+    nvml.fail("nvmlDeviceGetPowerUsage", NVML_ERROR_GPU_IS_LOST)
+    with pytest.raises(MeterFailed, match="reports energy or power") as caught:
+        meter_for(nvml, None)
+    assert f"NVIDIA GPU {T4} (Tesla T4) not measured" in caught.value.reason
     assert nvml.initialized == 0
 
 
@@ -303,6 +316,57 @@ def test_close_balances_init(nvml: FakeNvml) -> None:
     meter.close()
     meter.close()
     assert nvml.initialized == 0
+
+
+# --- what the meter says about its readings --------------------------------------------------
+
+
+def test_diagnostics_name_each_gpu_and_what_was_lost(mixed: FakeNvml) -> None:
+    mixed.gpu(H100).energy_mj = 9e9
+    meter = meter_for(mixed, f"{H100},{A100}")
+    mixed.advance(1.0)
+    meter.read_energy_j()
+    assert meter.diagnostics() == []  # nothing happened, nothing said
+    mixed.gpu(H100).reset_energy()  # driver reload
+    mixed.advance(1.0)
+    mixed.fail("nvmlDeviceGetTotalEnergyConsumption", NVML_ERROR_GPU_IS_LOST, uuid=A100)
+    meter.read_energy_j()
+    assert meter.diagnostics() == [
+        f"gpu:{H100} (NVIDIA H100 80GB HBM3): the energy counter went backwards once (the "
+        "driver was reloaded or the GPU reset); the energy of 1 sampling interval was not "
+        "counted",
+        f"gpu:{A100} (NVIDIA A100-SXM4-40GB): 1 reading failed; the next reading of the "
+        "counter covered the missed time, so no energy was lost",
+    ]
+    assert (meter.resets, meter.gaps) == (1, 1)
+
+
+def test_a_power_gap_is_reported_as_energy_not_counted(nvml: FakeNvml) -> None:
+    nvml.add_gpu(T4, name="Tesla P100", arch=NVML_DEVICE_ARCH_PASCAL)
+    meter = meter_for(nvml, T4)
+    nvml.fail("nvmlDeviceGetPowerUsage", NVML_ERROR_GPU_IS_LOST, times=2)
+    meter.read_energy_j()
+    meter.read_energy_j()
+    assert meter.diagnostics() == [
+        f"gpu:{T4} (Tesla P100): power could not be read 2 times; the energy between the "
+        "readings on either side of each failure was not counted"
+    ]
+
+
+def test_skipped_devices_and_assumptions_are_diagnostics(
+    mixed: FakeNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    mixed.fail("nvmlDeviceGetUUID", NVML_ERROR_GPU_IS_LOST, uuid=T4)
+    meter = meter_for(mixed, "0,1,bogus")  # PCI order without the T4: A100, H100
+    assert ids(meter) == [f"gpu:{A100}", f"gpu:{H100}"]
+    skipped, unresolved, order = meter.diagnostics()
+    assert skipped == "NVIDIA GPU at NVML index 1 not measured: NVML: NVML error 15"
+    assert unresolved == (
+        "CUDA_VISIBLE_DEVICES entry 'bogus' names no GPU this process may open; CUDA ignores "
+        "it and every entry after it"
+    )
+    assert "different models" in order and "CUDA_DEVICE_ORDER=PCI_BUS_ID" in order
 
 
 # --- processes ----------------------------------------------------------------------------

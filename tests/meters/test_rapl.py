@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,14 +18,34 @@ from impactlib.errors import MeterUnavailable
 from impactlib.meters.base import CounterAccumulator
 from impactlib.meters.rapl import RaplMeter, find_zones
 
+OpenRapl = Callable[..., RaplMeter]
+
+
+@pytest.fixture
+def rapl() -> Iterator[OpenRapl]:
+    """Opens RaplMeters like the constructor and closes them after the test: a meter holds
+    its counter files until ``close`` (there is no finaliser)."""
+    opened: list[RaplMeter] = []
+
+    def open_meter(*args: Any, **kwargs: Any) -> RaplMeter:
+        meter = RaplMeter(*args, **kwargs)
+        opened.append(meter)
+        return meter
+
+    yield open_meter
+    for meter in opened:
+        meter.close()
+
 
 def ids(meter: RaplMeter) -> list[str]:
     return [domain.id for domain in meter.domains()]
 
 
-def test_laptop_reports_package_and_dram_but_not_core_uncore_or_psys(tmp_path: Path) -> None:
+def test_laptop_reports_package_and_dram_but_not_core_uncore_or_psys(
+    tmp_path: Path, rapl: OpenRapl
+) -> None:
     tree = FakePowercap.laptop(tmp_path)
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     assert ids(meter) == ["cpu:package-0", "dram:package-0"]
 
     tree.advance("cpu:package-0", 10.0)
@@ -34,9 +56,9 @@ def test_laptop_reports_package_and_dram_but_not_core_uncore_or_psys(tmp_path: P
     assert meter.read_energy_j() == {"cpu:package-0": 10.0, "dram:package-0": 2.5}
 
 
-def test_domain_records_carry_provenance(tmp_path: Path) -> None:
+def test_domain_records_carry_provenance(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.laptop(tmp_path)
-    package, dram = RaplMeter(tree.root).domains()
+    package, dram = rapl(tree.root).domains()
     assert (package.component, package.method, package.scope, package.quality) == (
         "cpu",
         "rapl",
@@ -48,34 +70,34 @@ def test_domain_records_carry_provenance(tmp_path: Path) -> None:
     assert dram.note == str(tree.root / "intel-rapl:0:2")
 
 
-def test_prefer_psys_uses_psys_alone(tmp_path: Path) -> None:
+def test_prefer_psys_uses_psys_alone(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.laptop(tmp_path)
-    meter = RaplMeter(tree.root, prefer_psys=True)
+    meter = rapl(tree.root, prefer_psys=True)
     assert ids(meter) == ["cpu:psys"]
     tree.advance("cpu:package-0", 10.0)
     tree.advance("cpu:psys", 25.0)
     assert meter.read_energy_j() == {"cpu:psys": 25.0}
 
 
-def test_prefer_psys_without_psys_falls_back_to_packages(tmp_path: Path) -> None:
+def test_prefer_psys_without_psys_falls_back_to_packages(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.two_socket(tmp_path)
-    meter = RaplMeter(tree.root, prefer_psys=True)
+    meter = rapl(tree.root, prefer_psys=True)
     assert ids(meter) == ["cpu:package-0", "dram:package-0", "cpu:package-1", "dram:package-1"]
     assert "psys preferred but absent" in meter.zones_summary()[-1]
 
 
-def test_psys_subzone_is_classified_by_name_not_position(tmp_path: Path) -> None:
+def test_psys_subzone_is_classified_by_name_not_position(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap(tmp_path)
     tree.add_package(0, dram=True)
     tree.add_zone("intel-rapl:0:3", "psys")  # TPMI parts put the platform domain in the package
-    assert ids(RaplMeter(tree.root)) == ["cpu:package-0", "dram:package-0"]
-    assert ids(RaplMeter(tree.root, prefer_psys=True)) == ["cpu:psys"]
+    assert ids(rapl(tree.root)) == ["cpu:package-0", "dram:package-0"]
+    assert ids(rapl(tree.root, prefer_psys=True)) == ["cpu:psys"]
 
 
-def test_two_socket_server_counts_intel_rapl_1_as_package_1(tmp_path: Path) -> None:
+def test_two_socket_server_counts_intel_rapl_1_as_package_1(tmp_path: Path, rapl: OpenRapl) -> None:
     # PowerJoular hard-codes intel-rapl:1 as psys and so drops socket 1 on servers.
     tree = FakePowercap.two_socket(tmp_path)
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     for domain, joules in [
         ("cpu:package-0", 100.0),
         ("cpu:package-1", 80.0),
@@ -91,27 +113,29 @@ def test_two_socket_server_counts_intel_rapl_1_as_package_1(tmp_path: Path) -> N
     }
 
 
-def test_multi_die_package_names(tmp_path: Path) -> None:
+def test_multi_die_package_names(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap(tmp_path)
     tree.add_package(0, die=0)
     tree.add_package(0, die=1)
-    assert ids(RaplMeter(tree.root)) == ["cpu:package-0-die-0", "cpu:package-0-die-1"]
+    assert ids(rapl(tree.root)) == ["cpu:package-0-die-0", "cpu:package-0-die-1"]
 
 
-def test_amd_ignores_the_single_core_zone(tmp_path: Path) -> None:
+def test_amd_ignores_the_single_core_zone(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.amd(tmp_path, sockets=2)
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     assert ids(meter) == ["cpu:package-0", "cpu:package-1"]
     tree.advance("intel-rapl:0:0", 3.0)
     tree.advance("cpu:package-0", 40.0)
     assert meter.read_energy_j() == {"cpu:package-0": 40.0, "cpu:package-1": 0.0}
 
 
-def test_mmio_duplicate_is_dropped_but_a_unique_mmio_zone_is_kept(tmp_path: Path) -> None:
+def test_mmio_duplicate_is_dropped_but_a_unique_mmio_zone_is_kept(
+    tmp_path: Path, rapl: OpenRapl
+) -> None:
     tree = FakePowercap(tmp_path)
     tree.add_package(0, dram=True)
     tree.add_zone("intel-rapl-mmio:0", "package-0")
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     assert ids(meter) == ["cpu:package-0", "dram:package-0"]
     tree.advance("intel-rapl-mmio:0", 50.0)
     tree.advance("intel-rapl:0", 20.0)
@@ -120,16 +144,16 @@ def test_mmio_duplicate_is_dropped_but_a_unique_mmio_zone_is_kept(tmp_path: Path
 
     only_mmio = FakePowercap(tmp_path / "mmio-only")
     only_mmio.add_zone("intel-rapl-mmio:0", "package-0")
-    assert ids(RaplMeter(only_mmio.root)) == ["cpu:package-0"]
+    assert ids(rapl(only_mmio.root)) == ["cpu:package-0"]
 
 
-def test_hexadecimal_zone_ids(tmp_path: Path) -> None:
+def test_hexadecimal_zone_ids(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap(tmp_path)
     tree.add_zone("intel-rapl:0", "package-0")
     for child in range(10):
         tree.add_zone(f"intel-rapl:0:{child:x}", "core" if child == 0 else f"unknown-{child}")
     tree.add_zone("intel-rapl:0:a", "dram")
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     assert ids(meter) == ["cpu:package-0", "dram:package-0"]
     tree.advance("intel-rapl:0:a", 4.0)
     assert meter.read_energy_j()["dram:package-0"] == 4.0
@@ -137,9 +161,9 @@ def test_hexadecimal_zone_ids(tmp_path: Path) -> None:
     assert [z.zone_id for z in find_zones(tree.root)][-2:] == ["intel-rapl:0:9", "intel-rapl:0:a"]
 
 
-def test_nested_device_tree_without_class_links(tmp_path: Path) -> None:
+def test_nested_device_tree_without_class_links(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.laptop(tmp_path)
-    meter = RaplMeter(tree.devices)  # e.g. a bind-mounted /sys/devices/virtual/powercap
+    meter = rapl(tree.devices)  # e.g. a bind-mounted /sys/devices/virtual/powercap
     assert ids(meter) == ["cpu:package-0", "dram:package-0"]
     tree.advance("cpu:package-0", 1.5)
     assert meter.read_energy_j()["cpu:package-0"] == 1.5
@@ -157,10 +181,10 @@ def test_zones_are_found_once_through_links_and_nesting(tmp_path: Path) -> None:
     ]
 
 
-def test_counter_that_wraps_during_a_run_is_exact(tmp_path: Path) -> None:
+def test_counter_that_wraps_during_a_run_is_exact(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap(tmp_path)
     tree.add_package(0, energy_uj=INTEL_RANGE_UJ - 1_500_000)  # 1.5 J before the wrap
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     tree.advance_uj("cpu:package-0", 1_000_000)
     assert meter.read_energy_j() == {"cpu:package-0": 1.0}
     tree.advance_uj("cpu:package-0", 2_250_000)  # crosses the top
@@ -169,11 +193,13 @@ def test_counter_that_wraps_during_a_run_is_exact(tmp_path: Path) -> None:
     assert meter.wraps == 1
 
 
-def test_decrease_without_a_known_range_is_a_dropped_interval(tmp_path: Path) -> None:
+def test_decrease_without_a_known_range_is_a_dropped_interval(
+    tmp_path: Path, rapl: OpenRapl
+) -> None:
     tree = FakePowercap(tmp_path)
     zone_id = tree.add_package(0, energy_uj=5_000_000)
     (tree.zones[zone_id].path / "max_energy_range_uj").unlink()
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     tree.set("cpu:package-0", 1_000_000)  # went down, and no modulus to explain it
     assert meter.read_energy_j() == {"cpu:package-0": 0.0}
     tree.advance("cpu:package-0", 2.0)
@@ -218,7 +244,7 @@ def test_missing_tree_and_empty_tree_are_unavailable(tmp_path: Path) -> None:
     assert caught.value.meter == "rapl"
 
 
-def test_a_read_that_fails_at_run_time_is_a_gap_not_a_crash(tmp_path: Path) -> None:
+def test_a_read_that_fails_at_run_time_is_a_gap_not_a_crash(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.two_socket(tmp_path)
     failing = {"on": False}
 
@@ -227,7 +253,7 @@ def test_a_read_that_fails_at_run_time_is_a_gap_not_a_crash(tmp_path: Path) -> N
             raise OSError(5, "Input/output error")
         return tree.read_counter(path)
 
-    meter = RaplMeter(tree.root, read_counter=flaky)
+    meter = rapl(tree.root, read_counter=flaky)
     tree.advance("cpu:package-1", 5.0)
     tree.advance("cpu:package-0", 1.0)
     failing["on"] = True
@@ -241,10 +267,12 @@ def test_a_read_that_fails_at_run_time_is_a_gap_not_a_crash(tmp_path: Path) -> N
     assert meter.read_energy_j()["cpu:package-1"] == 7.0
 
 
-def test_kept_descriptors_see_in_place_updates_and_are_closed(tmp_path: Path) -> None:
+def test_kept_descriptors_see_in_place_updates_and_are_closed(
+    tmp_path: Path, rapl: OpenRapl
+) -> None:
     tree = FakePowercap.laptop(tmp_path)
     fds_before = len(os.listdir("/proc/self/fd"))
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     assert len(os.listdir("/proc/self/fd")) == fds_before + 2
     for step in range(1, 4):
         tree.advance("cpu:package-0", 1.0)
@@ -255,9 +283,9 @@ def test_kept_descriptors_see_in_place_updates_and_are_closed(tmp_path: Path) ->
     assert meter.gaps == 2
 
 
-def test_background_writer_at_constant_power(tmp_path: Path) -> None:
+def test_background_writer_at_constant_power(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.laptop(tmp_path)
-    meter = RaplMeter(tree.root)
+    meter = rapl(tree.root)
     readings: list[float] = []
     with tree.drive("cpu:package-0", watts=50.0, period_s=0.001) as added:
         deadline = threading.Event()
@@ -270,16 +298,51 @@ def test_background_writer_at_constant_power(tmp_path: Path) -> None:
     assert meter.gaps == 0
 
 
-def test_zones_summary_explains_every_zone(tmp_path: Path) -> None:
+def test_zones_summary_explains_every_zone(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.laptop(tmp_path)
-    summary = RaplMeter(tree.root).zones_summary()
+    summary = rapl(tree.root).zones_summary()
     assert summary == [
         "intel-rapl:0 package-0: reported as cpu:package-0",
-        "intel-rapl:0:0 core: not used (inside its package (would be counted twice))",
-        "intel-rapl:0:1 uncore: not used (inside its package (would be counted twice))",
+        "intel-rapl:0:0 core: not used, inside its package (would be counted twice)",
+        "intel-rapl:0:1 uncore: not used, inside its package (would be counted twice)",
         "intel-rapl:0:2 dram: reported as dram:package-0",
-        "intel-rapl:1 psys: not used (platform total; overlaps the packages (prefer_psys=False))",
+        "intel-rapl:1 psys: not used, platform total; overlaps the packages (prefer_psys=False)",
     ]
+
+
+def test_diagnostics_say_per_domain_what_happened_and_what_was_lost(
+    tmp_path: Path, rapl: OpenRapl
+) -> None:
+    tree = FakePowercap(tmp_path)
+    tree.add_package(0, dram=True, energy_uj=INTEL_RANGE_UJ - 1_000_000)
+    second = tree.add_package(1, energy_uj=5_000_000)
+    (tree.zones[second].path / "max_energy_range_uj").unlink()
+    failing: set[str] = set()
+
+    def flaky(path: Path) -> int:
+        if path.parent.name in failing:
+            raise OSError(5, "Input/output error")
+        return tree.read_counter(path)
+
+    meter = rapl(tree.root, read_counter=flaky)
+    meter.read_energy_j()
+    assert meter.diagnostics() == []  # nothing happened, nothing said
+    for _ in range(2):  # 0.6 of the range each time, from 1 J below the top: two wraps
+        tree.advance_uj("cpu:package-0", INTEL_RANGE_UJ * 6 // 10)
+        meter.read_energy_j()
+    tree.set("cpu:package-1", 1_000_000)  # down, with no range to explain it
+    failing.add("intel-rapl:0:2")
+    meter.read_energy_j()
+    assert meter.diagnostics() == [
+        "cpu:package-0: the energy counter wrapped around 2 times; each wrap was accounted "
+        "for, so no energy was lost",
+        "dram:package-0: 1 reading failed; the next reading of the counter covered the missed "
+        "time, so no energy was lost",
+        "cpu:package-1: the energy counter went backwards once (intel-rapl:1 has no "
+        "max_energy_range_uj to unwrap it by); the energy of 1 sampling interval was not "
+        "counted",
+    ]
+    assert (meter.wraps, meter.gaps) == (2, 1)
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,17 +1,15 @@
-"""Estimates: Green Algorithms worked examples by hand, epoch extrapolation, CLI and errors."""
+"""Estimates: Green Algorithms worked examples by hand, GPU family names, epoch extrapolation."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from clihelp import assert_one_line_error, cli
 
 from impactlib.errors import UnknownZoneError, UsageError
 from impactlib.planning.estimate import (
     EpochEnergyPredictor,
     estimate,
     predict_from_epochs,
+    resolve_gpu,
 )
 
 
@@ -135,128 +133,44 @@ def test_callback_from_tracker_reads_kwh() -> None:
     assert cb.read_energy_j() == pytest.approx(3600.0)
 
 
-def test_cli_json() -> None:
-    result = cli(
-        "estimate",
-        "--cpu",
-        "Xeon Gold 6148",
-        "--cores",
-        "20",
-        "--gpu",
-        "Tesla V100",
-        "--gpus",
-        "2",
-        "--memory-gb",
-        "64",
-        "--hours",
-        "10",
-        "--zone",
-        "US-CA",
-        "--pue",
-        "1.56",
-        "--runs",
-        "3",
-        "--format",
-        "json",
+def test_a_row_name_is_that_row() -> None:
+    # "Tesla V100" is a row (300 W) even though the V100 family has 250 W variants
+    entry, note = resolve_gpu("Tesla V100")
+    assert (entry.name, entry.tdp_w, note) == ("NVIDIA Tesla V100", 300.0, "")
+    assert resolve_gpu("NVIDIA A100-SXM4-80GB").entry.name == "A100 SXM4 80 GB"  # nvidia-smi
+
+
+@pytest.mark.parametrize(
+    ("family", "variants"),
+    [
+        ("A100", ["A100 PCIe 40/80GB 250 W", "A100 SXM4 80 GB 400 W", "A100 80GB PCIe 300 W"]),
+        ("V100", ["Tesla V100-SXM2-16GB 250 W", "NVIDIA Tesla V100 300 W"]),
+        ("H100", ["H100 NVL 400 W", "H100 SXM 700 W"]),
+        ("A100 80GB", ["A100 SXM4 80 GB 400 W", "A100 80GB PCIe 300 W"]),
+    ],
+)
+def test_a_family_of_different_powers_asks_to_choose(family: str, variants: list[str]) -> None:
+    with pytest.raises(UsageError) as caught:
+        resolve_gpu(family)
+    message = str(caught.value)
+    assert message.startswith(f"GPU '{family}' is a family whose variants differ in power")
+    assert all(v in message for v in variants), message
+    assert "--gpu-w W" in message and "\n" not in message
+
+
+def test_a_family_of_one_power_or_one_row_is_resolved_and_said() -> None:
+    entry, note = resolve_gpu("P100")
+    assert entry.tdp_w == 250.0 and note == "'P100' has 2 variants, all 250 W"
+    entry, note = resolve_gpu("a100 sxm")
+    assert entry.name == "A100 SXM4 80 GB" and note == "the only match for 'a100 sxm'"
+    result = estimate(gpu="P100", hours=1)
+    assert result.terms[0].power_w == 250.0 and "all 250 W" in result.terms[0].source
+    assert resolve_gpu("A10").entry.name == "A10G"  # A10 is not an A100
+
+
+def test_describe_in_human_units() -> None:
+    p = predict_from_epochs([36.0, 72.0], 10)  # 10 mWh per epoch
+    assert p.describe() == (
+        "after 2/10 epochs (20 mWh so far, 10 mWh/epoch ± 0 mWh): predicted total 100 mWh "
+        "(range 100 mWh to 100 mWh)"
     )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
-    assert out["energy_kwh"] == pytest.approx(36.215712)
-    assert out["emissions_kg"] == pytest.approx(36.215712 * 216.43 / 1000)
-    assert [b["component"] for b in out["breakdown"]] == ["cpu", "gpu", "memory"]
-    assert out["breakdown"][1]["watts"] == 600
-    assert out["pue"] == 1.56 and "x PUE 1.56" in out["formula"]
-
-
-def test_cli_text_shows_formula_and_pue_default() -> None:
-    result = cli(
-        "estimate",
-        "--cores",
-        "8",
-        "--usage",
-        "0.5",
-        "--memory-gb",
-        "16",
-        "--hours",
-        "2",
-        "--country",
-        "DE",
-    )
-    assert result.returncode == 0, result.stderr
-    flat = " ".join(result.stdout.split())
-    assert "E = 2 h x (8 cores x 12 W x 0.5 + 16 GB x 0.3725 W/GB) x PUE 1" in flat
-    assert "0.1079 kWh" in flat and "default 1.0" in flat
-
-
-def test_cli_errors_are_one_line() -> None:
-    assert_one_line_error(
-        cli("estimate", "--gpu", "Tesla V1000", "--hours", "1"),
-        "unknown GPU model 'Tesla V1000'",
-        "close matches",
-    )
-    assert_one_line_error(
-        cli("estimate", "--cores", "4", "--hours", "1", "--country", "Frnace"),
-        "unknown zone 'Frnace'",
-        "France",
-    )
-    assert_one_line_error(cli("estimate", "--cores", "4"), "--hours")
-    assert_one_line_error(
-        cli("estimate", "--cores", "4", "--hours", "1", "--usage", "2"), "--usage"
-    )
-    assert_one_line_error(cli("estimate", "--from-run", "abc"), "--epochs")
-
-
-def _stored_run_with_epochs() -> str:
-    from impactlib.config import load_config
-    from impactlib.footprint import CarbonInfo, ComponentEnergy, Footprint
-    from impactlib.store import open_store
-    from impactlib.store.records import RunRecord
-
-    store = open_store(load_config())
-    record = RunRecord(
-        "run-epochs-1",
-        "p",
-        "e",
-        "me",
-        "host",
-        1,
-        "train.py",
-        None,
-        "2026-01-01T00:00:00+00:00",
-        None,
-        "2026-01-01T00:00:00+00:00",
-        "running",
-    )
-    store.insert_run(record, 10.0)
-    comp = ComponentEnergy(
-        "cpu:package-0", "cpu", "rapl", "tree", "attributed", 4.0e6, 3.3e6, 0.0, 0.7e6
-    )
-    fp = Footprint(
-        "run-epochs-1",
-        "tree",
-        "usage",
-        "2026-01-01T00:00:00+00:00",
-        "2026-01-01T01:00:00+00:00",
-        3600.0,
-        (comp,),
-        1.5,
-        0.1375,
-        CarbonInfo("static", "XX", 100.0, "test table"),
-    )
-    store.checkpoint("run-epochs-1", "completed", fp, [], (1.0e6, 2.2e6, 3.3e6))
-    return "run-epochs-1"
-
-
-def test_from_run_predicts_the_full_training() -> None:
-    run_id = _stored_run_with_epochs()
-    result = cli("estimate", "--from-run", run_id, "--epochs", "10", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
-    # per epoch 1.0, 1.2, 1.1 MJ -> 3.3 + 7 x 1.1 = 11.0 MJ; x PUE 1.5 / 3.6e6 = 4.5833 kWh
-    assert out["total_j"] == pytest.approx(11.0e6)
-    assert out["energy_kwh"] == pytest.approx(11.0e6 * 1.5 / 3.6e6)
-    assert out["emissions_kg"] == pytest.approx(11.0e6 * 1.5 / 3.6e6 * 100 / 1000)
-    assert out["energy_kwh_low"] == pytest.approx((3.3e6 + 7 * 1.0e6) * 1.5 / 3.6e6)
-    text = cli("estimate", "--from-run", run_id, "--epochs", "10")
-    assert text.returncode == 0 and "3/10 epochs" in text.stdout
-    assert_one_line_error(cli("estimate", "--from-run", "nope", "--epochs", "3"), "no run")

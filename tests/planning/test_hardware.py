@@ -323,3 +323,15 @@ def test_model_words() -> None:
     assert hardware._model_words("tesla v100 sxm2 32 gb") == {"v100", "sxm2"}
     assert hardware._model_words("amd epyc 7763") == set()
     assert hardware._model_words("") == set()
+
+
+def test_models_filter_by_words() -> None:
+    gpus = hardware.models("GPU")
+    assert len(gpus) == len(hardware._table_rows("GPU"))
+    assert [e.name for e in hardware.models("GPU", "H100")] == ["H100 SXM", "H100 NVL"]
+    # model words match whole words: A10 is not an A100; other words may start one
+    assert [e.name for e in hardware.models("GPU", "A10")] == ["A10G"]
+    assert [e.name for e in hardware.models("GPU", "a100 sxm")] == ["A100 SXM4 80 GB"]
+    names = [e.name for e in hardware.models("CPU", "Xeon Gold 61")]
+    assert "Intel Xeon Gold 6148" in names and all("Gold 61" in n for n in names)
+    assert hardware.models("CPU", "Xeon Gold 6148 nonsense") == []

@@ -1,12 +1,14 @@
-"""PePR: hand-computed scores, Pareto front, edge cases, the CLI and its one-line errors."""
+"""PePR: hand-computed scores, Pareto front, edge cases, stored runs as rows, human output."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
-from clihelp import assert_one_line_error, cli
+from sample_runs import make_record
 
 from impactlib.errors import UsageError
 from impactlib.planning.pepr import (
@@ -17,8 +19,10 @@ from impactlib.planning.pepr import (
     pepr_scores,
     pepr_table,
     plot_svg,
-    render_text,
+    rich_table,
+    rows_from_records,
 )
+from impactlib.store.records import RunRecord
 
 ROWS = [
     {"model": "small", "acc": 0.80, "energy_kwh": 1.0},
@@ -38,7 +42,7 @@ def test_scores_by_hand() -> None:
     assert (result.resource_min, result.resource_max) == (1.0, 5.0)
     assert result.name == "PePR-E"
     assert result.best().label == "small"
-    assert "min 1, max 5" in result.explanation() and "4 rows" in result.explanation()
+    assert "min 1 kWh, max 5 kWh" in result.explanation() and "4 rows" in result.explanation()
 
 
 def test_bounds_least_keeps_p_most_is_halved() -> None:
@@ -104,19 +108,50 @@ def test_groups_are_scored_separately() -> None:
         {"exp": "b", "acc": 0.9, "e": 10},
         {"exp": "b", "acc": 0.6, "e": 20},
     ]
-    results = pepr_groups(rows, "acc", "e", "exp")
+    results, alone = pepr_groups(rows, "acc", "e", "exp")
+    assert alone == ()
     assert [r.group for r in results] == ["exp = a", "exp = b"]
     assert [r.pepr for r in results[0].rows] == pytest.approx([0.5, 0.25])
     assert [r.pepr for r in results[1].rows] == pytest.approx([0.9, 0.3])
 
 
-def test_text_and_plot() -> None:
+def test_plot_in_display_units() -> None:
     result = pepr_table(ROWS, "acc", "energy_kwh")
-    text = render_text([result])
-    assert "0.4600" in text and "PePR-E" in text
     svg = plot_svg(result)
     assert svg.startswith("<svg") and svg.count('class="point"') == 4
     assert 'class="pareto-front"' in svg and svg.count('class="guide"') == 4
+    assert "energy_kwh (kWh)" in svg
+    small = [{**row, "energy_kwh": row["energy_kwh"] / 1000} for row in ROWS]  # 1-5 Wh
+    assert "energy_kwh (Wh)" in plot_svg(pepr_table(small, "acc", "energy_kwh"))
+
+
+def test_table_has_units_and_no_scientific_notation() -> None:
+    from rich.console import Console
+
+    tiny = [
+        {"model": "a", "acc": 0.8, "energy_kwh": 0.0000123},
+        {"model": "b", "acc": 0.9, "energy_kwh": 0.0000456},
+    ]
+    result = pepr_table(tiny, "acc", "energy_kwh")
+    assert result.explanation().endswith("min 12.3 mWh, max 45.6 mWh")
+    console = Console(width=160, record=True)
+    console.print(rich_table(result))
+    text = console.export_text()
+    assert "12.3 mWh" in text and "45.6 mWh" in text
+    assert not re.search(r"\d[eE][-+]?\d", text), text
+
+
+def test_markup_in_labels_is_kept() -> None:
+    from rich.console import Console
+
+    rows = [
+        {"model": "[bold]a", "acc": 0.8, "energy [kWh]": 1.0},
+        {"model": "b", "acc": 0.9, "energy [kWh]": 2.0},
+    ]
+    console = Console(width=160, record=True)
+    console.print(rich_table(pepr_table(rows, "acc", "energy [kWh]")))
+    text = console.export_text()
+    assert "[bold]a" in text and "energy [kWh]" in text
 
 
 def test_load_csv_and_json(tmp_path: Path) -> None:
@@ -134,76 +169,58 @@ def test_load_csv_and_json(tmp_path: Path) -> None:
         load_rows(tmp_path / "bad.json")
 
 
-def test_cli_json_adds_pepr_to_input_rows(tmp_path: Path) -> None:
-    path = tmp_path / "results.csv"
-    path.write_text("model,acc,energy_kwh,note\nsmall,0.8,1,x\nmid,0.9,3,y\nbig,0.92,5,z\n")
-    result = cli(
-        "pepr", str(path), "--performance", "acc", "--resource", "energy_kwh", "--format", "json"
-    )
-    assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
-    assert [r["model"] for r in rows] == ["small", "mid", "big"]
-    assert [r["note"] for r in rows] == ["x", "y", "z"]
-    assert [r["pepr"] for r in rows] == pytest.approx([0.8, 0.6, 0.46])
+def test_a_group_of_one_is_named_not_fatal() -> None:
+    rows = [*ROWS, {"model": "lonely", "acc": 0.5, "energy_kwh": 9.0, "task": "other"}]
+    rows = [{"task": "digits", **row} for row in rows]
+    results, alone = pepr_groups(rows, "acc", "energy_kwh", "task")
+    assert [r.group for r in results] == ["task = digits"] and len(results[0].rows) == 4
+    assert alone == ("task = other (lonely)",)
+    with pytest.raises(UsageError, match="every model has a single row"):
+        pepr_groups(ROWS, "acc", "energy_kwh", "model")
 
 
-def test_cli_text_prints_set_normalisation_and_plot(tmp_path: Path) -> None:
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps(ROWS))
-    plot = tmp_path / "pepr.svg"
-    result = cli(
-        "pepr", str(path), "--performance", "acc", "--resource", "energy_kwh", "--plot", str(plot)
-    )
-    assert result.returncode == 0, result.stderr
-    flat = " ".join(result.stdout.split())
-    assert "PePR-E = P / (1 + R)" in flat and "min 1, max 5" in flat
-    assert "0.4600" in result.stdout and "small (best)" in result.stdout
-    assert plot.read_text().startswith("<svg")
+def _run(run_id: str, experiment: str, energy_j: float, **metrics: float) -> RunRecord:
+    model = {"params": 10, "metrics": metrics} if metrics else None
+    record = make_record(run_id, cpu_j=energy_j, gpu_j=0.0, model=model)
+    return dataclasses.replace(record, experiment=experiment)
 
 
-def test_cli_errors_are_one_line(tmp_path: Path) -> None:
-    path = tmp_path / "r.csv"
-    path.write_text("model,acc,energy_kwh\na,0.8,2\nb,0.9,2\n")
-    assert_one_line_error(
-        cli("pepr", str(path), "--performance", "acc", "--resource", "energy_kwh"),
-        "resources are equal",
-    )
-    path.write_text("model,acc,energy_kwh\na,80,1\nb,90,2\n")
-    assert_one_line_error(
-        cli("pepr", str(path), "--performance", "acc", "--resource", "energy_kwh"),
-        "outside [0, 1]",
-    )
-    path.write_text("model,acc,energy_kwh\na,0.8,1\nb,high,2\n")
-    assert_one_line_error(
-        cli("pepr", str(path), "--performance", "acc", "--resource", "energy_kwh"),
-        "'acc' = 'high' is not a number",
-    )
-    assert_one_line_error(
-        cli("pepr", str(path), "--performance", "acc", "--resource", "energy"),
-        "missing column 'energy'",
-        "energy_kwh",
-    )
-    assert_one_line_error(
-        cli("pepr", str(tmp_path / "nope.csv"), "--performance", "acc"), "cannot be read"
-    )
-
-
-def test_rows_from_stored_records_grouped_by_experiment() -> None:
-    from sample_runs import make_record
-
-    from impactlib.planning.pepr import rows_from_records
-
-    small = make_record(
-        "r-small", cpu_j=3.6e6, gpu_j=0.0, model={"params": 10, "metrics": {"acc": 0.8}}
-    )
-    big = make_record(
-        "r-big", cpu_j=3.6e6, gpu_j=3.6e6, model={"params": 99, "metrics": {"acc": 0.9}}
-    )
-    rows = rows_from_records([small, big])
-    assert rows[0]["energy_kwh"] == pytest.approx(1.5) and rows[1]["energy_kwh"] == pytest.approx(
-        3.0
-    )
+def test_stored_runs_are_labelled_by_experiment() -> None:
+    # make_record: PUE 1.5, so 3.6 MJ -> 1.5 kWh
+    small = _run("r-small-1", "mlp-small", 3.6e6, acc=0.8)
+    big = _run("r-big-2", "mlp-large", 7.2e6, acc=0.9)
+    unnamed = _run("r-unnamed-3", "", 7.2e6, acc=0.7)
+    rows, lacking = rows_from_records([small, big, unnamed], "acc")
+    assert lacking == ()
+    assert [r["label"] for r in rows] == ["mlp-small", "mlp-large", "r-unnamed-3"]
+    assert [r["energy_kwh"] for r in rows] == pytest.approx([1.5, 3.0, 3.0])
     assert rows[0]["params"] == 10 and rows[1]["acc"] == 0.9
-    (result,) = pepr_groups(rows, "acc", "energy_kwh", "experiment")
-    assert [r.pepr for r in result.rows] == pytest.approx([0.8, 0.45])
-    assert result.group == "experiment = exp"
+    assert rows[0]["duration_s"] == 7200.0 and rows[0]["cpu_hours"] == 4.0
+    (result,), _ = pepr_groups(rows, "acc", "energy_kwh", "project")
+    assert [r.pepr for r in result.rows] == pytest.approx([0.8, 0.45, 0.35])
+    assert result.group == "project = vision"
+
+
+def test_repeated_experiments_get_their_run_id() -> None:
+    rows, _ = rows_from_records(
+        [_run("aaaa1111x", "seed", 1.0, acc=0.8), _run("bbbb2222y", "seed", 2.0, acc=0.8)], "acc"
+    )
+    assert [r["label"] for r in rows] == ["seed (run aaaa1111)", "seed (run bbbb2222)"]
+
+
+def test_runs_without_the_metric_are_named() -> None:
+    runs = [
+        _run("r-1", "a", 1.0, acc=0.8),
+        _run("r-2", "b", 2.0, loss=0.1),
+        _run("r-3", "c", 3.0, acc=0.9),
+        _run("r-4", "d", 4.0),
+    ]
+    rows, lacking = rows_from_records(runs, "acc")
+    assert [r["label"] for r in rows] == ["a", "c"]
+    assert lacking == ("b", "d")
+    with pytest.raises(
+        UsageError,
+        match="no stored run has the metric 'f1' \\(metrics found: "
+        "acc, loss\\); attach it with `impactlib metrics RUN f1=VALUE`",
+    ):
+        rows_from_records(runs, "f1")

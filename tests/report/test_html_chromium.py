@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,19 @@ def test_report_renders_with_charts(tmp_path: Path) -> None:
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<svg") == 3
     assert dom.stdout.count("<polyline") >= 6 and 'class="bar"' in dom.stdout
+
+
+def test_report_fits_1280_pixels(tmp_path: Path) -> None:
+    records, series, g = sample()
+    # the widest figures table: every optional column, long project names
+    records = [replace(r, project=f"{r.project}-with-a-long-name") for r in records]
+    page = html.render(records, series, g)
+    # a test-only probe: the page's own width, written where --dump-dom shows it
+    probe = "<script>document.title = 'width=' + document.documentElement.scrollWidth</script>"
+    path = tmp_path / "probe.html"
+    path.write_text(page.replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom = run_chromium(["--window-size=1280,900", "--dump-dom", path.as_uri()], tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    width = re.search(r"<title>width=(\d+)</title>", dom.stdout)
+    assert width is not None, dom.stdout[:500]
+    assert int(width[1]) <= 1280

@@ -221,3 +221,87 @@ def test_postgresql_store_round_trip(postgres_url: str, tmp_path: Path) -> None:
     assert [r.id for r in store.list_runs(project="lab")] == [t.run_id]
     assert store.list_runs(project="other") == []
     assert "password" not in store.location
+
+
+# --- fallback when the configured store cannot be opened ---------------------------------------
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The system temp dir, redirected so fallback files land under this test's tmp_path."""
+    import tempfile
+
+    folder = tmp_path / "systmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _usable(store: object) -> bool:
+    from sample_runs import make_record
+
+    from impactlib.store import Store
+
+    assert isinstance(store, Store)
+    record = make_record("fallback-run")
+    store.insert_run(record, save_interval=10.0)
+    return store.get_run(record.id) is not None
+
+
+def test_fallback_store_is_in_the_user_data_dir(private_tmp: Path) -> None:
+    from impactlib.store import fallback_store_paths, open_fallback_store
+
+    store = open_fallback_store()
+    expected = fallback_store_paths()[0]
+    assert expected.name == "impactlib-fallback.db" and expected.exists()
+    assert store.location == str(expected)  # what the warning names
+    assert _usable(store)
+
+
+def test_fallback_store_goes_to_a_private_temp_dir_when_home_is_unwritable(
+    private_tmp: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from impactlib.store import open_fallback_store
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))  # the user data dir cannot be made
+    store = open_fallback_store()
+    location = Path(store.location)
+    assert location.parent.parent == private_tmp
+    assert location.parent.stat().st_mode & 0o077 == 0  # other users cannot read it
+    assert _usable(store)
+
+
+def test_fallback_store_refuses_a_temp_dir_owned_by_someone_else(
+    private_tmp: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from impactlib.store import open_fallback_store
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    other = private_tmp / f"impactlib-{os.geteuid() + 1}"
+    other.mkdir()  # made first by "another user": owned by us, but we pretend to be uid + 1
+    monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)
+    store = open_fallback_store()
+    assert store.location.startswith("memory only")
+    assert "not a directory of this user's" in store.location
+    assert not list(other.iterdir())
+
+
+def test_fallback_store_is_in_memory_when_no_file_can_be_opened(
+    private_tmp: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    from impactlib.store import open_fallback_store
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    monkeypatch.setattr(tempfile, "tempdir", str(blocker))
+    store = open_fallback_store()
+    assert store.location.startswith("memory only (no fallback file could be opened: ")
+    assert str(blocker) in store.location and "\n" not in store.location
+    assert _usable(store)

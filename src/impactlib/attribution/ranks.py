@@ -3,8 +3,10 @@
 Under ``torchrun`` or ``srun --ntasks-per-node=N`` every rank runs the same script, so a
 naive tracker measures the node N times. Ranks of one job on one node race for a lock file
 named after the job; the winner (the node leader) measures the tree of its parent (the
-torchrun agent or slurmstepd), which holds every local rank; the others record nothing.
-The lock is an ``flock``, released by the kernel even if the leader is killed.
+torchrun agent or slurmstepd), which holds every local rank; the others are followers and
+record nothing: their energy is inside the leader's figure. The lock is an ``flock``,
+released by the kernel even if the leader is killed; the leader writes its PID into the
+file so that a follower can say who measures the node.
 """
 
 from __future__ import annotations
@@ -13,23 +15,52 @@ import fcntl
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
-class RankRole:
-    """This process's role in a multi-rank job."""
+class Single:
+    """Not part of a multi-rank job: the tracker measures its own scope."""
 
-    leader: bool
-    job_key: str | None
-    scope_pid: int | None  # whose tree the leader measures
-    _fd: int | None = None
+    def release(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass
+class Leader:
+    """This rank measures the node: the tree of ``scope_pid`` holds every local rank."""
+
+    job_key: str
+    scope_pid: int
+    _fd: int | None = field(default=None, repr=False)
 
     def release(self) -> None:
         """Drop the node lock."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@dataclass
+class Follower:
+    """Another rank (``leader_pid``, when known) measures this node."""
+
+    job_key: str
+    leader_pid: int | None
+
+    def release(self) -> None:
+        """Nothing to release: the leader holds the lock."""
+
+    def explanation(self) -> str:
+        """Why this rank's figures are zero, in one line."""
+        who = f"process {self.leader_pid}" if self.leader_pid else "another rank"
+        return (
+            f"rank follower in job {self.job_key}: {who} measures this node and its record "
+            "holds this rank's energy; this rank reports 0 so that nothing is counted twice"
+        )
+
+
+RankRole = Single | Leader | Follower
 
 
 def job_key(environ: Mapping[str, str]) -> str | None:
@@ -43,12 +74,14 @@ def job_key(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def claim(environ: Mapping[str, str] | None = None, lock_dir: str | None = None) -> RankRole:
-    """Decide whether this process measures the node (always True outside multi-rank jobs)."""
+def claim(
+    environ: Mapping[str, str] | None = None, lock_dir: str | None = None
+) -> Single | Leader | Follower:
+    """Decide whether this process measures the node."""
     environ = os.environ if environ is None else environ
     key = job_key(environ)
     if key is None:
-        return RankRole(leader=True, job_key=None, scope_pid=None)
+        return Single()
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
     # TMPDIR, not tempfile.gettempdir(): the tempfile module costs milliseconds to import.
     folder = lock_dir or os.environ.get("TMPDIR") or "/tmp"
@@ -57,6 +90,17 @@ def claim(environ: Mapping[str, str] | None = None, lock_dir: str | None = None)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
+        leader = _read_pid(fd)
         os.close(fd)
-        return RankRole(leader=False, job_key=key, scope_pid=None)
-    return RankRole(leader=True, job_key=key, scope_pid=os.getppid(), _fd=fd)
+        return Follower(key, leader)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return Leader(key, os.getppid(), fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None

@@ -17,9 +17,12 @@ samples for a GPU). ``s_idle`` depends on the idle policy, stored with every res
   visible GPUs, memory), which is right under a scheduler;
 * ``none``: dynamic energy only (the marginal lower bound).
 
-The floor ``f`` is the lowest power seen on the domain (during this run, or remembered for
-this host), or the model's own idle power for estimated domains. Because ``f`` never
-exceeds an interval's power, ``charged`` is linear in ``f``; each domain keeps three sums
+The floor ``f`` comes, in order of trust, from the host power model (``calibrated`` by
+``impactlib calibrate`` or ``learned`` from earlier samples), from an estimation model's own
+idle power (``model``), or, failing those, from the lowest power seen on the domain during
+this run or remembered for this host (``observed``). Only the last can be wrong in the way
+that matters: on a machine never idle while watched it holds the job's own dynamic power,
+so the record says so. ``charged`` is linear in ``f``; each domain keeps three sums
 (``sum E*s_busy``, ``sum dt*s_busy``, ``sum dt*s_idle``) so the split is recomputed exactly
 with the final floor at the end, in constant memory. Conservation holds by construction:
 ``charged + unattributed == measured`` for every domain and every minute.
@@ -33,8 +36,17 @@ from typing import NamedTuple
 
 from ..footprint import ComponentEnergy
 from ..meters.base import Domain
+from .power_model import FloorSource, PowerPoint
 
 FLOOR_WINDOW_S = 1.0  # power floors come from >= 1 s windows: counters move in steps
+MAX_POINTS = 2048  # (power, busy CPUs) points kept per domain for learning the power model
+
+
+class Floor(NamedTuple):
+    """A domain's idle power and where it came from."""
+
+    watts: float
+    source: FloorSource
 
 
 @dataclass
@@ -69,21 +81,41 @@ class DomainAccount:
     """Running attribution of one domain."""
 
     domain: Domain
-    prior_floor_w: float | None = None
+    known_floor: Floor | None = None  # the host power model's or the estimation model's
+    remembered_floor_w: float | None = None  # lowest power earlier runs saw on this host
     observed_floor_w: float | None = None
     total: _Sums = field(default_factory=_Sums)
     minutes: dict[int, _Sums] = field(default_factory=dict)
+    points: list[PowerPoint] = field(default_factory=list)
     _window_j: float = 0.0
     _window_s: float = 0.0
+    _window_busy_s: float = 0.0
+    _window_has_busy: bool = True
+
+    @property
+    def floor(self) -> Floor:
+        """The floor used: a known one, else the lowest power seen (here or remembered)."""
+        if self.known_floor is not None:
+            return self.known_floor
+        seen = [f for f in (self.remembered_floor_w, self.observed_floor_w) if f is not None]
+        return Floor(min(seen) if seen else 0.0, "observed")
 
     @property
     def floor_w(self) -> float:
-        """The floor used: the lower of the remembered and the observed minimum."""
-        known = [f for f in (self.prior_floor_w, self.observed_floor_w) if f is not None]
-        return min(known) if known else 0.0
+        """The floor's watts."""
+        return self.floor.watts
 
-    def add(self, energy_j: float, dt_s: float, minute: int, shares: Shares) -> None:
-        """Account one interval (``minute`` = UTC epoch minute it falls in)."""
+    def add(
+        self,
+        energy_j: float,
+        dt_s: float,
+        minute: int,
+        shares: Shares,
+        machine_busy_s: float | None = None,
+    ) -> None:
+        """Account one interval (``minute`` = UTC epoch minute it falls in;
+        ``machine_busy_s`` = the machine's busy CPU-seconds in it, where known, to learn
+        the host's power against its load)."""
         energy_j = max(energy_j, 0.0)
         s_busy = min(max(shares.busy, 0.0), 1.0)
         s_idle = min(max(shares.idle, 0.0), 1.0)
@@ -94,15 +126,30 @@ class DomainAccount:
         bucket.add(energy_j, dt_s, s_busy, s_idle)
         self._window_j += energy_j
         self._window_s += dt_s
+        if machine_busy_s is None:
+            self._window_has_busy = False
+        else:
+            self._window_busy_s += machine_busy_s
         if self._window_s >= FLOOR_WINDOW_S:
             power = self._window_j / self._window_s
             if self.observed_floor_w is None or power < self.observed_floor_w:
                 self.observed_floor_w = power
-            self._window_j = self._window_s = 0.0
+            if self._window_has_busy and self.domain.quality == "measured":
+                self._keep(PowerPoint(power, self._window_busy_s / self._window_s))
+            self._window_j = self._window_s = self._window_busy_s = 0.0
+            self._window_has_busy = True
+
+    def _keep(self, point: PowerPoint) -> None:
+        """Keep a bounded, evenly thinned record of the run's points (every other one is
+        dropped when full), so a week-long run learns from its whole span in fixed memory."""
+        self.points.append(point)
+        if len(self.points) >= MAX_POINTS:
+            del self.points[::2]
 
     def component(self, scope: str) -> ComponentEnergy:
-        """The domain's totals as a footprint component."""
-        dynamic, idle = self.total.split(self.floor_w)
+        """The domain's totals as a footprint component (``scope``: machine or tree)."""
+        floor = self.floor
+        dynamic, idle = self.total.split(floor.watts)
         charged = min(dynamic + idle, self.total.energy)
         if dynamic + idle > 0 and charged < dynamic + idle:  # rounding at the edges
             scale = charged / (dynamic + idle)
@@ -124,13 +171,15 @@ class DomainAccount:
             dynamic_j=dynamic,
             idle_j=idle,
             unattributed_j=self.total.energy - dynamic - idle,
-            note=f"{d.note}; idle floor {self.floor_w:.2f} W",
+            note=d.note,
+            idle_floor_w=floor.watts,
+            idle_floor_source=floor.source,
         )
 
     def minute_charged_j(self, since: int | None = None) -> dict[int, float]:
         """Energy charged to the scope per UTC minute (from minute ``since`` on: a
         checkpoint needs only the recent ones, and must not cost more as a run grows)."""
-        floor = self.floor_w
+        floor = self.floor.watts
         out: dict[int, float] = {}
         for minute in reversed(self.minutes):  # minutes are added in time order
             if since is not None and minute < since:
@@ -199,10 +248,12 @@ def minute_series(
     return out
 
 
-def apply_priors(accounts: Mapping[str, DomainAccount], floors_w: Mapping[str, float]) -> None:
-    """Set remembered floors (from the store or a model) on the matching accounts."""
+def apply_remembered_floors(
+    accounts: Mapping[str, DomainAccount], floors_w: Mapping[str, float]
+) -> None:
+    """Set the lowest powers earlier runs saw on this host (an observed floor, no better)."""
     for domain_id, floor in floors_w.items():
         acc = accounts.get(domain_id)
         if acc is not None:
-            current = acc.prior_floor_w
-            acc.prior_floor_w = floor if current is None else min(current, floor)
+            current = acc.remembered_floor_w
+            acc.remembered_floor_w = floor if current is None else min(current, floor)

@@ -1,10 +1,10 @@
-"""One tracker's measurement window: turns shared samples into attributed energy.
+"""One tracker's window on the shared samples: turns them into attributed energy.
 
-The sampler hands every tracker the same readings; each :class:`Measurement` keeps its own
-baseline, its own scope (a process tree or the whole machine) and its own attribution
+The sampler hands every tracker the same readings; each :class:`Window` keeps its own
+baseline, its own :mod:`scope <impactlib.attribution.scope>` and its own attribution
 accounts, which is what makes nested and concurrent trackers independent. At each tick the
-sampler asks it to :meth:`~Measurement.capture` its tree's raw counters; the samples and
-those captures come back later, in order, through :meth:`~Measurement.consume`.
+sampler asks it to :meth:`~Window.capture` its tree's raw counters; the samples and those
+captures come back later, in tick order, and :meth:`~Window.account` splits each interval.
 """
 
 from __future__ import annotations
@@ -12,15 +12,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import NamedTuple, cast
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from ..config import Config
 from ..footprint import ComponentEnergy
-from ..meters import CPU_TIME_SPLIT
-from ..procfs import ProcessTree, TreeCapture, total_memory_bytes
-from ..sampling import Delivery, Sample, Sampler
+from ..meters import CPU_TIME_SPLIT, MeterSet
+from ..procfs import ProcessTree, TreeCapture, online_cpus, total_memory_bytes
+from ..sampling import Delivered, Sample
+from ..units import NS_PER_MINUTE
+from .scope import MachineScope, PendingTreeScope, Scope, TreeScope
 from .shares import (
     DomainAccount,
+    Floor,
     Shares,
     components,
     cpu_shares,
@@ -32,62 +36,86 @@ from .shares import (
 GPU_PROCESS_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
 
 
-GpuShares = dict[str, tuple[float, float, bool]]  # domain -> (ours, total, ours present)
+class GpuShare(NamedTuple):
+    """The scope's part of one GPU's recent per-process utilisation samples."""
+
+    ours: float
+    total: float
+    ours_present: bool  # one of our processes holds a context on the device
 
 
-# What one tick saw of the scope: its tree (to recognise captures taken before attach()),
-# the tree's raw counters and, every few seconds, its share of each GPU's per-process
-# samples. A plain tuple: this is built at every tick.
-_ScopeCapture = tuple["ProcessTree | None", TreeCapture, "GpuShares | None"]
+class ScopeCapture(NamedTuple):
+    """What one tick saw of the scope."""
+
+    tree: ProcessTree | None  # to recognise captures taken before attach()
+    counters: TreeCapture  # the tree's raw counters (empty without a tree)
+    gpu: dict[str, GpuShare] | None  # every few seconds, per GPU domain
 
 
 class _Last(NamedTuple):
+    """A domain's previous good reading, which the next interval starts from."""
+
     mono_ns: int
     energy_j: float
     scope_cpu_s: float
     machine_busy_s: float
 
 
-class Measurement:
-    """Attributed energy of one scope since ``begin``."""
+class ScopeUsage(NamedTuple):
+    """The scope's cumulative usage at one sample."""
 
-    def __init__(
-        self, sampler: Sampler, config: Config, scope_pid: int | None, new_process: bool = False
-    ) -> None:
-        self.sampler = sampler
-        self.config = config
+    cpu_s: float
+    rss_bytes: int
+
+
+class Window:
+    """Attributed energy of one scope since its baseline (the first sample it accounts)."""
+
+    def __init__(self, meters: MeterSet, config: Config, scope: Scope) -> None:
+        self.meters = meters
         self.policy = config.idle_policy
-        self.scope = "machine" if scope_pid is None and not new_process else "tree"
+        self.scope = scope
+        self._procfs_root = config.procfs_root
         self.tree = (
-            ProcessTree(scope_pid, config.procfs_root, root_is_new=new_process)
-            if scope_pid is not None
-            else None
+            ProcessTree(scope.pid, config.procfs_root) if isinstance(scope, TreeScope) else None
         )
-        self.ncpus = os.cpu_count() or 1
+        self.ncpus = online_cpus(config.procfs_root)
         self.total_memory = float(total_memory_bytes(config.procfs_root))
-        self.accounts = {d.id: DomainAccount(d) for d in sampler.meters.domains()}
-        for domain_id, floor in sampler.meters.known_floors_w().items():
-            self.accounts[domain_id].prior_floor_w = floor
-        self.held_cpu_fraction = self._held_cpus(scope_pid)
+        self.accounts = {d.id: DomainAccount(d) for d in meters.domains()}
+        for domain_id, idle_w in meters.known_floors_w().items():
+            self.accounts[domain_id].known_floor = Floor(idle_w, "model")
+        self.held_cpu_fraction = self._held_cpus()
         self._last: dict[str, _Last] = {}
-        self._gpu_shares: GpuShares = {}
+        self._gpu_shares: dict[str, GpuShare] = {}
         self._gpu_refreshed: float | None = None
         self._has_gpu = any(a.domain.component == "gpu" for a in self.accounts.values())
-        self.first_ns = 0
-        self.last_ns = 0
-        self.first_wall_ns = 0
-        self.last_wall_ns = 0
+        self.first_ns = self.last_ns = 0
+        self.first_wall_ns = self.last_wall_ns = 0
         self.scope_cpu_s = 0.0
         self.rss = 0
-        self._machine_busy_at_start = 0.0
         self.peak_rss = 0
         self.gpu_seconds = 0.0
+        self._machine_busy_at_start = 0.0
         self._begun = False
-        # capture() runs in the sampler thread, consume() in the tracker's: the tree is
+        # capture() runs in the sampler thread, account() in the tracker's: the tree is
         # touched by one at a time.
-        self._tree_lock = threading.Lock()
+        self._lock = threading.Lock()
 
-    def _held_cpus(self, pid: int | None) -> float:
+    @property
+    def label(self) -> str:
+        """``machine`` or ``tree``, as records and reports name the scope."""
+        return self.scope.label
+
+    def set_known_floors(self, floors: Mapping[str, Floor]) -> None:
+        """Floors from the host power model, for the domains it knows."""
+        for domain_id, floor in floors.items():
+            account = self.accounts.get(domain_id)
+            if account is not None and account.domain.quality == "measured":
+                account.known_floor = floor
+
+    def _held_cpus(self) -> float:
+        """The share of the machine's CPUs the scope may run on (its affinity mask)."""
+        pid = self.tree.root_pid if self.tree is not None else None
         if pid is None:
             return 1.0
         try:
@@ -95,69 +123,18 @@ class Measurement:
         except (OSError, AttributeError):
             return 1.0
 
-    # -- per tick and per sample -------------------------------------------------------
-    def capture(self) -> _ScopeCapture | None:
-        """The scope's raw usage now (called by the sampler at every tick)."""
-        with self._tree_lock:
+    # -- at every tick (sampler thread, under the sampler's lock) ------------------------
+    def capture(self) -> ScopeCapture:
+        """The scope's raw usage now."""
+        with self._lock:
             now_s = time.monotonic()
             gpu = self._gpu_shares_now(now_s) if self._has_gpu else None
             if self.tree is None:
-                return None if gpu is None else (None, (), gpu)
-            return self.tree, self.tree.capture(now_s), gpu
+                return ScopeCapture(None, (), gpu)
+            return ScopeCapture(self.tree, self.tree.capture(now_s), gpu)
 
-    def consume(self, delivery: Delivery) -> None:
-        """Account samples in tick order; the first one is the baseline."""
-        with self._tree_lock:
-            for sample, captured in delivery:
-                scope = cast("_ScopeCapture | None", captured)
-                if scope is not None and scope[2] is not None:
-                    self._gpu_shares.update(scope[2])
-                if self._begun:
-                    self._update(sample, scope)
-                else:
-                    self._begin(sample, scope)
-
-    def _begin(self, sample: Sample, captured: _ScopeCapture | None) -> None:
-        self._begun = True
-        self.first_ns = self.last_ns = sample.monotonic_ns
-        self.first_wall_ns = self.last_wall_ns = sample.wall_ns
-        busy = sample.machine.busy_s if sample.machine else 0.0
-        self._machine_busy_at_start = busy
-        scope_cpu = self._scope_usage(sample, captured)[0]
-        for domain_id, energy in sample.energy_j.items():
-            if domain_id in self.accounts:
-                self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
-
-    def attach(self, pid: int) -> None:
-        """Give the process a pending tree scope measures (started after the baseline, so
-        its whole CPU time falls inside the window)."""
-        tree = ProcessTree(pid, self.config.procfs_root, root_is_new=True)
-        with self._tree_lock:
-            self.tree = tree
-        self.held_cpu_fraction = self._held_cpus(pid)
-
-    def account_exit(self, root_cpu_s: float) -> None:
-        """The tracked root's exit rusage (``wait4``), once it was reaped."""
-        with self._tree_lock:
-            if self.tree is not None:
-                self.tree.account_exit(root_cpu_s)
-
-    def _scope_usage(self, sample: Sample, captured: _ScopeCapture | None) -> tuple[float, int]:
-        if self.tree is None:
-            if self.scope == "tree":  # a process about to be attached: nothing used yet
-                return 0.0, 0
-            if sample.machine is None:  # not read at this tick (estimated CPU only)
-                return self.scope_cpu_s, 0
-            # The whole machine's busy time since the baseline (not since boot)
-            return sample.machine.busy_s - self._machine_busy_at_start, 0
-        if captured is None or captured[0] is not self.tree:  # taken before attach()
-            return self.scope_cpu_s, self.rss
-        usage = self.tree.account(captured[1])
-        return usage.cpu_s, usage.rss_bytes
-
-    def _gpu_shares_now(self, now_s: float) -> GpuShares | None:
-        """Our share of each GPU's per-process samples, at most every few seconds (NVML
-        process queries are slow and serialising)."""
+    def _gpu_shares_now(self, now_s: float) -> dict[str, GpuShare] | None:
+        """Our share of each GPU's per-process samples, at most every few seconds."""
         if self._gpu_refreshed is None:  # the baseline: the first query comes a tick later
             self._gpu_refreshed = now_s - GPU_PROCESS_REFRESH_S
             return None
@@ -165,33 +142,83 @@ class Measurement:
             return None
         self._gpu_refreshed = now_s
         ours = set(self.tree.pids()) if self.tree is not None else None
-        shares: GpuShares = {}
-        for meter in self.sampler.meters.meters:
-            weights_of = getattr(meter, "process_weights", None)
-            if not callable(weights_of):
-                continue
+        shares: dict[str, GpuShare] = {}
+        for meter in self.meters.meters:
             try:
-                weights = weights_of()
-            except Exception:
+                weights = meter.process_weights()
+            except Exception:  # a driver hiccup: keep the previous shares
                 continue
-            for domain_id in (d.id for d in meter.domains()):
-                per_pid = weights.get(domain_id, {})
+            for domain_id, per_pid in weights.items():
                 total = float(sum(per_pid.values()))
                 if ours is None:
-                    shares[domain_id] = (total, total, bool(per_pid))
+                    shares[domain_id] = GpuShare(total, total, bool(per_pid))
                     continue
                 mine = [w for pid, w in per_pid.items() if pid in ours]
-                shares[domain_id] = (float(sum(mine)), total, bool(mine))
+                shares[domain_id] = GpuShare(float(sum(mine)), total, bool(mine))
         return shares
 
-    def _update(self, sample: Sample, captured: _ScopeCapture | None) -> None:
+    # -- the scope's process (tracker thread) --------------------------------------------
+    def attach(self, pid: int) -> None:
+        """Give a pending tree scope its process (started after the baseline, so its whole
+        CPU time falls inside the window). Ignored by other scopes."""
+        if not isinstance(self.scope, PendingTreeScope):
+            return
+        tree = ProcessTree(pid, self._procfs_root, root_is_new=True)
+        with self._lock:
+            self.tree = tree
+        self.held_cpu_fraction = self._held_cpus()
+
+    def account_exit(self, root_cpu_s: float) -> None:
+        """The tracked root's exit rusage (``wait4``), once it was reaped."""
+        with self._lock:
+            if self.tree is not None:
+                self.tree.account_exit(root_cpu_s)
+
+    # -- accounting (tracker thread) -----------------------------------------------------
+    def account(self, delivery: Iterable[Delivered[ScopeCapture]]) -> None:
+        """Account samples in tick order; the very first one is the baseline."""
+        with self._lock:
+            for sample, captured in delivery:
+                if captured is not None and captured.gpu is not None:
+                    self._gpu_shares.update(captured.gpu)
+                if self._begun:
+                    self._interval(sample, captured)
+                else:
+                    self._baseline(sample, captured)
+
+    def _baseline(self, sample: Sample, captured: ScopeCapture | None) -> None:
+        self._begun = True
+        self.first_ns = self.last_ns = sample.monotonic_ns
+        self.first_wall_ns = self.last_wall_ns = sample.wall_ns
+        busy = sample.machine.busy_s if sample.machine else 0.0
+        self._machine_busy_at_start = busy
+        scope_cpu = self._usage(sample, captured).cpu_s
+        for domain_id, energy in sample.energy_j.items():
+            if domain_id in self.accounts:
+                self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
+
+    def _usage(self, sample: Sample, captured: ScopeCapture | None) -> ScopeUsage:
+        """The scope's cumulative CPU time and memory at this sample."""
+        if isinstance(self.scope, MachineScope):
+            if sample.machine is None:  # not read at this tick (estimated CPU only)
+                return ScopeUsage(self.scope_cpu_s, 0)
+            # The whole machine's busy time since the baseline (not since boot)
+            return ScopeUsage(sample.machine.busy_s - self._machine_busy_at_start, 0)
+        if self.tree is None:  # a pending tree not attached yet: nothing used so far
+            return ScopeUsage(0.0, 0)
+        if captured is None or captured.tree is not self.tree:  # taken before attach()
+            return ScopeUsage(self.scope_cpu_s, self.rss)
+        usage = self.tree.account(captured.counters)
+        return ScopeUsage(usage.cpu_s, usage.rss_bytes)
+
+    def _interval(self, sample: Sample, captured: ScopeCapture | None) -> None:
         """Account the interval since each domain's last good reading."""
-        scope_cpu, rss = self._scope_usage(sample, captured)
-        self.scope_cpu_s = scope_cpu
-        self.rss = rss
-        self.peak_rss = max(self.peak_rss, rss)
+        usage = self._usage(sample, captured)
+        self.scope_cpu_s = usage.cpu_s
+        self.rss = usage.rss_bytes
+        self.peak_rss = max(self.peak_rss, usage.rss_bytes)
         busy = sample.machine.busy_s if sample.machine else None
-        minute = int(sample.wall_ns // 60_000_000_000)
+        minute = sample.wall_ns // NS_PER_MINUTE
         for domain_id, energy in sample.energy_j.items():
             account = self.accounts.get(domain_id)
             if account is None:
@@ -199,7 +226,7 @@ class Measurement:
             split_by_cpu = account.domain.component in CPU_TIME_SPLIT
             if split_by_cpu and busy is None:
                 continue  # a gap: the next sample with the machine's CPU time covers it
-            now = _Last(sample.monotonic_ns, energy, scope_cpu, busy or 0.0)
+            now = _Last(sample.monotonic_ns, energy, usage.cpu_s, busy or 0.0)
             last = self._last.get(domain_id)
             if last is None:
                 self._last[domain_id] = now
@@ -207,9 +234,11 @@ class Measurement:
             dt = (now.mono_ns - last.mono_ns) / 1e9
             if dt <= 0:
                 continue
-            machine_busy = now.machine_busy_s - last.machine_busy_s if split_by_cpu else 0.0
-            shares = self._shares(account, dt, scope_cpu - last.scope_cpu_s, machine_busy, rss)
-            account.add(energy - last.energy_j, dt, minute, shares)
+            machine_busy = now.machine_busy_s - last.machine_busy_s if split_by_cpu else None
+            shares = self._shares(
+                account, dt, usage.cpu_s - last.scope_cpu_s, machine_busy or 0.0, usage.rss_bytes
+            )
+            account.add(energy - last.energy_j, dt, minute, shares, machine_busy)
             if account.domain.component == "gpu" and shares.busy > 0:
                 self.gpu_seconds += dt
             self._last[domain_id] = now
@@ -219,12 +248,12 @@ class Measurement:
     def _shares(
         self, account: DomainAccount, dt: float, scope_cpu: float, machine_busy: float, rss: int
     ) -> Shares:
-        if self.scope == "machine":
+        if isinstance(self.scope, MachineScope):
             return Shares(1.0, 1.0)
         component = account.domain.component
         if component == "gpu":
-            ours, total, present = self._gpu_shares.get(account.domain.id, (0.0, 0.0, False))
-            return gpu_shares(self.policy, ours, total, present, visible=True)
+            share = self._gpu_shares.get(account.domain.id, GpuShare(0.0, 0.0, False))
+            return gpu_shares(self.policy, share.ours, share.total, share.ours_present, True)
         if component == "memory":
             held = rss / self.total_memory if self.total_memory else 0.0
             return memory_shares(self.policy, rss, self.total_memory, held)
@@ -232,7 +261,7 @@ class Measurement:
             self.policy, scope_cpu, machine_busy, self.ncpus, dt, self.held_cpu_fraction
         )
 
-    # -- results -----------------------------------------------------------------------
+    # -- results -------------------------------------------------------------------------
     @property
     def duration_s(self) -> float:
         """Seconds between the baseline and the latest sample."""
@@ -240,14 +269,14 @@ class Measurement:
 
     def components(self) -> tuple[ComponentEnergy, ...]:
         """Per-domain attributed energy so far."""
-        return components(self.accounts.values(), self.scope)
+        return components(self.accounts.values(), self.label)
 
     def minute_series(self, since: int | None = None) -> dict[tuple[int, str], float]:
         """Charged energy per (UTC epoch minute, component kind), from minute ``since``."""
         return minute_series(self.accounts.values(), since)
 
-    def floors_w(self) -> dict[str, float]:
-        """Lowest power seen per measured domain (to remember for this host)."""
+    def observed_floors_w(self) -> dict[str, float]:
+        """Lowest power seen per measured domain (remembered for this host)."""
         return {
             d: a.observed_floor_w
             for d, a in self.accounts.items()
@@ -256,6 +285,6 @@ class Measurement:
 
     def close(self) -> None:
         """Release the process tree's descriptors."""
-        with self._tree_lock:
+        with self._lock:
             if self.tree is not None:
                 self.tree.close()

@@ -1,15 +1,15 @@
-"""Small helpers shared by the live providers: UTC parsing, cache lifetimes, point ends."""
+"""Small helpers shared by the live providers: stamps, cache lifetimes, point ends."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from .._time import now_utc, parse_utc, utc
 from ..errors import ProviderError
 from .base import IntensityPoint, PointKind
 
-UTC = timezone.utc
 # History that ended this long ago is settled enough to keep for a day; newer answers change
 # (late data, consolidation) and are kept only for minutes.
 SETTLED_AFTER = timedelta(hours=3)
@@ -18,28 +18,14 @@ RECENT_TTL_S = 600.0
 FORECAST_TTL_S = 900.0
 
 
-def utc(when: datetime) -> datetime:
-    """``when`` as an aware UTC datetime (naive values are taken to be UTC already)."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def now_utc() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
-
-
-def parse_utc(provider: str, text: Any) -> datetime:
-    """Parse the ISO 8601 stamps the providers use (``Z``, ``+00:00``, with or without
-    seconds or milliseconds); a bad stamp is a malformed answer."""
+def parse_stamp(provider: str, text: Any) -> datetime:
+    """A provider's ISO 8601 time stamp as aware UTC; a bad stamp is a malformed answer."""
     if not isinstance(text, str) or not text:
         raise ProviderError(f"{provider}: malformed answer (time stamp {text!r})")
-    value = text.strip()
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
     try:
-        return utc(datetime.fromisoformat(value))
-    except ValueError:
-        raise ProviderError(f"{provider}: malformed answer (time stamp {text!r})") from None
+        return parse_utc(text)
+    except ValueError as exc:
+        raise ProviderError(f"{provider}: malformed answer (time stamp {text!r})") from exc
 
 
 def history_ttl(end: datetime) -> float:

@@ -1,20 +1,24 @@
-"""The intensity-source interface and time-aligned pricing.
+"""The intensity-source interface: series of intensity points, and what a source declares.
 
-Emissions are priced after the run from the per-minute energy series:
-``emissions_g = sum_i energy_kwh_i * intensity_g_per_kwh(t_i)``. Keeping energy as a time
-series (rather than multiplying a total by one number) is what lets an offline compute node
-be priced later with better data (``impactlib report --reprice``).
+Emissions are priced after the run from the per-minute energy series
+(:mod:`impactlib.carbon.pricing`): ``emissions_g = sum_i energy_kwh_i * intensity_g_per_kwh(t_i)``.
+Keeping energy as a time series (rather than multiplying a total by one number) is what lets
+an offline compute node be priced later with better data (``impactlib report --reprice``).
+
+A source is a class in its own module; :mod:`impactlib.carbon.select` keeps the ordered
+registry that picks one for a zone, from what each class declares (:class:`SourceClass`).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from ..units import j_to_kwh
+if TYPE_CHECKING:
+    from ..config import Config
+    from .cache import Fetcher
 
 PointKind = Literal["actual", "estimated", "forecast", "annual"]
 
@@ -60,9 +64,7 @@ class IntensitySeries:
         idx = bisect.bisect_right(self._starts, when) - 1
         if idx >= 0 and self.points[idx].start <= when < self.points[idx].end:
             return self.points[idx]
-        candidates = [
-            p for p in (self.points[max(idx, 0)], self.points[min(idx + 1, len(self.points) - 1)])
-        ]
+        candidates = (self.points[max(idx, 0)], self.points[min(idx + 1, len(self.points) - 1)])
 
         def distance(p: IntensityPoint) -> float:
             if when < p.start:
@@ -70,6 +72,20 @@ class IntensitySeries:
             return (when - p.end).total_seconds()
 
         return min(candidates, key=distance)
+
+    def near(self, when: datetime) -> IntensityPoint | None:
+        """The point in force at ``when``; the nearest one if within one resolution step,
+        else None.
+
+        Why the grace step: a provider's newest value lags the clock, so the last minutes of
+        a run (or "now") often fall just after the newest point, which still holds for them.
+        Beyond one step the data has a hole, and pretending otherwise would hide it.
+        """
+        point = self.at(when)
+        if point is None or point.start <= when < point.end:
+            return point
+        gap = (point.start - when) if when < point.start else (when - point.end)
+        return point if gap.total_seconds() <= self.resolution_s else None
 
     def mean(self) -> float:
         """Time-weighted mean intensity of the series (g/kWh)."""
@@ -94,30 +110,38 @@ class IntensitySource(Protocol):
         ...
 
 
+class SourceClass(Protocol):
+    """What a source class (not an instance) declares, so the registry can choose and build
+    it without knowing any provider by name."""
+
+    # Read-only members, so that plain class attributes (``name = "gb"``) satisfy them.
+    @property
+    def name(self) -> str:
+        """The value of ``intensity_source`` that names it, and of ``CarbonInfo.source``."""
+        ...
+
+    @property
+    def coverage(self) -> str:
+        """The zones it answers, in words, for the error when it is forced elsewhere."""
+        ...
+
+    @property
+    def key_setting(self) -> str | None:
+        """The configuration key that must be set to use it, if any."""
+        ...
+
+    def supports(self, zone: str, *, forecast: bool = False) -> bool:
+        """Whether it answers ``zone`` (its forecast too, with ``forecast=True``)."""
+        ...
+
+    def from_config(self, config: Config, fetcher: Fetcher) -> IntensitySource:
+        """An instance reading its base URL (and key) from ``config``."""
+        ...
+
+
 @dataclass(frozen=True)
 class EnergyBucket:
     """Energy used in the minute starting at ``start`` (UTC), PUE not included."""
 
     start: datetime
     energy_j: float
-
-
-def price(
-    buckets: Sequence[EnergyBucket], series: IntensitySeries, pue: float
-) -> tuple[float, float]:
-    """Return ``(emissions_kg, energy-weighted mean g/kWh)`` for the buckets.
-
-    Each bucket is priced with the intensity in force at its start time, so the result is
-    exactly ``sum(E_i * pue * CI_i)``.
-    """
-    grams = 0.0
-    kwh_total = 0.0
-    for bucket in buckets:
-        point = series.at(bucket.start)
-        if point is None:
-            continue
-        kwh = j_to_kwh(bucket.energy_j) * pue
-        grams += kwh * point.g_per_kwh
-        kwh_total += kwh
-    mean = grams / kwh_total if kwh_total > 0 else series.mean()
-    return grams / 1000.0, mean

@@ -9,26 +9,25 @@ sixteen, and a provider that is down should be asked once, not by every tracker 
 - a failure is stored under the provider's base URL for :data:`FAILURE_TTL_S` (or the
   server's ``Retry-After``), and every request to that provider fails at once meanwhile.
 
-Files are written to a temporary name and moved into place with :func:`os.replace`, so a
-reader in another process sees the old entry or the new one, never half a file. A cache that
-cannot be read or written is skipped silently: caching must never break pricing.
+Files are written with :func:`impactlib._files.atomic_write` (a temporary name moved into
+place), so a reader in another process sees the old entry or the new one, never half a file.
+A cache that cannot be read or written is skipped silently: caching must never break pricing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write
 from ..config import Config
-from ..errors import ProviderError
-from .http import Budget, HTTPStatusError, get_json
+from ..errors import BudgetExhausted, HTTPStatusError, ImpactError, ProviderError
+from .http import Budget, get_json
 
 FAILURE_TTL_S = 300.0
 MAX_RETRY_AFTER_S = 3600.0
@@ -77,15 +76,8 @@ class Cache:
         entry = {"key": key, "stored": time.time(), "expires": time.time() + ttl_s, **entry}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(entry, fh)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
+            atomic_write(path, json.dumps(entry))
+        except (OSError, ImpactError):
             return  # read-only home, full disk...: run uncached rather than fail
 
     def get(self, key: str) -> Any | None:
@@ -172,9 +164,10 @@ class Fetcher:
                 self.cache.put_failure(down_key, str(exc), ttl)
             # Other 4xx (bad zone, refused key) depend on the request: not a provider outage.
             raise
+        except BudgetExhausted:
+            raise  # this run's own wait limit, not an outage: other trackers may still ask
         except ProviderError as exc:
-            if "budget" not in str(exc):
-                self.cache.put_failure(down_key, str(exc), FAILURE_TTL_S)
+            self.cache.put_failure(down_key, str(exc), FAILURE_TTL_S)
             raise
         self.cache.put(key, payload, ttl_s)
         return payload

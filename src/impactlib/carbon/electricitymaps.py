@@ -17,21 +17,17 @@ a cache key or a record.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._time import now_utc, utc
 from ..errors import ConfigError, ProviderError
-from ._common import (
-    FORECAST_TTL_S,
-    clip,
-    history_ttl,
-    instants_to_points,
-    now_utc,
-    number,
-    parse_utc,
-    utc,
-)
+from ._common import FORECAST_TTL_S, clip, history_ttl, instants_to_points, number, parse_stamp
 from .base import IntensityPoint, IntensitySeries, PointKind
 from .cache import Fetcher
+from .location import WORLD_ZONE
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 HOUR = timedelta(hours=1)
 MAX_SPAN = timedelta(days=10)
@@ -56,6 +52,8 @@ class ElectricityMapsSource:
     """``IntensitySource`` backed by Electricity Maps v3."""
 
     name = "electricitymaps"
+    coverage = "grid zones such as DE or US-CAL-CISO, not cloud regions"
+    key_setting = "electricitymaps_key"
 
     def __init__(self, base_url: str, key: str | None, fetcher: Fetcher) -> None:
         if not key:
@@ -67,10 +65,16 @@ class ElectricityMapsSource:
         self._key = key
         self.fetcher = fetcher
 
+    @classmethod
+    def from_config(cls, config: Config, fetcher: Fetcher) -> ElectricityMapsSource:
+        """The source at ``config.electricitymaps_url`` with the configured key."""
+        return cls(config.electricitymaps_url, config.electricitymaps_key, fetcher)
+
     @staticmethod
-    def supports(zone: str) -> bool:
-        """Electricity Maps zones look like FR, DE, US-CAL-CISO, GB; cloud regions do not."""
-        return ":" not in zone and zone.strip().upper() != "WORLD"
+    def supports(zone: str, *, forecast: bool = False) -> bool:
+        """Electricity Maps zones look like FR, DE, US-CAL-CISO, GB; cloud regions do not.
+        Forecasts depend on the key's plan: a refusal is reported as it comes."""
+        return ":" not in zone and zone.strip().upper() != WORLD_ZONE
 
     def _get(self, path: str, params: dict[str, str], key: str, ttl_s: float) -> list[Any]:
         def check(payload: Any) -> None:
@@ -103,7 +107,7 @@ class ElectricityMapsSource:
             kind: PointKind = "forecast" if forecast else "actual"
             if not forecast and row.get("isEstimated"):
                 kind = "estimated"
-            stamps.append((parse_utc("electricitymaps", row.get("datetime")), value, kind))
+            stamps.append((parse_stamp("electricitymaps", row.get("datetime")), value, kind))
             if isinstance(row.get("emissionFactorType"), str):
                 factor_types.add(row["emissionFactorType"])
             step_s = _GRANULARITY_S.get(str(row.get("temporalGranularity")), step_s)

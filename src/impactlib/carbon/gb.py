@@ -22,12 +22,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._time import utc
 from ..errors import ProviderError
-from ._common import FORECAST_TTL_S, clip, history_ttl, number, parse_utc, utc
+from ._common import FORECAST_TTL_S, clip, history_ttl, number, parse_stamp
 from .base import IntensityPoint, IntensitySeries, PointKind
 from .cache import Fetcher
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 HALF_HOUR = timedelta(minutes=30)
 MAX_SPAN = timedelta(days=13)  # the API refuses from/to ranges over 14 days
@@ -101,8 +105,8 @@ def _points(payload: Any, regional: bool) -> list[IntensityPoint]:
     for entry in _entries(payload, regional):
         if not isinstance(entry, dict) or not isinstance(entry.get("intensity"), dict):
             raise ProviderError("gb: malformed answer (entry without 'intensity')")
-        start = parse_utc("gb", entry.get("from"))
-        end = parse_utc("gb", entry.get("to"))
+        start = parse_stamp("gb", entry.get("from"))
+        end = parse_stamp("gb", entry.get("to"))
         actual = None if regional else number("gb", entry["intensity"].get("actual"))
         forecast = number("gb", entry["intensity"].get("forecast"))
         kind: PointKind = "actual" if actual is not None else "forecast"
@@ -116,14 +120,21 @@ class GBSource:
     """``IntensitySource`` for GB zones from carbonintensity.org.uk."""
 
     name = "gb"
+    coverage = "GB, GB-<region 1-17> or GB-<postcode>"
+    key_setting = None
 
     def __init__(self, base_url: str, fetcher: Fetcher) -> None:
         self.base_url = base_url
         self.fetcher = fetcher
 
+    @classmethod
+    def from_config(cls, config: Config, fetcher: Fetcher) -> GBSource:
+        """The source at ``config.gb_url``."""
+        return cls(config.gb_url, fetcher)
+
     @staticmethod
-    def supports(zone: str) -> bool:
-        """National GB, a region id 1-17, or an outward postcode."""
+    def supports(zone: str, *, forecast: bool = False) -> bool:
+        """National GB, a region id 1-17, or an outward postcode (history and 48 h forecast)."""
         return parse_zone(zone) is not None
 
     def _zone(self, zone: str) -> GBZone:

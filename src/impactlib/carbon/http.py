@@ -9,7 +9,9 @@ out one by one, then silently pricing with the wrong country). The rules are:
   shared by every request made to price one run, so the total wait is bounded;
 - there is no retry: one failure is an answer, which the cache remembers (negative caching);
 - every failure becomes one :class:`~impactlib.errors.ProviderError` whose message says what
-  failed (timeout, refused connection, HTTP status, malformed JSON) in words a record can keep.
+  failed (timeout, refused connection, HTTP status, malformed JSON) in words a record can keep;
+  a used-up budget is its own :class:`~impactlib.errors.BudgetExhausted`, which is not a
+  provider failure and must not be remembered as one.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ProviderError
+from ..errors import BudgetExhausted, HTTPStatusError, ProviderError
 
+# The network wait, in all, of the requests made to price one run or answer one command.
 DEFAULT_BUDGET_S = 4.0
 # Below this much remaining budget a request is not worth starting: it could only time out.
 _MIN_USEFUL_S = 0.05
@@ -40,15 +43,6 @@ class Budget:
     def remaining(self) -> float:
         """Seconds left (never negative)."""
         return max(0.0, self._deadline - time.monotonic())
-
-
-class HTTPStatusError(ProviderError):
-    """A non-2xx answer; ``retry_after_s`` is the server's Retry-After (seconds) when given."""
-
-    def __init__(self, message: str, status: int, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after_s = retry_after_s
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -81,7 +75,7 @@ def get_json(
     """
     remaining = budget.remaining()
     if remaining < _MIN_USEFUL_S:
-        raise ProviderError(f"{provider}: network budget of {budget.total_s:g} s used up")
+        raise BudgetExhausted(f"{provider}: network budget of {budget.total_s:g} s used up")
     wait = min(timeout_s, remaining)
     import httpx  # lazy: keeps `import impactlib` free of the HTTP stack
 
@@ -95,11 +89,11 @@ def get_json(
             timeout=httpx.Timeout(wait),
             follow_redirects=True,
         )
-    except httpx.TimeoutException:
-        raise ProviderError(f"{provider}: no answer within {wait:.1f} s from {url}") from None
+    except httpx.TimeoutException as exc:
+        raise ProviderError(f"{provider}: no answer within {wait:.1f} s from {url}") from exc
     except httpx.HTTPError as exc:
         reason = _short(str(exc)) or type(exc).__name__
-        raise ProviderError(f"{provider}: cannot reach {url} ({reason})") from None
+        raise ProviderError(f"{provider}: cannot reach {url} ({reason})") from exc
     if response.status_code >= 400:
         detail = _error_detail(response.text)
         status = f"HTTP {response.status_code} {response.reason_phrase}".strip()
@@ -112,10 +106,10 @@ def get_json(
         raise ProviderError(f"{provider}: empty answer from {url}")
     try:
         return response.json()
-    except ValueError:
+    except ValueError as exc:
         raise ProviderError(
             f"{provider}: malformed JSON from {url} ({_short(response.text, 60)!r})"
-        ) from None
+        ) from exc
 
 
 def _error_detail(body: str) -> str:

@@ -14,6 +14,10 @@ from pathlib import Path
 from ..config import Config
 
 WORLD_ZONE = "WORLD"
+# The world average used only when no location is known, and always said so: IEA 2019, the
+# WORLD row of the bundled Green Algorithms table.
+WORLD_G_PER_KWH = 475.0
+WORLD_SOURCE = "IEA 2019 world average via Green Algorithms CI_aggregated v3.0"
 ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
 
 
@@ -67,6 +71,6 @@ def resolve_zone(config: Config) -> tuple[str, str]:
                 f"guessed from the system timezone {tz_name}; set IMPACTLIB_COUNTRY to be sure"
             )
     return WORLD_ZONE, (
-        "no location configured and none could be guessed: world average 475 g/kWh "
-        "(IEA 2019, Green Algorithms table); set IMPACTLIB_COUNTRY or --country"
+        f"no location configured and none could be guessed: world average "
+        f"{WORLD_G_PER_KWH:g} g/kWh ({WORLD_SOURCE}); set IMPACTLIB_COUNTRY or --country"
     )

@@ -19,12 +19,16 @@ is asked only when the first has no value in the interval. RTE publishes no CO2 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._time import now_utc, utc
 from ..errors import ProviderError
-from ._common import clip, history_ttl, instants_to_points, now_utc, number, parse_utc, utc
+from ._common import clip, history_ttl, instants_to_points, number, parse_stamp
 from .base import IntensitySeries, PointKind
 from .cache import Fetcher
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 REALTIME = "eco2mix-national-tr"
 CONSOLIDATED = "eco2mix-national-cons-def"
@@ -49,15 +53,22 @@ class RTESource:
     """``IntensitySource`` for zone FR from RTE éCO2mix."""
 
     name = "rte"
+    coverage = "only zone FR (mainland France)"
+    key_setting = None
 
     def __init__(self, base_url: str, fetcher: Fetcher) -> None:
         self.base_url = base_url
         self.fetcher = fetcher
 
+    @classmethod
+    def from_config(cls, config: Config, fetcher: Fetcher) -> RTESource:
+        """The source at ``config.rte_url``."""
+        return cls(config.rte_url, fetcher)
+
     @staticmethod
-    def supports(zone: str) -> bool:
-        """RTE covers mainland France only."""
-        return zone.strip().upper() in ZONES
+    def supports(zone: str, *, forecast: bool = False) -> bool:
+        """RTE covers mainland France only, and publishes no CO2 forecast."""
+        return not forecast and zone.strip().upper() in ZONES
 
     def _rows(self, dataset: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         where = f"date_heure >= {_odsql_time(start)} AND date_heure <= {_odsql_time(end)}"
@@ -92,7 +103,7 @@ class RTESource:
             value = number("rte", row.get("taux_co2"))
             if value is None:  # the newest real-time rows: not yet computed by RTE
                 continue
-            stamps.append((parse_utc("rte", row.get("date_heure")), value, kind))
+            stamps.append((parse_stamp("rte", row.get("date_heure")), value, kind))
         points = clip(instants_to_points(stamps, STEP), start, end)
         return IntensitySeries(
             source="rte",

@@ -17,10 +17,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .. import data
 from ..errors import UnknownZoneError
 from .base import IntensityPoint, IntensitySeries
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .cache import Fetcher
 
 _FAR = timedelta(days=365 * 200)
 
@@ -149,6 +154,19 @@ class StaticSource:
     """Intensity from the bundled annual tables (constant over time)."""
 
     name = "static"
+    coverage = "every zone of the bundled tables"
+    key_setting = None
+
+    @classmethod
+    def from_config(cls, config: Config, fetcher: Fetcher) -> StaticSource:
+        """The tables need neither a URL nor the network."""
+        return cls()
+
+    @staticmethod
+    def supports(zone: str, *, forecast: bool = False) -> bool:
+        """Every zone: the answer of last resort (an unknown one is reported by :func:`lookup`,
+        with close matches); its "forecast" is the flat annual value."""
+        return True
 
     def history(self, zone: str, start: datetime, end: datetime) -> IntensitySeries:
         """One annual point covering any interval."""

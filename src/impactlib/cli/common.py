@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Config, load_config
-from ..footprint import Footprint
+from ..footprint import ComponentEnergy, Footprint
 
 
 def config_from(**options: Any) -> Config:
@@ -14,30 +14,54 @@ def config_from(**options: Any) -> Config:
 
 
 def summary_lines(fp: Footprint, run_id: str, status: str, store: str) -> list[str]:
-    """The human summary printed after a run (stderr, so the command's output stays clean)."""
+    """The human summary printed after a run (stderr, so the command's output stays clean).
+
+    Figures use the same units as ``impactlib report`` (chosen by magnitude). Only a domain
+    read by a meter says "of X measured"; a modelled one names its model and constants,
+    since there was no measurement to be a share of.
+    """
+    from ..report.methods import short_id
+    from ..units import format_duration_s, format_energy_j, format_mass_kg, format_number
+
     lines = [
-        f"impactlib: run {run_id[:12]} {status} in {fp.duration_s:.1f} s "
+        f"impactlib: run {short_id(run_id)} {status} in {format_duration_s(fp.duration_s)} "
         f"(scope {fp.scope}, idle policy {fp.idle_policy})"
     ]
-    for c in fp.components:
-        lines.append(
-            f"  {c.domain:<28} {c.energy_j / 3.6e3:10.4f} Wh  of {c.measured_j / 3.6e3:10.4f} Wh"
-            f" measured  [{c.method}, {c.quality}]"
-        )
+    width = max((len(c.domain) for c in fp.components), default=0)
+    for component in fp.components:
+        lines += _component_lines(component, width)
     lines.append(
-        f"  energy {fp.energy_kwh * 1000:.4f} Wh (PUE {fp.pue:g})  "
-        f"emissions {fp.emissions_kg * 1000:.4f} g CO2e"
+        f"  energy {format_energy_j(fp.energy_j * fp.pue)} (PUE {fp.pue:g})  "
+        f"emissions {format_mass_kg(fp.emissions_kg)} CO2e"
     )
     if fp.carbon is not None:
         lines.append(
-            f"  intensity {fp.carbon.mean_g_per_kwh:.1f} g/kWh, zone {fp.carbon.zone}, "
-            f"source {fp.carbon.source} ({fp.carbon.detail})"
+            f"  intensity {format_number(fp.carbon.mean_g_per_kwh)} g/kWh, zone "
+            f"{fp.carbon.zone}, source {fp.carbon.source} ({fp.carbon.detail})"
         )
         if fp.carbon.fallback:
             lines.append(f"  fallback: {fp.carbon.fallback}")
     if fp.embodied_kg is not None:
-        lines.append(f"  embodied (separate): {fp.embodied_kg * 1000:.4f} g CO2e")
+        lines.append(
+            f"  embodied (separate, not in emissions): {format_mass_kg(fp.embodied_kg)} CO2e"
+        )
     for warning in fp.warnings:
         lines.append(f"  note: {warning}")
     lines.append(f"  saved to {store}")
     return lines
+
+
+def _component_lines(c: ComponentEnergy, width: int) -> list[str]:
+    """One domain: its charged energy, how it was obtained and its idle floor; a model's
+    constants follow on their own line."""
+    from ..report.methods import model_constants
+    from ..units import format_energy_j, format_power_w
+
+    figure = f"{format_energy_j(c.energy_j):>10}"
+    if c.quality != "estimated":
+        figure += f" of {format_energy_j(c.measured_j)} measured"
+    line = f"  {c.domain:<{width}}  {figure}  [{c.method}, {c.quality}]"
+    if c.idle_floor_w > 0 or c.idle_floor_source != "observed":
+        line += f"  idle floor {format_power_w(c.idle_floor_w)} ({c.idle_floor_source})"
+    constants = model_constants(c.note) if c.quality == "estimated" else ""
+    return [line, f"  {'':<{width}}  model: {constants}"] if constants else [line]

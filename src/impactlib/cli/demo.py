@@ -8,12 +8,15 @@ training is a tracked run in the default store, so `impactlib report` shows them
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..errors import UsageError
 from .common import config_from
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 MODELS = (("mlp-small", (32,)), ("mlp-large", (512, 512)))
 
@@ -28,6 +31,7 @@ def _train(
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
+    from ..report.methods import quality_label
     from ..tracker import Tracker
 
     x, y = load_digits(return_X_y=True)
@@ -54,7 +58,7 @@ def _train(
         "wall_s": time.perf_counter() - started,
         "energy_kwh": fp.energy_kwh,
         "emissions_kg": fp.emissions_kg,
-        "quality": ", ".join(sorted({c.quality for c in fp.components})),
+        "quality": quality_label(c.quality for c in fp.components),
         "run_id": tracker.run_id,
         "footprint": fp,
     }
@@ -69,12 +73,9 @@ def demo_command(
     """Train two MLPs on scikit-learn's digits and compare their footprints and PePR."""
     try:
         import sklearn  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "the demo needs scikit-learn; fix: pip install 'impactlib[demo]'"
-        ) from None
+    except ImportError as exc:
+        raise UsageError("the demo needs scikit-learn; fix: pip install 'impactlib[demo]'") from exc
     from rich.console import Console
-    from rich.table import Table
 
     from ..store import open_store
     from .common import summary_lines
@@ -83,46 +84,62 @@ def demo_command(
         raise UsageError(f"--epochs must be >= 1 (got {epochs})")
     overrides = {"project": project, "country": country, "store": store}
     location = open_store(config_from(**overrides)).location
-    console = Console(stderr=True)
+    # Plain text: the summary's "[model-tdp, estimated]" and any path are not rich markup.
+    console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
     results = []
     for name, hidden in MODELS:
         console.print(f"training {name} {hidden} on digits for {epochs} epochs...")
         result = _train(name, hidden, epochs, overrides)
         for line in summary_lines(result["footprint"], result["run_id"], "completed", location):
-            console.print(line, highlight=False)
+            console.print(line)
         results.append(result)
-    scores = _pepr(results)
-    table = Table(title="Two models, same data: footprint and PePR-E")
-    for column in (
-        "model",
-        "params",
-        "accuracy",
-        "wall s",
-        "energy Wh",
-        "g CO2e",
-        "quality",
-        "PePR-E",
-    ):
-        table.add_column(column)
-    for r, score in zip(results, scores, strict=False):
-        table.add_row(
-            r["model"],
-            f"{r['params']:,}",
-            f"{r['accuracy']:.3f}",
-            f"{r['wall_s']:.1f}",
-            f"{r['energy_kwh'] * 1000:.4f}",
-            f"{r['emissions_kg'] * 1000:.4f}",
-            r["quality"],
-            "-" if score is None else f"{score:.3f}",
-        )
-    out = Console()
-    if not out.is_terminal:  # piped or captured: do not truncate the columns to 80
-        out = Console(width=140)
-    out.print(table)
+    Console(markup=False).print(_table(results, _pepr(results)))
     console.print(
         "PePR-E = accuracy / (1 + energy min-max normalised over these two models). "
         f"Runs saved in {location}: see `impactlib report --project {project}`."
     )
+
+
+def _table(results: list[dict[str, Any]], scores: list[float | None]) -> Table:
+    """The two models side by side, in the units ``impactlib report`` uses (80 columns).
+
+    Quality is a column only when the models differ in it; otherwise the title says it.
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..units import J_PER_KWH, format_duration_s, format_energy_j, format_mass_kg
+
+    qualities = sorted({r["quality"] for r in results})
+    title = "Two models, same data: footprint and PePR-E"
+    if len(qualities) == 1:
+        title += f" ({qualities[0]})"
+    table = Table(
+        title=Text(title),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+    )
+    table.add_column("model", no_wrap=True)
+    for column in ("params", "accuracy", "wall time", "energy", "CO2e"):
+        table.add_column(column, justify="right", no_wrap=True)
+    if len(qualities) > 1:
+        table.add_column("quality", overflow="fold")
+    table.add_column("PePR-E", justify="right", no_wrap=True)
+    for r, score in zip(results, scores, strict=True):
+        cells = (
+            r["model"],
+            f"{r['params']:,}",
+            f"{r['accuracy']:.3f}",
+            format_duration_s(r["wall_s"]),
+            format_energy_j(r["energy_kwh"] * J_PER_KWH),
+            format_mass_kg(r["emissions_kg"]),
+            *([r["quality"]] if len(qualities) > 1 else []),
+            "-" if score is None else f"{score:.3f}",
+        )
+        table.add_row(*(Text(c) for c in cells))
+    return table
 
 
 def _pepr(results: list[dict[str, Any]]) -> list[float | None]:

@@ -4,10 +4,15 @@ training from its first epochs (``--from-run``)."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError
+from ..units import G_PER_KG
+
+if TYPE_CHECKING:
+    from ..planning.estimate import Estimate
 
 
 def _location(country: str | None, zone: str | None) -> tuple[str | None, str]:
@@ -26,51 +31,82 @@ def _location(country: str | None, zone: str | None) -> tuple[str | None, str]:
     return None, "none"
 
 
-def _print_estimate(result: object, located: str) -> None:
+def _print_estimate(result: Estimate, located: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from ..planning.estimate import Estimate
+    from ..units import J_PER_KWH, format_energy_j, format_mass_kg, format_number, format_power_w
 
-    assert isinstance(result, Estimate)
     console = Console(highlight=False)
     table = Table(title="Green Algorithms estimate", title_justify="left")
     for name, justify in (
         ("component", "left"),
         ("count", "right"),
-        ("W each", "right"),
+        ("power each", "right"),
         ("usage", "right"),
-        ("W", "right"),
-        ("kWh", "right"),
-        ("power from", "left"),
+        ("power", "right"),
+        ("energy", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for t in result.terms:
-        table.add_row(
+        plural = "s" if t.count != 1 and t.component != "memory" else ""
+        cells = (
             t.component,
-            f"{t.count:g} {t.unit}",
-            f"{t.power_w:g}",
-            f"{t.usage:g}",
-            f"{t.watts:.4g}",
-            f"{t.energy_kwh:.4g}",
-            t.source,
+            f"{format_number(t.count, 4)} {t.unit}{plural}",
+            f"{format_number(t.power_w, 4)} W",
+            format_number(t.usage),
+            format_power_w(t.watts),
+            format_energy_j(t.energy_kwh * J_PER_KWH),
         )
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)
-    console.print(f"PUE {result.pue:g} ({result.pue_source}); runs {result.runs}")
-    console.print(f"[bold]{result.formula()}[/bold]")
-    if result.emissions_kg is None:
-        console.print("CO2e: no location; give --country C or --zone Z to price the energy.")
-    else:
-        from ..report import equivalents
+    for t in result.terms:  # below the table: sources are long and would squeeze the numbers
+        console.print(Text(f"{t.component} power from {t.source}"))
+    console.print(f"PUE {format_number(result.pue)} ({result.pue_source}); runs {result.runs}")
+    console.print(Text(result.formula(), style="bold"))
+    total = format_energy_j(result.energy_kwh * J_PER_KWH)
+    if result.emissions_kg is None or result.intensity_g_per_kwh is None:
+        console.print(f"{total}. CO2e: no location; give --country C or --zone Z to price it.")
+        return
+    from ..report import equivalents
 
-        console.print(
-            f"Intensity {result.intensity_g_per_kwh:g} gCO2e/kWh for {result.zone} "
+    console.print(
+        Text(
+            f"Intensity {format_number(result.intensity_g_per_kwh)} gCO2e/kWh for {result.zone} "
             f"({located}): {result.intensity_source}"
         )
-        console.print(
-            f"[bold]{result.energy_kwh:.4g} kWh, {result.emissions_kg:.4g} kg CO2e[/bold]. "
-            + equivalents.sentence(result.emissions_kg)
+    )
+    console.print(
+        Text(f"{total}, {format_mass_kg(result.emissions_kg)} CO2e. ", style="bold")
+        + Text(equivalents.sentence(result.emissions_kg))
+    )
+
+
+def _print_models(kind: str, query: str, fmt: str) -> None:
+    """The bundled table rows of ``kind`` matching ``query`` (every row without one)."""
+    from dataclasses import asdict
+
+    from ..planning.hardware import models
+    from ..units import format_power_w
+
+    found = models(kind, query)
+    if not found:
+        what = f" matching '{query}'" if query else ""
+        raise UsageError(f"no {kind} model{what} in the bundled tables; try fewer words")
+    if fmt == "json":
+        typer.echo(json.dumps([asdict(entry) for entry in found], indent=2))
+        return
+    width = min(max(len(e.name) for e in found), 40)  # a few names are far longer
+    for e in found:
+        power = format_power_w(e.tdp_w) if e.tdp_w else "-"
+        per_core = (
+            f"  {format_power_w(e.w_per_core)}/core x {e.n_cores}"
+            if e.w_per_core and e.n_cores
+            else ""
         )
+        typer.echo(f"{e.name:<{width}}  {power:>7}{per_core}  ({e.table})")
+    typer.echo(f"{len(found)} {kind} model{'s' if len(found) != 1 else ''}", err=True)
 
 
 def _from_run(run_id: str, epochs: int | None, fmt: str) -> None:
@@ -86,17 +122,24 @@ def _from_run(run_id: str, epochs: int | None, fmt: str) -> None:
     intensity = fp.carbon.mean_g_per_kwh if fp and fp.carbon else None
     out = prediction.to_dict(pue)
     out["run_id"] = run_id
-    out["emissions_kg"] = out["energy_kwh"] * intensity / 1000.0 if intensity is not None else None
+    out["emissions_kg"] = (
+        out["energy_kwh"] * intensity / G_PER_KG if intensity is not None else None
+    )
     out["intensity_g_per_kwh"] = intensity
     if fmt == "json":
         typer.echo(json.dumps(out, indent=2))
         return
     typer.echo(f"run {run_id}: {prediction.describe(pue)}")
-    if out["emissions_kg"] is not None:
+    if intensity is not None:
+        from ..units import format_mass_kg, format_number
+
+        def co2(kwh: float) -> str:
+            return format_mass_kg(kwh * intensity / G_PER_KG)
+
         typer.echo(
-            f"at {intensity:g} gCO2e/kWh (the run's mean): {out['emissions_kg']:.4g} kg CO2e "
-            f"(range {out['energy_kwh_low'] * intensity / 1000:.4g}-"
-            f"{out['energy_kwh_high'] * intensity / 1000:.4g})"
+            f"at {format_number(intensity)} gCO2e/kWh (the run's mean): "
+            f"{co2(out['energy_kwh'])} CO2e "
+            f"(range {co2(out['energy_kwh_low'])} to {co2(out['energy_kwh_high'])})"
         )
 
 
@@ -126,10 +169,33 @@ def register(app: typer.Typer) -> None:
         ),
         epochs: int | None = typer.Option(None, "--epochs", help="Total epochs (--from-run)."),
         fmt: str = typer.Option("text", "--format", help="text or json."),
+        list_cpus: bool = typer.Option(
+            False, "--list-cpus", help="List the bundled CPU models (filtered by FILTER)."
+        ),
+        list_gpus: bool = typer.Option(
+            False, "--list-gpus", help="List the bundled GPU models (filtered by FILTER)."
+        ),
+        words: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="With --list-cpus/--list-gpus: words the model name must hold.",
+                metavar="FILTER",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Estimate energy and CO2e with the Green Algorithms formula, before running."""
         if fmt not in ("text", "json"):
             raise UsageError(f"--format must be text or json, got '{fmt}'")
+        if list_cpus and list_gpus:
+            raise UsageError("give --list-cpus or --list-gpus, not both")
+        if list_cpus or list_gpus:
+            _print_models("CPU" if list_cpus else "GPU", " ".join(words or []), fmt)
+            return
+        if words:
+            raise UsageError(
+                f"unexpected '{' '.join(words)}': a FILTER goes with --list-cpus or --list-gpus"
+            )
         if from_run is not None:
             _from_run(from_run, epochs, fmt)
             return

@@ -1,38 +1,144 @@
-"""``impactlib hardware``: what can be measured here, what cannot, and the exact fix."""
+"""``impactlib hardware``: what can be measured here, what cannot, and the exact fix.
+
+Printed as plain text wrapped to the terminal (``COLUMNS``), never through rich markup:
+fixes hold square brackets (``pip install 'impactlib[amd]'``) that markup would eat, and
+paths and UUIDs must come out whole. Sections, each left out when it has nothing to say:
+the CPU, the measured and the estimated domains, the RAPL zone plan, the host power model,
+what the meters reported (diagnostics), and the meters not available with their fix.
+"""
 
 from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import typer
 
 from .common import config_from
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..meters import MeterSet
+
+INDENT = "  "
+BULLET_INDENT = "    "  # continuation of a "  - " line
+DETAIL_INDENT = "      "
 
 
 def hardware_command(
     powercap_root: str = typer.Option(None, "--powercap-root", help="Powercap sysfs root."),
 ) -> None:
     """Show every meter found, its method and quality, and how to enable the missing ones."""
-    from rich.console import Console
-    from rich.table import Table
-
     from ..meters import open_meters
-    from ..planning.hardware import local_cpu_model
 
     config = config_from(powercap_root=powercap_root)
     meters = open_meters(config)
-    console = Console()
-    table = Table(title="What impactlib measures on this machine")
-    for column in ("domain", "component", "method", "scope", "quality", "provenance"):
-        table.add_column(column)
-    for d in meters.domains():
-        table.add_row(d.id, d.component, d.method, d.scope, d.quality, d.note)
-    console.print(table)
-    console.print(f"CPU model: {local_cpu_model(config.procfs_root) or 'unknown'}")
-    if meters.unavailable:
-        console.print("[bold]Not measured here:[/bold]")
-        for exc in meters.unavailable:
-            fix = f"\n    fix: {exc.fix}" if exc.fix else ""
-            console.print(f"  - {exc.meter}: {exc.reason}{fix}", highlight=False)
-    meters.close()
+    try:
+        text = "\n".join(hardware_report(config, meters, _width()))
+    finally:
+        meters.close()
+    typer.echo(text)
+
+
+def hardware_report(config: Config, meters: MeterSet, width: int) -> list[str]:
+    """The lines of the report, wrapped to ``width`` columns."""
+    sections = [
+        ("What impactlib measures on this machine", [_cpu_line(config)]),
+        ("Measured", _domain_lines(meters, "measured", width)),
+        ("Estimated (no meter could be read)", _domain_lines(meters, "estimated", width)),
+        *_rapl_plans(meters, width),
+        ("Host power model", power_model_lines(config)),
+        ("Reported by the meters", _bullets(meters.diagnostics(), width)),
+        ("Not measured here", _unavailable_lines(meters, width)),
+    ]
+    lines: list[str] = []
+    for title, body in sections:
+        if body:
+            lines += [*([""] if lines else []), title, *body]
+    return lines
+
+
+def power_model_lines(config: Config) -> list[str]:
+    """The host power model: idle watts and watts per busy CPU, when and how it was made,
+    and its age; or, where there is none, what that costs and how to make one."""
+    from ..attribution.power_model import hardware_lines
+    from ..identity import host_name
+
+    return hardware_lines(config, host_name())
+
+
+def _width() -> int:
+    # COLUMNS first (shutil reads it), then the terminal; 80 when neither is known.
+    return max(shutil.get_terminal_size((80, 24)).columns, 40)
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    """Wrapped at word boundaries only: a path or UUID longer than a line stays whole."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _bullets(items: Iterable[str], width: int) -> list[str]:
+    return [line for item in items for line in _wrap(item, width, INDENT + "- ", BULLET_INDENT)]
+
+
+def _cpu_line(config: Config) -> str:
+    from ..procfs import read_cpuinfo
+
+    cpu = read_cpuinfo(config.procfs_root)
+    sockets = f", {cpu.sockets} sockets" if cpu.sockets > 1 else ""
+    return f"{INDENT}CPU: {cpu.model or 'unknown'} ({os.cpu_count() or 1} logical CPUs{sockets})"
+
+
+def _domain_lines(meters: MeterSet, quality: str, width: int) -> list[str]:
+    """One line per domain (id, method, scope), then its provenance note (which names the
+    device, or the model and its constants) indented below it."""
+    lines: list[str] = []
+    for domain in meters.domains():
+        if domain.quality == quality:
+            what = f"{domain.id}  {domain.method}, {domain.scope} scope"
+            lines += _wrap(what, width, INDENT, DETAIL_INDENT)
+            lines += _wrap(domain.note, width, DETAIL_INDENT, DETAIL_INDENT)
+    return lines
+
+
+def _rapl_plans(meters: MeterSet, width: int) -> list[tuple[str, Sequence[str]]]:
+    """Which powercap zones are added up and why the others are not."""
+    from ..meters.rapl import RaplMeter
+
+    return [
+        (
+            "RAPL zones (powercap)",
+            [
+                f"{INDENT}{meter.root}",  # a path: never wrapped
+                *(
+                    line
+                    for zone in meter.zones_summary()
+                    for line in _wrap(zone, width, INDENT, DETAIL_INDENT)
+                ),
+            ],
+        )
+        for meter in meters.meters
+        if isinstance(meter, RaplMeter)
+    ]
+
+
+def _unavailable_lines(meters: MeterSet, width: int) -> list[str]:
+    lines: list[str] = []
+    for exc in meters.unavailable:
+        lines += _wrap(f"{exc.meter}: {exc.reason}", width, INDENT + "- ", BULLET_INDENT)
+        if exc.fix:
+            lines += _wrap(f"fix: {exc.fix}", width, DETAIL_INDENT, DETAIL_INDENT)
+    return lines
 
 
 def register(app: typer.Typer) -> None:

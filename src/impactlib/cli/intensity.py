@@ -10,32 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
 
+from .._time import iso_z, now_utc, parse_user_time
 from ..carbon.base import IntensityPoint, IntensitySeries
 from ..errors import ProviderError, UsageError
 from .common import config_from
 
-UTC = timezone.utc
 BARS = " ▁▂▃▄▅▆▇█"
 FORMATS = ("table", "json", "csv")
 
 
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _parse_at(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"bad time {text!r}: use ISO 8601, e.g. 2024-01-15T18:00Z") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return parse_user_time(text) if text else now_utc()
 
 
 def hourly(
@@ -81,7 +71,7 @@ def _series_dict(series: IntensitySeries) -> dict[str, Any]:
         "resolution_s": series.resolution_s,
         "fallback": series.fallback,
         "points": [
-            {"start": _iso(p.start), "end": _iso(p.end), "g_per_kwh": p.g_per_kwh, "kind": p.kind}
+            {"start": iso_z(p.start), "end": iso_z(p.end), "g_per_kwh": p.g_per_kwh, "kind": p.kind}
             for p in series.points
         ],
     }
@@ -156,7 +146,7 @@ def intensity_command(
 ) -> None:
     """Carbon intensity now, over the last hours and (with --forecast) ahead."""
     from ..carbon.location import resolve_zone
-    from ..carbon.select import forecast_for, intensity_for, point_near
+    from ..carbon.select import forecast_for, intensity_for
     from ..carbon.static import known_zones
 
     if fmt not in FORMATS:
@@ -173,7 +163,7 @@ def intensity_command(
     history = intensity_for(config, zone_name, start, now)
     if history.fallback:
         typer.echo(f"impactlib: warning: {history.fallback}", err=True)
-    now_point = history.at(now) if history.source == "static" else point_near(history, now)
+    now_point = history.at(now) if history.source == "static" else history.near(now)
     fc: IntensitySeries | None = None
     forecast_error: str | None = None
     if forecast:
@@ -189,14 +179,14 @@ def intensity_command(
         out: dict[str, Any] = {
             "zone": zone_name,
             "located_by": located_by,
-            "at": _iso(now),
+            "at": iso_z(now),
             "unit": "gCO2e/kWh",
             "now": None
             if now_point is None
             else {
                 "g_per_kwh": now_point.g_per_kwh,
                 "kind": now_point.kind,
-                "start": _iso(now_point.start) if live else None,
+                "start": iso_z(now_point.start) if live else None,
                 "source": history.source,
             },
             "history": _series_dict(history),
@@ -216,8 +206,8 @@ def intensity_command(
                 writer.writerow(
                     [
                         name,
-                        _iso(p.start),
-                        _iso(p.end),
+                        iso_z(p.start),
+                        iso_z(p.end),
                         p.g_per_kwh,
                         p.kind,
                         series.source,

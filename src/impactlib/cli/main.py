@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "schedule",
     "estimate",
     "pepr",
+    "calibrate",
+    "metrics",
 )
 
 
@@ -35,20 +37,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as exc:  # a command still being written
-            if exc.name != f"{__package__}.{name}":
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(f"{__package__}.{name}").register(app)
     return app
-
-
-def fail(message: str) -> None:
-    """Print one line to stderr and exit with code 2."""
-    typer.echo(f"impactlib: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
+from .._time import parse_utc
 from ..errors import UsageError
 from ..store import RunRecord, Store, open_store
 from .common import config_from
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 FORMATS = ("table", "json", "csv", "markdown", "latex", "html")
+TABLE_WIDTH = 80  # what a table written to a file is laid out for
+GAP = 2  # blank characters between two table columns
+WRAP_MIN = 10  # the narrowest a text column is folded to when working out what fits
 
 
 def _select(
@@ -30,74 +36,212 @@ def _select(
     return store.list_runs(project=project, experiment=experiment)
 
 
-def _table(records: Sequence[RunRecord]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+class ProjectTotal(NamedTuple):
+    """What a project's runs add up to (energy with PUE; embodied apart, None if unknown)."""
 
-    table = Table(title="Runs")
-    for column in (
-        "id",
-        "project",
-        "status",
-        "started (UTC)",
-        "duration s",
-        "kWh",
-        "kg CO2e",
-        "quality",
-    ):
+    project: str
+    runs: int
+    duration_s: float
+    energy_kwh: float
+    emissions_kg: float
+    embodied_kg: float | None
+
+
+def project_totals(records: Sequence[RunRecord]) -> list[ProjectTotal]:
+    """One total per project, sorted by name (runs without a finished footprint count as
+    runs with nothing measured)."""
+    by_project: dict[str, list[RunRecord]] = {}
+    for record in records:
+        by_project.setdefault(record.project, []).append(record)
+    out = []
+    for name, runs in sorted(by_project.items()):
+        fps = [r.footprint for r in runs if r.footprint is not None]
+        embodied = [fp.embodied_kg for fp in fps if fp.embodied_kg is not None]
+        out.append(
+            ProjectTotal(
+                name,
+                len(runs),
+                sum(fp.duration_s for fp in fps),
+                sum(fp.energy_kwh for fp in fps),
+                sum(fp.emissions_kg for fp in fps),
+                sum(embodied) if embodied else None,
+            )
+        )
+    return out
+
+
+class _Column(NamedTuple):
+    """A terminal-table column: numbers are never wrapped or cut; text may fold; a column
+    with a ``drop`` rank is left out (lowest rank first) when the table would not fit."""
+
+    header: str
+    cells: list[str]
+    numeric: bool = False
+    wraps: bool = False
+    drop: int = 0
+
+
+def _needed(columns: Sequence[_Column]) -> int:
+    widths = [max(len(c.header), *(len(cell) for cell in c.cells)) for c in columns]
+    folded = [min(w, WRAP_MIN) if c.wraps else w for c, w in zip(columns, widths, strict=True)]
+    return sum(folded) + GAP * (len(columns) - 1)
+
+
+def _fit(columns: Sequence[_Column], width: int) -> list[_Column]:
+    """The columns that fit ``width``, dropping the least needed ones first."""
+    kept = list(columns)
+    for rank in sorted({c.drop for c in columns if c.drop}):
+        if _needed(kept) <= width:
+            break
+        kept = [c for c in kept if c.drop != rank]
+    return kept
+
+
+def _rich_table(
+    title: str, columns: Sequence[_Column], width: int, caption: str | None = None
+) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=Text(title),
+        caption=Text(caption) if caption else None,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        padding=(0, GAP - 1, 0, 0),  # the box's blank vertical line is the other character
+    )
+    fitted = _fit(columns, width)
+    for column in fitted:
         table.add_column(
-            column, justify="right" if column in ("duration s", "kWh", "kg CO2e") else "left"
+            column.header,
+            justify="right" if column.numeric else "left",
+            no_wrap=not column.wraps,
+            overflow="fold",
         )
-    totals: dict[str, list[float]] = {}
-    for r in records:
-        s = r.summary()
-        quality = ", ".join(sorted({c["quality"] for c in s["components"]})) or "-"
-        table.add_row(
-            r.id[:12],
-            r.project,
-            r.status,
-            r.started_at[:19],
-            f"{s['duration_s']:.1f}",
-            f"{s['energy_kwh']:.6f}",
-            f"{s['emissions_kg']:.6f}",
-            quality,
+    for row in range(len(columns[0].cells)):
+        table.add_row(*(Text(column.cells[row]) for column in fitted))
+    return table
+
+
+def _runs_table(records: Sequence[RunRecord], width: int) -> Table:
+    """One row per run, in the columns the terminal holds without cutting a number.
+
+    A column whose value is the same for every row (one project; every run completed; one
+    quality) moves to the title: it says nothing per row and costs the width the figures
+    need. Start time, then duration, go when the rest would not fit (JSON has them all).
+    """
+    from ..report.methods import quality_label, short_id
+    from ..units import format_duration_s, format_energy_j, format_mass_kg
+
+    fps = [r.footprint for r in records]
+    projects = sorted({r.project for r in records})
+    statuses = sorted({r.status for r in records})
+    qualities = [quality_label(c.quality for c in fp.components) if fp else "-" for fp in fps]
+    columns = [_Column("run", [short_id(r.id) for r in records])]
+    title = ["Runs" + (f" of {projects[0]}" if len(projects) == 1 else "")]
+    if len(projects) > 1:
+        columns.append(_Column("project", [r.project for r in records], wraps=True))
+    if len(statuses) > 1:
+        columns.append(_Column("status", [r.status for r in records], wraps=True))
+    else:
+        title.append(f"all {statuses[0]}")
+    columns += [
+        _Column("started (UTC)", [r.started_at[:16].replace("T", " ") for r in records], drop=1),
+        _Column(
+            "duration",
+            [format_duration_s(fp.duration_s) if fp else "-" for fp in fps],
+            numeric=True,
+            drop=2,
+        ),
+        _Column(
+            "energy",
+            [format_energy_j(fp.energy_j * fp.pue) if fp else "-" for fp in fps],
+            numeric=True,
+        ),
+        _Column(
+            "CO2e", [format_mass_kg(fp.emissions_kg) if fp else "-" for fp in fps], numeric=True
+        ),
+    ]
+    if len(set(qualities)) > 1:
+        columns.append(_Column("quality", qualities, wraps=True))
+    else:
+        title.append(qualities[0])
+    caption = "energy includes PUE; embodied CO2e: see totals"
+    return _rich_table(", ".join(title), columns, width, caption)
+
+
+def _totals_table(records: Sequence[RunRecord], width: int) -> Table:
+    from ..units import J_PER_KWH, format_duration_s, format_energy_j, format_mass_kg
+
+    totals = project_totals(records)
+    if len(totals) > 1:
+        embodied = [t.embodied_kg for t in totals if t.embodied_kg is not None]
+        totals.append(
+            ProjectTotal(
+                "all projects",
+                sum(t.runs for t in totals),
+                sum(t.duration_s for t in totals),
+                sum(t.energy_kwh for t in totals),
+                sum(t.emissions_kg for t in totals),
+                sum(embodied) if embodied else None,
+            )
         )
-        t = totals.setdefault(r.project, [0, 0.0, 0.0, 0.0])
-        t[0] += 1
-        t[1] += s["duration_s"]
-        t[2] += s["energy_kwh"]
-        t[3] += s["emissions_kg"]
-    console = Console()
-    if not console.is_terminal:  # piped: keep full ids and numbers
-        console = Console(width=160)
-    console.print(table)
-    per_project = Table(title="Totals per project")
-    for column in ("project", "runs", "duration s", "kWh", "kg CO2e"):
-        per_project.add_column(column)
-    for name, (n, dur, kwh, kg) in sorted(totals.items()):
-        per_project.add_row(name, str(int(n)), f"{dur:.1f}", f"{kwh:.6f}", f"{kg:.6f}")
-    console.print(per_project)
+    columns = [
+        _Column("project", [t.project for t in totals], wraps=True),
+        _Column("runs", [str(t.runs) for t in totals], numeric=True),
+        _Column("duration", [format_duration_s(t.duration_s) for t in totals], numeric=True),
+        _Column(
+            "energy", [format_energy_j(t.energy_kwh * J_PER_KWH) for t in totals], numeric=True
+        ),
+        _Column("CO2e", [format_mass_kg(t.emissions_kg) for t in totals], numeric=True),
+    ]
+    if any(t.embodied_kg is not None for t in totals):
+        embodied_cells = [
+            "-" if t.embodied_kg is None else format_mass_kg(t.embodied_kg) for t in totals
+        ]
+        columns.append(_Column("embodied", embodied_cells, numeric=True))
+    return _rich_table("Totals per project", columns, width)
+
+
+def _print_table(records: Sequence[RunRecord], console: Console) -> None:
+    if not records:
+        console.print("no runs in this selection", markup=False, highlight=False)
+        return
+    console.print(_runs_table(records, console.width))
+    console.print(_totals_table(records, console.width))
+
+
+def _table_text(records: Sequence[RunRecord]) -> str:
+    """The table as plain text for a file: 80 columns, no colour."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    _print_table(records, Console(file=buffer, width=TABLE_WIDTH, color_system=None))
+    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
-    # Atomic: a reader never sees half a report.
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, output)
+    from .._files import atomic_write
+
+    atomic_write(output, text)  # a missing directory is a one-line error, not created
     typer.echo(f"wrote {output}", err=True)
 
 
 def render(fmt: str, records: Sequence[RunRecord], store: Store, grid: Path | None) -> str:
-    """Text of the report in ``fmt`` (all formats but ``table``)."""
+    """Text of the report in ``fmt`` (a table as it would print at 80 columns)."""
     from ..report import csvexport
 
     if fmt == "json":
         return csvexport.to_json(records)
+    if fmt == "table":
+        return _table_text(records)
     if fmt == "csv":
         return csvexport.to_csv(records)
     series = {r.id: store.series(r.id) for r in records}
@@ -119,16 +263,11 @@ def render(fmt: str, records: Sequence[RunRecord], store: Store, grid: Path | No
     return html.render(records, series, grid_obj)
 
 
-def _utc(text: str) -> datetime:
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
 def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
     from dataclasses import replace
 
     from ..carbon.base import EnergyBucket
-    from ..carbon.select import reprice
+    from ..carbon.pricing import reprice
 
     out = []
     for r in records:
@@ -138,7 +277,7 @@ def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
         # The run's own location and PUE; today's providers, keys and cache.
         values = r.config.get("values", {})
         config = config_from(**{k: values.get(k) for k in ("zone", "country", "region", "pue")})
-        buckets = [EnergyBucket(_utc(s.minute), s.energy_j) for s in store.series(r.id)]
+        buckets = [EnergyBucket(parse_utc(s.minute), s.energy_j) for s in store.series(r.id)]
         fp = reprice(r.footprint, buckets, config)
         store.checkpoint(r.id, r.status, fp, [], r.epochs)
         out.append(replace(r, footprint=fp))
@@ -170,9 +309,11 @@ def report_command(
     if reprice:
         records = _reprice(store_obj, records)
     if fmt == "table" and output is None:
-        _table(records)
+        from rich.console import Console
+
+        _print_table(records, Console())
         return
-    _write(render("csv" if fmt == "table" else fmt, records, store_obj, grid), output)
+    _write(render(fmt, records, store_obj, grid), output)
 
 
 def export_command(
@@ -185,7 +326,10 @@ def export_command(
     if fmt not in ("csv", "json"):
         raise UsageError(f"unknown export format '{fmt}'; use csv or json")
     store_obj = open_store(config_from(store=store))
-    _write(render(fmt, store_obj.list_runs(project=project), store_obj, None), output)
+    from ..report import csvexport
+
+    runs = store_obj.list_runs(project=project)
+    _write(csvexport.to_csv(runs) if fmt == "csv" else csvexport.to_json(runs), output)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,24 +10,17 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 
 import typer
 
+from .._time import now_utc, parse_user_time
 from ..errors import UsageError
 from .common import config_from
 
-UTC = timezone.utc
-
 
 def _parse_now(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"bad time {text!r}: use ISO 8601, e.g. 2024-01-15T18:00Z") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return parse_user_time(text) if text else None
 
 
 def schedule_command(
@@ -60,7 +53,7 @@ def schedule_command(
     cmd = list(ctx.args)
     config = config_from(zone=zone, country=country)
     zone_name, located_by = resolve_zone(config)
-    start = _parse_now(now) or datetime.now(UTC)
+    start = _parse_now(now) or now_utc()
     series = forecast_for(config, zone_name, start, start + span + length)
     window = best_window(series, length, within=span, now=start)
     lines = scheduler_commands(window, cmd) if cmd and print_only else {}

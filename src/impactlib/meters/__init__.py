@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import MeterUnavailable
+from ..errors import MeterFailed, MeterUnavailable
 from ..procfs import MachineCpuReader
 from .base import Domain, Meter
 
@@ -44,7 +44,13 @@ def require_nvidia_driver() -> None:
 
 @dataclass
 class MeterSet:
-    """The meters opened for this machine, and why the others could not be."""
+    """The meters opened for this machine, and why the others could not be.
+
+    Two kinds of plain-text lines for a record's warnings: ``notes``, decided when the
+    meters were opened (CPU energy estimated, GPUs present but not measured), fixed from
+    then on; and :meth:`diagnostics`, what the meters met while reading (wraps, resets,
+    failed reads, devices skipped), which grows during a run and is asked at its end.
+    """
 
     meters: list[Meter]
     machine: MachineCpuReader
@@ -72,11 +78,15 @@ class MeterSet:
         """Idle power the estimation models know for their own domains."""
         out: dict[str, float] = {}
         for meter in self.meters:
-            idle = getattr(meter, "idle_power_w", None)
-            if callable(idle):
+            idle = meter.idle_power_w()
+            if idle is not None:
                 for d in meter.domains():
-                    out[d.id] = float(idle())
+                    out[d.id] = idle
         return out
+
+    def diagnostics(self) -> list[str]:
+        """Every meter's diagnostics, in meter order (empty when nothing went wrong)."""
+        return [line for meter in self.meters for line in meter.diagnostics()]
 
     def close(self) -> None:
         """Close every meter."""
@@ -104,8 +114,9 @@ def open_meters(config: Config) -> MeterSet:
         )
     if not has_dram:
         found.meters.append(MemoryModelMeter(config.procfs_root, config.memory_w_per_gb))
-    _try(found, _open_nvidia, config)
-    _try(found, _open_amd, config)
+    for opener in (_open_nvidia, _open_amd):
+        if _try(found, opener, config) is None and isinstance(found.unavailable[-1], MeterFailed):
+            found.notes.append(f"GPUs here are not measured: {found.unavailable[-1]}")
     return found
 
 
@@ -136,7 +147,7 @@ def _try(found: MeterSet, opener: Callable[[Config], Meter], config: Config) -> 
         return None
     except Exception as exc:  # a broken driver must not stop the user's program
         name = opener.__name__.removeprefix("_open_")
-        found.unavailable.append(MeterUnavailable(name, f"failed to open ({exc!r})"))
+        found.unavailable.append(MeterFailed(name, f"failed to open ({exc!r})"))
         return None
     found.meters.append(meter)
     return meter

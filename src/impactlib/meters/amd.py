@@ -11,77 +11,74 @@ both dies; the odd one reads zero, so the sum over devices is still right.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import MeterUnavailable
 from ..units import UJ_PER_J
-from .base import CounterAccumulator, Domain, Meter
+from .base import Domain
+from .gpu import DeviceError, GpuDevice, GpuMeter
+
+_DRIVER_FIX = "load the amdgpu driver (ROCm)"
+
+T = TypeVar("T")
 
 
 @dataclass
-class _Gpu:
-    domain: Domain
-    handle: Any
-    name: str
-    resolution_uj: float
-    counter: CounterAccumulator = field(default_factory=CounterAccumulator)
+class _Gpu(GpuDevice):
+    """A measured GPU: its handle and the energy of one accumulator count."""
+
+    handle: Any = None
+    resolution_uj: float = 0.0
 
 
-class AmdMeter(Meter):
+class AmdMeter(GpuMeter[_Gpu]):
     """Cumulative energy of every AMD GPU amdsmi reports, keyed by UUID.
 
     ``amdsmi`` replaces the real module (tests pass a fake).
     """
 
     name = "amd"
+    library = "amdsmi"
 
     def __init__(self, amdsmi: ModuleType | None = None) -> None:
+        super().__init__()
         self._smi = _import_amdsmi() if amdsmi is None else amdsmi
         self._error: type[BaseException] = getattr(self._smi, "AmdSmiException", Exception)
-        self._lock = threading.Lock()
-        self._gpus: list[_Gpu] = []
-        self.gaps = 0
-        self.skipped: list[str] = []
         try:
             self._smi.amdsmi_init()
-        except Exception as exc:
-            raise MeterUnavailable(
-                "amd", f"amdsmi did not start: {exc}", "load the amdgpu driver (ROCm)"
-            ) from exc
-        self._open = True
-        try:
-            for handle in self._smi.amdsmi_get_processor_handles():
-                gpu = self._open_gpu(handle)
-                if gpu is not None:
-                    self._gpus.append(gpu)
-        except self._error as exc:
-            self.close()
-            raise MeterUnavailable("amd", f"amdsmi failed listing GPUs: {exc}") from exc
-        except BaseException:
-            self.close()
-            raise
-        if not self._gpus:
-            detail = "; ".join(self.skipped) or "no AMD GPU found"
-            self.close()
-            raise MeterUnavailable("amd", f"no AMD GPU energy counter ({detail})")
+        except Exception as exc:  # no amdgpu driver: most machines, not a failure
+            raise MeterUnavailable("amd", f"amdsmi did not start: {exc}", _DRIVER_FIX) from exc
+        self._setup_or_close(self._setup, _DRIVER_FIX)
 
-    def _open_gpu(self, handle: Any) -> _Gpu | None:
+    def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Call amdsmi. Its errors become :class:`DeviceError` here and nowhere else."""
+        try:
+            return function(*args)
+        except self._error as exc:
+            raise DeviceError(f"amdsmi: {exc}") from exc
+
+    def _setup(self) -> None:
+        handles = self._call(self._smi.amdsmi_get_processor_handles)
+        if not handles:
+            raise MeterUnavailable("amd", "amdsmi started but found no AMD GPU")
+        for index, handle in enumerate(handles):
+            try:
+                self._gpus.append(self._open_gpu(handle))
+            except DeviceError as exc:
+                self.skipped.append(f"AMD GPU {index} not measured: {exc}")
+
+    def _open_gpu(self, handle: Any) -> _Gpu:
         smi = self._smi
+        uuid = str(self._call(smi.amdsmi_get_gpu_device_uuid, handle))
+        count, resolution = self._energy(handle)
         try:
-            uuid = str(smi.amdsmi_get_gpu_device_uuid(handle))
-            count, resolution = _energy(smi.amdsmi_get_energy_count(handle))
-        except (self._error, KeyError, TypeError, ValueError) as exc:
-            self.skipped.append(f"{handle}: {exc}")
-            return None
-        try:
-            name = str(smi.amdsmi_get_gpu_asic_info(handle).get("market_name", "AMD GPU"))
-        except self._error:
+            asic = self._call(smi.amdsmi_get_gpu_asic_info, handle)
+            name = str(asic.get("market_name", "AMD GPU"))
+        except DeviceError:
             name = "AMD GPU"
         domain = Domain(
             id=f"gpu:{uuid}",
@@ -91,44 +88,30 @@ class AmdMeter(Meter):
             quality="measured",
             note=f"amdsmi_get_energy_count, {resolution} µJ per count, {name}",
         )
-        gpu = _Gpu(domain, handle, name, resolution)
+        gpu = _Gpu(domain, name, handle=handle, resolution_uj=resolution)
         gpu.counter.update(count)
         return gpu
 
-    def domains(self) -> Sequence[Domain]:
-        """One ``gpu:<UUID>`` domain per AMD GPU with an energy counter."""
-        return [gpu.domain for gpu in self._gpus]
+    def _energy(self, handle: Any) -> tuple[int, float]:
+        """(accumulator counts, µJ per count) from either generation of the answer.
 
-    def read_energy_j(self) -> Mapping[str, float]:
-        """Joules per GPU since opening; a GPU whose read fails is left out this time."""
-        energy: dict[str, float] = {}
-        with self._lock:
-            for gpu in self._gpus:
-                try:
-                    count, _ = _energy(self._smi.amdsmi_get_energy_count(gpu.handle))
-                except (self._error, KeyError, TypeError, ValueError):
-                    self.gaps += 1
-                    continue
-                energy[gpu.domain.id] = gpu.counter.update(count) * gpu.resolution_uj / UJ_PER_J
-        return energy
+        The accumulator was called ``power`` before amdsmi 6.2.1 and
+        ``energy_accumulator`` since; an answer with neither is a failed read.
+        """
+        answer: Mapping[str, Any] = self._call(self._smi.amdsmi_get_energy_count, handle)
+        try:
+            key = "energy_accumulator" if "energy_accumulator" in answer else "power"
+            return int(answer[key]), float(answer["counter_resolution"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeviceError(f"amdsmi: unexpected energy answer {answer!r}") from exc
 
-    def device_names(self) -> dict[str, str]:
-        """Product name per GPU domain."""
-        return {gpu.domain.id: gpu.name for gpu in self._gpus}
+    def _read(self, gpu: _Gpu) -> float:
+        count, _ = self._energy(gpu.handle)
+        return gpu.counter.update(count) * gpu.resolution_uj / UJ_PER_J
 
-    def close(self) -> None:
+    def _shutdown(self) -> None:
         """Release amdsmi."""
-        with self._lock:
-            if getattr(self, "_open", False):
-                self._open = False
-                with contextlib.suppress(Exception):
-                    self._smi.amdsmi_shut_down()
-
-
-def _energy(answer: Mapping[str, Any]) -> tuple[int, float]:
-    """(accumulator counts, µJ per count) from either generation of the answer."""
-    key = "energy_accumulator" if "energy_accumulator" in answer else "power"
-    return int(answer[key]), float(answer["counter_resolution"])
+        self._smi.amdsmi_shut_down()
 
 
 def _import_amdsmi() -> ModuleType:

@@ -111,19 +111,17 @@ class CounterAccumulator:
     With ``wrap_range`` (the counter's modulus, e.g. RAPL ``max_energy_range_uj``) a
     decrease is one wrap: ``delta = cur + range - prev``. Without it (64-bit counters) a
     decrease is a reset: the interval is dropped, counted in ``resets``, and the new value
-    becomes the baseline. ``max_delta`` rejects impossible jumps (recorded as ``gaps``).
+    becomes the baseline.
     """
 
-    __slots__ = ("wrap_range", "max_delta", "_prev", "total", "wraps", "resets", "gaps")
+    __slots__ = ("wrap_range", "_prev", "total", "wraps", "resets")
 
-    def __init__(self, wrap_range: float | None = None, max_delta: float | None = None) -> None:
+    def __init__(self, wrap_range: float | None = None) -> None:
         self.wrap_range = wrap_range
-        self.max_delta = max_delta
         self._prev: float | None = None
         self.total = 0.0
         self.wraps = 0
         self.resets = 0
-        self.gaps = 0
 
     def update(self, raw: float) -> float:
         """Feed the latest raw reading; return the accumulated total (raw units)."""
@@ -132,15 +130,49 @@ class CounterAccumulator:
         if prev is None:
             return self.total
         if raw >= prev:
-            delta = raw - prev
+            self.total += raw - prev
         elif self.wrap_range:
-            delta = raw + self.wrap_range - prev
+            self.total += raw + self.wrap_range - prev
             self.wraps += 1
         else:
             self.resets += 1
-            return self.total
-        if self.max_delta is not None and delta > self.max_delta:
-            self.gaps += 1
-            return self.total
-        self.total += delta
         return self.total
+
+
+def counter_diagnostics(
+    label: str, counter: CounterAccumulator, failed_reads: int, reset_cause: str
+) -> list[str]:
+    """What happened to one domain's energy counter, one plain line per kind of event.
+
+    Wraps lose nothing (they are unwrapped) but are worth knowing; a failed read loses
+    nothing either, because the next reading of the counter covers the interval; a reset
+    loses the energy of the interval it fell in, since nothing tells how far the counter
+    went before starting again. ``reset_cause`` says why a counter may go back.
+    """
+    lines = []
+    if counter.wraps:
+        lines.append(
+            f"{label}: the energy counter wrapped around {_times(counter.wraps)}; "
+            "each wrap was accounted for, so no energy was lost"
+        )
+    if counter.resets:
+        lines.append(
+            f"{label}: the energy counter went backwards {_times(counter.resets)} "
+            f"({reset_cause}); the energy of {plural(counter.resets, 'sampling interval')} "
+            "was not counted"
+        )
+    if failed_reads:
+        lines.append(
+            f"{label}: {plural(failed_reads, 'reading')} failed; the next reading of the "
+            "counter covered the missed time, so no energy was lost"
+        )
+    return lines
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 reading``, ``3 readings``: counts in diagnostics read as prose."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -14,45 +14,25 @@ Desrochers et al. and Tom's Hardware measurements), a constant: its energy is al
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from ..errors import ImpactError
 from ..planning import hardware
-from ..procfs import MachineCpu, MachineCpuReader, total_memory_bytes
+from ..procfs import MachineCpu, MachineCpuReader, read_cpuinfo, total_memory_bytes
+from ..units import MEMORY_W_PER_GB
 from .base import Domain, Meter, Tick
 
 IDLE_FRACTION = 0.12
-
-
-def physical_cores(procfs_root: str = "/proc") -> int:
-    """Distinct (physical id, core id) pairs in ``/proc/cpuinfo``; logical count if absent."""
-    import os
-
-    try:
-        text = Path(procfs_root, "cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return os.cpu_count() or 1
-    cores: set[tuple[str, str]] = set()
-    physical = core = ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "physical id":
-            physical = value.strip()
-        elif key == "core id":
-            core = value.strip()
-            cores.add((physical, core))
-    return len(cores) or (os.cpu_count() or 1)
 
 
 def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float, str]:
     """Full-load CPU power of this machine and a sentence saying where it came from."""
     if configured_tdp_w:
         return configured_tdp_w, f"TDP {configured_tdp_w:g} W from configuration (cpu_tdp_w)"
-    model = hardware.local_cpu_model(procfs_root)
-    sockets = hardware.local_cpu_sockets(procfs_root)
+    cpu = read_cpuinfo(procfs_root)
+    model, sockets = cpu.model, cpu.sockets
     if model:
         try:
             entry = hardware.cpu_tdp(model, suggest=False)
@@ -62,7 +42,7 @@ def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float
             return entry.tdp_w * sockets, (
                 f"TDP {entry.tdp_w:g} W x {sockets} socket(s) for '{entry.name}' ({entry.table})"
             )
-    cores = physical_cores(procfs_root)
+    cores = cpu.physical_cores or os.cpu_count() or 1
     watts = hardware.GA_DEFAULT_W_PER_CORE * cores
     return watts, (
         f"CPU model {model or 'unknown'!r} not in the bundled tables: Green Algorithms default "
@@ -148,7 +128,7 @@ class MemoryModelMeter(Meter):
     name = "memory-model"
     reads_at_tick = False
 
-    def __init__(self, procfs_root: str = "/proc", w_per_gb: float = 0.3725) -> None:
+    def __init__(self, procfs_root: str = "/proc", w_per_gb: float = MEMORY_W_PER_GB) -> None:
         total_gb = total_memory_bytes(procfs_root) / 1e9
         self.power_w = w_per_gb * total_gb
         note = (

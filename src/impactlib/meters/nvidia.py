@@ -16,29 +16,30 @@ enumeration order is not CUDA's and "has no guarantees of consistency between re
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from ..errors import MeterUnavailable
+from ..errors import MeterFailed, MeterUnavailable
 from ..units import MJ_PER_J
-from .base import CounterAccumulator, Domain, Meter
+from .base import Domain, plural
+from .gpu import DeviceError, GpuDevice, GpuMeter
 
 _INSTALL_FIX = "pip install 'impactlib[nvidia]'"
 _DRIVER_FIX = "install or load the NVIDIA driver (`nvidia-smi` must work)"
-# pynvml's error codes, used only when a module (a stub, an old release) lacks them.
-_NOT_SUPPORTED, _NO_PERMISSION, _NOT_FOUND = 3, 4, 6
+# pynvml's values, used only when a module (a stub, an old release) lacks the constants.
+_NO_PERMISSION = 4
 _ARCH_VOLTA = 5
 _MIG_NOTE = (
     "NVML has no per-MIG-instance power or energy, so the whole GPU is reported "
     "(instances visible here: {instances})"
 )
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,21 +54,22 @@ class _Device:
 
 
 @dataclass
-class _Gpu:
-    """A measured GPU and its integration state."""
+class _Gpu(GpuDevice):
+    """A measured GPU: its handle and integration state (counter in mJ, or power)."""
 
-    domain: Domain
-    handle: Any
-    name: str
-    use_counter: bool
-    counter: CounterAccumulator = field(default_factory=CounterAccumulator)  # mJ, resets
+    handle: Any = None
+    use_counter: bool = True
     power_j: float = 0.0
     last_power: tuple[float, float] | None = None  # (clock s, W)
     last_seen_us: int = 0  # newest per-process sample already counted
 
 
-class NvidiaMeter(Meter):
+class NvidiaMeter(GpuMeter[_Gpu]):
     """Cumulative energy of the NVIDIA GPUs visible to this process, keyed by UUID.
+
+    It is opened where an NVIDIA driver is loaded (``open_meters`` checks first), so
+    anything that keeps it from reading a GPU raises :class:`MeterFailed`, except that no
+    GPU here is this process's (plain :class:`MeterUnavailable`).
 
     ``nvml`` replaces the ``pynvml`` module (tests pass a fake). ``visible_devices``
     replaces ``CUDA_VISIBLE_DEVICES`` (``None`` reads the environment, ``""`` means no GPU
@@ -75,6 +77,7 @@ class NvidiaMeter(Meter):
     """
 
     name = "nvidia"
+    library = "NVML"
 
     def __init__(
         self,
@@ -83,33 +86,23 @@ class NvidiaMeter(Meter):
         visible_devices: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self._nvml = _import_pynvml() if nvml is None else nvml
         self._clock = clock
-        self._lock = threading.Lock()
-        self._gpus: list[_Gpu] = []
-        self._open = False
-        self.gaps = 0  # failed reads; each leaves its domain out of one answer
-        self.skipped: list[str] = []  # devices not measured, with the reason
-        self.warnings: list[str] = []
-        self._no_permission = _const(self._nvml, "NVML_ERROR_NO_PERMISSION", _NO_PERMISSION)
-        self._not_found = _const(self._nvml, "NVML_ERROR_NOT_FOUND", _NOT_FOUND)
-        self._not_supported = _const(self._nvml, "NVML_ERROR_NOT_SUPPORTED", _NOT_SUPPORTED)
-
+        self._no_permission = int(getattr(self._nvml, "NVML_ERROR_NO_PERMISSION", _NO_PERMISSION))
         try:
             self._nvml.nvmlInit()
         except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, OSError...
-            raise MeterUnavailable("nvidia", f"NVML did not start: {exc}", _DRIVER_FIX) from exc
-        self._open = True
+            raise MeterFailed("nvidia", f"NVML did not start: {exc}", _DRIVER_FIX) from exc
+        self._setup_or_close(lambda: self._setup(visible_devices), _DRIVER_FIX)
+
+    def _call(self, function: Callable[..., T], *args: Any) -> T:
+        """Call NVML. Its errors become :class:`DeviceError` here and nowhere else."""
         try:
-            self._setup(visible_devices)
+            return function(*args)
         except self._nvml.NVMLError as exc:
-            self.close()
-            raise MeterUnavailable(
-                "nvidia", f"NVML failed listing GPUs: {exc}", _DRIVER_FIX
-            ) from exc
-        except BaseException:
-            self.close()
-            raise
+            code = getattr(exc, "value", None)
+            raise DeviceError(f"NVML: {exc}", not_ours=code == self._no_permission) from exc
 
     def _setup(self, visible_devices: str | None) -> None:
         devices = self._enumerate()
@@ -131,26 +124,22 @@ class NvidiaMeter(Meter):
             gpu = self._open_gpu(device, mig_ids)
             if gpu is not None:
                 self._gpus.append(gpu)
-        if not self._gpus:
-            raise MeterUnavailable(
-                "nvidia", "no visible GPU reports energy or power: " + "; ".join(self.skipped)
-            )
 
     # --- which devices -------------------------------------------------------------------------
 
     def _enumerate(self) -> list[_Device]:
         nvml = self._nvml
         devices = []
-        for index in range(nvml.nvmlDeviceGetCount()):
+        for index in range(self._call(nvml.nvmlDeviceGetCount)):
             try:
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                uuid = _text(nvml.nvmlDeviceGetUUID(handle))
-                bus_id = _text(nvml.nvmlDeviceGetPciInfo(handle).busId)
-                name = _text(nvml.nvmlDeviceGetName(handle))
-            except nvml.NVMLError as exc:
-                if _code(exc) != self._no_permission:
-                    self.skipped.append(f"NVML index {index}: {exc}")
-                continue  # NO_PERMISSION: a GPU of another job or container, not ours
+                handle = self._call(nvml.nvmlDeviceGetHandleByIndex, index)
+                uuid = _text(self._call(nvml.nvmlDeviceGetUUID, handle))
+                bus_id = _text(self._call(nvml.nvmlDeviceGetPciInfo, handle).busId)
+                name = _text(self._call(nvml.nvmlDeviceGetName, handle))
+            except DeviceError as exc:
+                if not exc.not_ours:  # a GPU of another job or container is not a failure
+                    self.skipped.append(f"NVIDIA GPU at NVML index {index} not measured: {exc}")
+                continue
             devices.append(_Device(index, uuid, bus_id, name, handle))
         return devices
 
@@ -176,7 +165,10 @@ class NvidiaMeter(Meter):
             device, mig = self._lookup(entry, pci_order, by_uuid)
             if device is None:
                 if entry:
-                    self.skipped.append(f"CUDA_VISIBLE_DEVICES entry {entry!r}: not resolved")
+                    self.skipped.append(
+                        f"CUDA_VISIBLE_DEVICES entry {entry!r} names no GPU this process may "
+                        "open; CUDA ignores it and every entry after it"
+                    )
                 break
             chosen.setdefault(device.uuid, (device, []))
             if mig:
@@ -187,8 +179,10 @@ class NvidiaMeter(Meter):
             and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID"
         ):
             self.warnings.append(
-                "mixed GPU models and integer CUDA_VISIBLE_DEVICES without "
-                "CUDA_DEVICE_ORDER=PCI_BUS_ID: PCI order was assumed"
+                "this node has GPUs of different models and CUDA_VISIBLE_DEVICES numbers them, "
+                "so the GPUs measured were taken in PCI bus order, which is CUDA's order only "
+                "with CUDA_DEVICE_ORDER=PCI_BUS_ID; set it, or name the GPUs by UUID, to be "
+                "sure the GPU measured is the GPU used"
             )
         return list(chosen.values())
 
@@ -215,10 +209,10 @@ class NvidiaMeter(Meter):
             return by_uuid.get(entry[len("MIG-") :].split("/", 1)[0])
         nvml = self._nvml
         try:
-            mig_handle = nvml.nvmlDeviceGetHandleByUUID(entry)
-            parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig_handle)
-            return by_uuid.get(_text(nvml.nvmlDeviceGetUUID(parent)))
-        except nvml.NVMLError:
+            mig_handle = self._call(nvml.nvmlDeviceGetHandleByUUID, entry)
+            parent = self._call(nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle, mig_handle)
+            return by_uuid.get(_text(self._call(nvml.nvmlDeviceGetUUID, parent)))
+        except DeviceError:
             return None
 
     # --- how each device is read ---------------------------------------------------------------
@@ -227,58 +221,49 @@ class NvidiaMeter(Meter):
         nvml = self._nvml
         handle, name = device.handle, device.name
         try:
-            arch = int(nvml.nvmlDeviceGetArchitecture(handle))
-        except nvml.NVMLError:
+            arch: int | None = int(self._call(nvml.nvmlDeviceGetArchitecture, handle))
+        except DeviceError:
             arch = None  # unknown: try the counter and let NOT_SUPPORTED decide
-        volta = _const(nvml, "NVML_DEVICE_ARCH_VOLTA", _ARCH_VOLTA)
+        volta = int(getattr(nvml, "NVML_DEVICE_ARCH_VOLTA", _ARCH_VOLTA))
         note = f"NVML index {device.index}, PCI {device.pci_bus_id}, {name}"
-        gpu: _Gpu | None = None
         if arch is None or arch >= volta:
             try:
-                baseline = nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-            except nvml.NVMLError:
+                baseline = self._call(nvml.nvmlDeviceGetTotalEnergyConsumption, handle)
+            except DeviceError:
                 pass  # NOT_SUPPORTED (some boards, vGPU): fall back to power
             else:
-                gpu = _Gpu(_domain(device, "nvml-energy", note, mig_ids), handle, name, True)
+                domain = _domain(device, "nvml-energy", note, mig_ids)
+                gpu = _Gpu(domain, name, handle=handle)
                 gpu.counter.update(baseline)
-        if gpu is None:
-            try:
-                watts = nvml.nvmlDeviceGetPowerUsage(handle) / MJ_PER_J  # mW -> W
-            except nvml.NVMLError as exc:
-                self.skipped.append(f"{device.uuid}: neither energy nor power readable ({exc})")
-                return None
-            power_note = note + "; integrated nvmlDeviceGetPowerUsage (trapezoid rule)"
-            gpu = _Gpu(_domain(device, "nvml-power", power_note, mig_ids), handle, name, False)
-            gpu.last_power = (self._clock(), watts)
-        return gpu
-
-    def domains(self) -> Sequence[Domain]:
-        """One ``gpu:<UUID>`` domain per measured GPU."""
-        return [gpu.domain for gpu in self._gpus]
-
-    def read_energy_j(self) -> Mapping[str, float]:
-        """Joules per GPU since opening; a GPU whose read fails is left out this time."""
-        energy: dict[str, float] = {}
-        with self._lock:
-            for gpu in self._gpus:
-                try:
-                    energy[gpu.domain.id] = self._read(gpu)
-                except self._nvml.NVMLError:
-                    self.gaps += 1
-                    if not gpu.use_counter:
-                        gpu.last_power = None  # never integrate across a gap
-        return energy
+                return gpu
+        try:
+            watts = self._call(nvml.nvmlDeviceGetPowerUsage, handle) / MJ_PER_J  # mW -> W
+        except DeviceError as exc:
+            self.skipped.append(
+                f"NVIDIA GPU {device.uuid} ({name}) not measured: it reports neither "
+                f"energy nor power ({exc})"
+            )
+            return None
+        power_note = note + "; integrated nvmlDeviceGetPowerUsage (trapezoid rule)"
+        domain = _domain(device, "nvml-power", power_note, mig_ids)
+        return _Gpu(
+            domain, name, handle=handle, use_counter=False, last_power=(self._clock(), watts)
+        )
 
     def _read(self, gpu: _Gpu) -> float:
         if gpu.use_counter:
             # 64-bit mJ: a decrease is a driver reload, never a wrap (CounterAccumulator
             # without wrap_range drops that interval and takes a new baseline).
-            raw = self._nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle)
+            raw = self._call(self._nvml.nvmlDeviceGetTotalEnergyConsumption, gpu.handle)
             return gpu.counter.update(raw) / MJ_PER_J
         # On Ampere (except GA100) and newer this is a 1 s average, older GPUs give an
         # instantaneous value (NVML reference, nvmlDeviceGetPowerUsage); either way a
         # trapezoid over the real timestamps, taken right after the read, is the estimate.
-        watts = self._nvml.nvmlDeviceGetPowerUsage(gpu.handle) / MJ_PER_J
+        try:
+            watts = self._call(self._nvml.nvmlDeviceGetPowerUsage, gpu.handle) / MJ_PER_J
+        except DeviceError:
+            gpu.last_power = None  # never integrate across a gap
+            raise
         now = self._clock()
         if gpu.last_power is not None:
             then, previous = gpu.last_power
@@ -286,10 +271,14 @@ class NvidiaMeter(Meter):
         gpu.last_power = (now, watts)
         return gpu.power_j
 
-    @property
-    def resets(self) -> int:
-        """Energy-counter resets seen (driver reloads); each lost one interval."""
-        return sum(gpu.counter.resets for gpu in self._gpus)
+    def _reading_diagnostics(self, gpu: _Gpu) -> list[str]:
+        if gpu.use_counter or not gpu.failed_reads:
+            return super()._reading_diagnostics(gpu)
+        # Power is a rate: nothing carries over a failed read, so its interval is lost.
+        return [
+            f"{gpu.label}: power could not be read {plural(gpu.failed_reads, 'time')}; the "
+            "energy between the readings on either side of each failure was not counted"
+        ]
 
     # --- who used the GPUs -------------------------------------------------------------------
 
@@ -312,11 +301,11 @@ class NvidiaMeter(Meter):
     def _weights(self, gpu: _Gpu) -> dict[int, float]:
         nvml = self._nvml
         try:
-            samples = nvml.nvmlDeviceGetProcessUtilization(gpu.handle, gpu.last_seen_us)
-        except nvml.NVMLError as exc:
+            samples = self._call(nvml.nvmlDeviceGetProcessUtilization, gpu.handle, gpu.last_seen_us)
+        except DeviceError as exc:
             # NOT_FOUND: no sample newer than last_seen_us. nvidia-ml-py also raises
             # NVMLError(NVML_SUCCESS) when the size query finds zero samples.
-            if _code(exc) == self._no_permission:
+            if exc.not_ours:
                 return {}
             samples = None
         if samples:
@@ -326,29 +315,21 @@ class NvidiaMeter(Meter):
                 gpu.last_seen_us = max(gpu.last_seen_us, int(sample.timeStamp))
             return weights
         try:
-            processes = nvml.nvmlDeviceGetComputeRunningProcesses(gpu.handle)
-        except nvml.NVMLError:
+            processes = self._call(nvml.nvmlDeviceGetComputeRunningProcesses, gpu.handle)
+        except DeviceError:
             return {}
         return {int(process.pid): 1.0 for process in processes}
 
-    def device_names(self) -> dict[str, str]:
-        """Product name per GPU domain (for reports and the embodied-carbon lookup)."""
-        return {gpu.domain.id: gpu.name for gpu in self._gpus}
-
-    def close(self) -> None:
-        """Release NVML (balanced with the ``nvmlInit`` of this meter)."""
-        with self._lock:
-            if self._open:
-                self._open = False
-                with contextlib.suppress(Exception):  # closing must not fail
-                    self._nvml.nvmlShutdown()
+    def _shutdown(self) -> None:
+        """Balance the ``nvmlInit`` of this meter."""
+        self._nvml.nvmlShutdown()
 
 
 def _import_pynvml() -> ModuleType:
     try:
         module = importlib.import_module("pynvml")
     except ImportError as exc:
-        raise MeterUnavailable(
+        raise MeterFailed(
             "nvidia", "the pynvml module (package nvidia-ml-py) is not installed", _INSTALL_FIX
         ) from exc
     return module
@@ -365,15 +346,6 @@ def _domain(device: _Device, method: str, note: str, mig_ids: list[str]) -> Doma
         quality="measured",
         note=note,
     )
-
-
-def _const(module: ModuleType, name: str, default: int) -> int:
-    return int(getattr(module, name, default))
-
-
-def _code(exc: BaseException) -> int | None:
-    value = getattr(exc, "value", None)
-    return value if isinstance(value, int) else None
 
 
 def _text(value: str | bytes) -> str:

@@ -32,7 +32,7 @@ from typing import cast
 
 from ..errors import MeterUnavailable
 from ..units import UJ_PER_J
-from .base import CounterAccumulator, Domain, Meter, Tick
+from .base import CounterAccumulator, Domain, Meter, Tick, counter_diagnostics
 
 DEFAULT_ROOT = "/sys/class/powercap"
 
@@ -79,12 +79,14 @@ class RaplZone:
 
 @dataclass
 class _Reading:
-    """A reported zone: its domain, its counter source and its wrap accumulator."""
+    """A reported zone: its domain, its counter source, its wrap accumulator and how many
+    of its reads failed."""
 
     domain: Domain
     zone: RaplZone
     accumulator: CounterAccumulator
     fd: int | None = None
+    failed_reads: int = 0
 
 
 @dataclass
@@ -209,6 +211,10 @@ class RaplMeter(Meter):
     each zone's ``energy_uj`` path: tests use it to inject ``PermissionError`` (CI runs
     as root, for whom ``chmod 000`` changes nothing) and the daemon client uses it to read
     through the privileged socket.
+
+    The counter files stay open until :meth:`close`, which whoever opened the meter calls
+    (``MeterSet.close`` for the meters of a run). There is no finaliser: it would run at
+    an unpredictable time, interpreter shutdown included, and hide a missing ``close``.
     """
 
     name = "rapl"
@@ -222,7 +228,6 @@ class RaplMeter(Meter):
     ) -> None:
         self.root = Path(root)
         self.prefer_psys = prefer_psys
-        self.gaps = 0  # reads that failed at run time; each leaves its domain out once
         self._read_counter = read_counter
         self._lock = threading.Lock()
         self._readings: list[_Reading] = []
@@ -317,7 +322,7 @@ class RaplMeter(Meter):
                 except ValueError:
                     value = None
                 if value is None:
-                    self.gaps += 1
+                    reading.failed_reads += 1
                     continue
                 energy[reading.domain.id] = reading.accumulator.update(value) / UJ_PER_J
         return energy
@@ -336,10 +341,29 @@ class RaplMeter(Meter):
         """Counter wraps seen so far, over all domains."""
         return sum(reading.accumulator.wraps for reading in self._readings)
 
+    @property
+    def gaps(self) -> int:
+        """Reads that failed at run time, over all domains (each left its domain out once)."""
+        return sum(reading.failed_reads for reading in self._readings)
+
+    def diagnostics(self) -> list[str]:
+        """Per domain: wraps (handled), decreases without a known range (an interval lost)
+        and failed reads (covered by the next reading)."""
+        lines: list[str] = []
+        with self._lock:
+            for reading in self._readings:
+                lines += counter_diagnostics(
+                    reading.domain.id,
+                    reading.accumulator,
+                    reading.failed_reads,
+                    f"{reading.zone.zone_id} has no max_energy_range_uj to unwrap it by",
+                )
+        return lines
+
     def zones_summary(self) -> list[str]:
         """One line per zone found: what it is reported as, or why it is left out."""
         verdicts = {zone.zone_id: f"reported as {domain_id}" for zone, domain_id in self._plan.used}
-        verdicts.update({zone.zone_id: f"not used ({why})" for zone, why in self._plan.skipped})
+        verdicts.update({zone.zone_id: f"not used, {why}" for zone, why in self._plan.skipped})
         lines = [f"{zone.zone_id} {zone.name}: {verdicts[zone.zone_id]}" for zone in self.zones]
         if self.prefer_psys and not any(zone.name == "psys" for zone in self.zones):
             lines.append("psys preferred but absent: packages and dram are used")
@@ -353,10 +377,6 @@ class RaplMeter(Meter):
                     with contextlib.suppress(OSError):
                         os.close(reading.fd)
                     reading.fd = None
-
-    def __del__(self) -> None:
-        if hasattr(self, "_readings"):
-            self.close()
 
 
 def _parse_counter(raw: bytes) -> int:

@@ -24,17 +24,31 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import UsageError
-from ..units import G_PER_KG, J_PER_KWH
-from .hardware import GA_DEFAULT_GPU_W, GA_DEFAULT_W_PER_CORE, cpu_tdp, gpu_tdp
+from ..units import (
+    G_PER_KG,
+    J_PER_KWH,
+    MEMORY_W_PER_GB,
+    format_energy_j,
+    format_number,
+    format_power_w,
+)
+from .hardware import (
+    GA_DEFAULT_GPU_W,
+    GA_DEFAULT_W_PER_CORE,
+    TdpEntry,
+    cpu_tdp,
+    gpu_tdp,
+    models,
+    normalise,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..store.records import RunRecord
 
-GA_MEMORY_W_PER_GB = 0.3725  # Green Algorithms referenceValues.csv `memoryPower`
 _GA_SOURCE = "Green Algorithms (Lannelongue et al. 2021)"
 
 
@@ -134,10 +148,8 @@ class Estimate:
 
 
 def _num(value: float) -> str:
-    """Short human number: integers without decimals, others to 4 significant digits."""
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
+    """A number in the printed formula: four significant digits, never scientific notation."""
+    return format_number(value, 4)
 
 
 def _check_positive(name: str, value: float | None, *, allow_zero: bool = True) -> None:
@@ -189,8 +201,9 @@ def cpu_term(
 def gpu_term(
     model: str | None, count: float | None, w_per_gpu: float | None, usage: float
 ) -> Term | None:
-    """The GPU line: power per card from ``w_per_gpu``, the model's row, or the Green
-    Algorithms "Any" GPU (200 W) when only a count is given."""
+    """The GPU line: power per card from ``w_per_gpu``, the model's row (a family name
+    resolved by :func:`resolve_gpu`), or the Green Algorithms "Any" GPU (200 W) when only a
+    count is given."""
     if model is None and count is None and w_per_gpu is None:
         return None
     n = 1.0 if count is None else count
@@ -198,8 +211,45 @@ def gpu_term(
         return Term("gpu", n, "GPU", w_per_gpu, usage, "given (--gpu-w)")
     if model is None:
         return Term("gpu", n, "GPU", GA_DEFAULT_GPU_W, usage, "Green Algorithms TDP_gpu 'Any'")
-    entry = gpu_tdp(model)
-    return Term("gpu", n, "GPU", entry.tdp_w or 0.0, usage, f"{entry.table}: {entry.name}")
+    entry, note = resolve_gpu(model)
+    source = f"{entry.table}: {entry.name}" + (f" ({note})" if note else "")
+    return Term("gpu", n, "GPU", entry.tdp_w or 0.0, usage, source)
+
+
+class GpuChoice(NamedTuple):
+    """The table row an estimate uses for a GPU name, and how a family name led to it."""
+
+    entry: TdpEntry
+    note: str  # "" for a name that is a row of the tables
+
+
+def resolve_gpu(name: str) -> GpuChoice:
+    """The row for ``name``, where ``name`` may be a family (``A100``, ``V100``, ``H100``).
+
+    A name that is a table row is that row. A family whose variants all draw the same power
+    is resolved (the estimate cannot differ); one whose variants differ is refused with the
+    variants and their watts, because picking one silently would move the estimate by up to
+    the ratio of their powers (an A100 draws 250 W as a PCIe card, 400 W as SXM4). Names that
+    are neither go to the fuzzy lookup, which names close matches when it finds none.
+    """
+    family = models("GPU", name)
+    if not family or any(normalise(e.name) == normalise(name) for e in family):
+        return GpuChoice(gpu_tdp(name), "")
+    if len(family) == 1:
+        return GpuChoice(family[0], f"the only match for '{name}'")
+    watts = sorted({e.tdp_w or 0.0 for e in family})
+    if len(watts) == 1:
+        return GpuChoice(
+            family[0], f"'{name}' has {len(family)} variants, all {format_power_w(watts[0])}"
+        )
+    listed = ", ".join(
+        f"{e.name} {format_power_w(e.tdp_w or 0.0)}"
+        for e in sorted(family, key=lambda e: e.tdp_w or 0.0)
+    )
+    raise UsageError(
+        f"GPU '{name}' is a family whose variants differ in power ({listed}); choose one, "
+        f"e.g. --gpu '{family[0].name}', or give the power with --gpu-w W"
+    )
 
 
 def estimate(
@@ -214,7 +264,7 @@ def estimate(
     gpu_w: float | None = None,
     gpu_usage: float = 1.0,
     memory_gb: float = 0.0,
-    memory_w_per_gb: float = GA_MEMORY_W_PER_GB,
+    memory_w_per_gb: float = MEMORY_W_PER_GB,
     zone: str | None = None,
     pue: float | None = None,
     runs: int = 1,
@@ -259,7 +309,7 @@ def estimate(
                 memory_w_per_gb,
                 1.0,
                 "Green Algorithms referenceValues.csv memoryPower"
-                if memory_w_per_gb == GA_MEMORY_W_PER_GB
+                if memory_w_per_gb == MEMORY_W_PER_GB
                 else "configured memory_w_per_gb",
             )
         )
@@ -329,13 +379,16 @@ class EpochPrediction:
         return self.total_j / J_PER_KWH
 
     def describe(self, pue: float = 1.0) -> str:
-        """One line for humans: the prediction and its spread, in kWh with ``pue`` applied."""
-        k = pue / J_PER_KWH
+        """One line for humans: the prediction and its spread, ``pue`` applied."""
+
+        def energy(joules: float) -> str:
+            return format_energy_j(joules * pue)
+
         return (
             f"after {self.epochs_seen}/{self.total_epochs} epochs "
-            f"({_num(self.so_far_j * k)} kWh so far, {_num(self.mean_epoch_j * k)} kWh/epoch "
-            f"± {_num(self.stdev_epoch_j * k)}): predicted total {_num(self.total_j * k)} kWh "
-            f"(range {_num(self.low_j * k)}-{_num(self.high_j * k)})"
+            f"({energy(self.so_far_j)} so far, {energy(self.mean_epoch_j)}/epoch "
+            f"± {energy(self.stdev_epoch_j)}): predicted total {energy(self.total_j)} "
+            f"(range {energy(self.low_j)} to {energy(self.high_j)})"
         )
 
     def to_dict(self, pue: float = 1.0) -> dict[str, Any]:

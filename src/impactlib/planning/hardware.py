@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .. import data
 from ..errors import UsageError
+from ..procfs import read_cpuinfo
 
 GA_DEFAULT_W_PER_CORE = 12.0  # Green Algorithms "Any" CPU row
 GA_DEFAULT_GPU_W = 200.0  # Green Algorithms "Any" GPU row
@@ -239,26 +240,32 @@ def gpu_tdp(name: str) -> TdpEntry:
     return _find(name, "GPU", True)
 
 
+def models(kind: str, query: str = "") -> list[TdpEntry]:
+    """The rows of ``kind``'s tables (``"CPU"`` or ``"GPU"``) whose name holds every word of
+    ``query``, in table order; all rows for an empty query. This is how a family name such as
+    ``A100`` finds its variants and how ``impactlib estimate --list-gpus`` filters.
+
+    Model words (letters and digits: ``a100``, ``e5``) must match a whole word, so ``A10``
+    is not an ``A100``; other words may start one (``sxm`` finds ``sxm4``, ``61`` finds
+    ``6148``). Decoding every line costs tens of milliseconds for the CPU tables: this is for
+    people asking, never for a tracker starting up.
+    """
+    wanted = normalise(query).split()
+    whole = _model_words(" ".join(wanted))
+    index = _index(kind)
+    found = []
+    start = index.index(b"\n") + 1  # after the header line
+    while start < len(index):
+        words = _key_at(index, start).split()
+        if all(w in words if w in whole else any(k.startswith(w) for k in words) for w in wanted):
+            found.append(_entry(index, start))
+        start = index.index(b"\n", start) + 1
+    return found
+
+
 def local_cpu_model(procfs_root: str = "/proc") -> str | None:
     """The CPU model name from ``/proc/cpuinfo`` (first ``model name`` line)."""
-    try:
-        text = (Path(procfs_root) / "cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.lower().startswith(("model name", "hardware")) and ":" in line:
-            return line.split(":", 1)[1].strip() or None
-    return None
-
-
-def local_cpu_sockets(procfs_root: str = "/proc") -> int:
-    """Number of CPU packages (distinct ``physical id``), at least 1."""
-    try:
-        text = (Path(procfs_root) / "cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return 1
-    ids = {ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("physical id")}
-    return max(len(ids), 1)
+    return read_cpuinfo(procfs_root).model
 
 
 if __name__ == "__main__":

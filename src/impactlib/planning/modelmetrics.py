@@ -31,8 +31,8 @@ TRAIN_STEP_CONVENTION = (
 def _torch() -> Any:
     try:
         import torch
-    except ImportError:
-        raise UsageError("model metrics need PyTorch: pip install 'impactlib[torch]'") from None
+    except ImportError as exc:
+        raise UsageError("model metrics need PyTorch: pip install 'impactlib[torch]'") from exc
     return torch
 
 

@@ -1,4 +1,4 @@
-"""PePR: performance per resource unit, for comparing models within one experiment.
+"""PePR: performance per resource unit, for comparing models on one task.
 
 Selvan, Pepin, Igel, Samuel & Dam, "PePR: Performance Per Resource Unit as a Metric to
 Promote Small-Scale Deep Learning", NLDL 2025 (PMLR 265:220-229, arXiv:2403.12562)::
@@ -16,12 +16,22 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import UsageError
+from ..units import (
+    ENERGY_SCALES,
+    J_PER_KWH,
+    MASS_SCALES,
+    TIME_SCALES,
+    Scale,
+    format_number,
+    scale_for,
+)
 
 if TYPE_CHECKING:
     from ..store.records import RunRecord
@@ -33,7 +43,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "T": ("time", "duration", "hours", "_s", "seconds"),
     "M": ("mem", "ram", "vram", "bytes", "gb"),
 }
-VARIANT_NAMES = {"E": "energy", "C": "CO2e", "T": "time", "M": "memory"}
+BYTES_PER_GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,12 @@ class PeprResult:
 
     def explanation(self) -> str:
         """The formula and the normalisation of this set, in one line."""
+        show = column_format(self.resource, [self.resource_min, self.resource_max])
         return (
             f"{self.name} = P / (1 + R), P = {self.performance}, R = ({self.resource} - min) / "
             f"(max - min) over these {len(self.rows)} rows"
             + (f" ({self.group})" if self.group else "")
-            + f": min {self.resource_min:.6g}, max {self.resource_max:.6g}"
+            + f": min {show(self.resource_min)}, max {show(self.resource_max)}"
         )
 
     def best(self) -> PeprRow:
@@ -146,8 +157,8 @@ def _number(row: Mapping[str, Any], column: str, index: int, label: str) -> floa
         raise UsageError(f"row {index} ({label}): '{column}' = {value!r} is not a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"row {index} ({label}): '{column}' = {value!r} is not a number") from None
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"row {index} ({label}): '{column}' = {value!r} is not a number") from exc
     if not math.isfinite(number):
         raise UsageError(f"row {index} ({label}): '{column}' = {value!r} is not a finite number")
     return number
@@ -203,23 +214,47 @@ def pepr_table(
     return PeprResult(performance, resource, letter, out, low, high, group)
 
 
+class Groups(NamedTuple):
+    """Scores per group, and the groups left unscored because they hold a single row."""
+
+    results: list[PeprResult]
+    alone: tuple[str, ...]  # "experiment = a (resnet)": nothing to compare that row with
+
+
 def pepr_groups(
     rows: Sequence[Mapping[str, Any]],
     performance: str,
     resource: str,
     group_by: str,
     **kwargs: Any,
-) -> list[PeprResult]:
-    """One :class:`PeprResult` per value of ``group_by`` (PePR is only defined within a set)."""
+) -> Groups:
+    """One :class:`PeprResult` per value of ``group_by`` (PePR is only defined within a set).
+
+    A group of one row cannot be scored; it is named in ``alone`` rather than failing the
+    other groups. If no group has two rows, that is an error.
+    """
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         if group_by not in row:
             raise UsageError(f"missing column '{group_by}' to group by; columns: {', '.join(row)}")
         groups.setdefault(str(row[group_by]), []).append(row)
-    return [
+    label = kwargs.get("label")
+    alone = tuple(
+        f"{group_by} = {key} ({_label(members[0], 1, label)})"
+        for key, members in groups.items()
+        if len(members) == 1
+    )
+    if len(alone) == len(groups):
+        raise UsageError(
+            f"every {group_by} has a single row ({', '.join(alone)}): PePR compares models "
+            f"within a set; group by another column (--group-by) or add rows"
+        )
+    results = [
         pepr_table(members, performance, resource, group=f"{group_by} = {key}", **kwargs)
         for key, members in groups.items()
+        if len(members) > 1
     ]
+    return Groups(results, alone)
 
 
 # --- input ---------------------------------------------------------------------------------
@@ -244,12 +279,12 @@ def load_rows(path: str | Path) -> list[dict[str, Any]]:
     try:
         text = file.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise UsageError(f"{file}: cannot be read ({exc.strerror})") from None
+        raise UsageError(f"{file}: cannot be read ({exc.strerror})") from exc
     if file.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         try:
             loaded = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+            raise UsageError(f"{file}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
         if isinstance(loaded, dict) and isinstance(loaded.get("rows"), list):
             loaded = loaded["rows"]
         if not isinstance(loaded, list) or not all(isinstance(r, dict) for r in loaded):
@@ -261,109 +296,166 @@ def load_rows(path: str | Path) -> list[dict[str, Any]]:
     return [{k: _cell(v or "") for k, v in row.items() if k is not None} for row in reader]
 
 
-def rows_from_records(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Flatten stored runs into PePR input rows.
+class StoredRows(NamedTuple):
+    """PePR input rows from stored runs, and the labels of the runs left out for lacking the
+    performance metric (so the user can see whom to attach it to)."""
 
-    Resources: ``energy_kwh``, ``emissions_kg``, ``duration_s``, ``peak_memory_gb``,
-    ``cpu_hours``, ``gpu_hours``, model ``params``/``forward_flops`` when logged. Performance
-    figures come from the run's logged metrics (a ``metrics`` mapping on the record or inside
-    its model metrics), since only the user knows what "performance" means for their task.
+    rows: list[dict[str, Any]]
+    lacking: tuple[str, ...]
+
+
+# Resource columns a stored run always has, from its footprint (RunRecord.summary keys).
+_SUMMARY_COLUMNS = ("energy_kwh", "emissions_kg", "duration_s", "cpu_hours", "gpu_hours")
+
+
+def rows_from_records(records: Sequence[RunRecord], performance: str) -> StoredRows:
+    """Stored runs as PePR input rows, labelled by experiment name.
+
+    Resources come from the run's footprint (``energy_kwh``, ``emissions_kg``, ``duration_s``,
+    ``peak_memory_gb``, ``cpu_hours``, ``gpu_hours``) and its logged model (``params``,
+    ``forward_flops``). Performance comes from the metrics attached with
+    ``Tracker.log_metrics`` or ``impactlib metrics``: only the user knows what performance
+    means for their task. Runs without ``performance`` are left out and named in ``lacking``.
     """
-    out = []
-    for rec in records:
-        fp = rec.footprint
-        row: dict[str, Any] = {
-            "id": rec.id,
-            "label": rec.id,
-            "project": rec.project,
-            "experiment": rec.experiment,
-            "energy_kwh": fp.energy_kwh if fp else 0.0,
-            "emissions_kg": fp.emissions_kg if fp else 0.0,
-            "duration_s": fp.duration_s if fp else 0.0,
-            "peak_memory_gb": (fp.peak_memory_bytes / 1e9) if fp else 0.0,
-            "cpu_hours": fp.cpu_hours if fp else 0.0,
-            "gpu_hours": fp.gpu_hours if fp else 0.0,
-        }
-        model = rec.model or {}
-        for key in ("params", "forward_flops"):
-            if key in model:
-                row[key] = model[key]
-        metrics = getattr(rec, "metrics", None) or model.get("metrics") or {}
-        for key, value in dict(metrics).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                row[str(key)] = value
-        if model.get("name"):
-            row["label"] = str(model["name"])
-        out.append(row)
-    return out
+    rows = [_record_row(rec) for rec in records]
+    _disambiguate(rows)
+    lacking = tuple(row["label"] for row in rows if performance not in row)
+    if len(lacking) == len(rows):
+        found = sorted({str(k) for rec in records for k in _metrics(rec)})
+        raise UsageError(
+            f"no stored run has the metric '{performance}' ("
+            + (f"metrics found: {', '.join(found)}" if found else "no run has metrics")
+            + f"); attach it with `impactlib metrics RUN {performance}=VALUE`"
+        )
+    return StoredRows([row for row in rows if performance in row], lacking)
+
+
+def _metrics(record: RunRecord) -> dict[str, float]:
+    """The numeric task metrics logged for a run."""
+    logged = dict((record.model or {}).get("metrics") or {})
+    return {
+        str(k): v
+        for k, v in logged.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+
+
+def _record_row(record: RunRecord) -> dict[str, Any]:
+    """One run's row: the summary's resource figures, then its model figures and metrics.
+
+    Labelled by experiment, the name a user gives what a run tried (``impactlib run -e``);
+    the run id only stands in for runs without one.
+    """
+    summary = record.summary()
+    model = record.model or {}
+    return {
+        "label": record.experiment or record.id[:12],
+        "id": record.id,
+        "project": record.project,
+        "experiment": record.experiment,
+        **{k: summary[k] for k in _SUMMARY_COLUMNS},
+        "peak_memory_gb": summary["peak_memory_bytes"] / BYTES_PER_GB,
+        **{k: model[k] for k in ("params", "forward_flops") if k in model},
+        **_metrics(record),
+    }
+
+
+def _disambiguate(rows: list[dict[str, Any]]) -> None:
+    """Several runs of one model or experiment (seeds, repeats): add the short run id."""
+    counts = Counter(row["label"] for row in rows)
+    for row in rows:
+        if counts[row["label"]] > 1:
+            row["label"] = f"{row['label']} (run {row['id'][:8]})"
 
 
 # --- output --------------------------------------------------------------------------------
 
 
-def render_text(results: Sequence[PeprResult], columns: Sequence[str] = ()) -> str:
-    """Plain-text tables (one per set) with the explanation line above each."""
-    blocks = []
-    for res in results:
-        head = ["model", *columns, res.performance, res.resource, "R", res.name, "Pareto"]
-        body = [
-            [
-                r.label,
-                *(_fmt(r.row.get(c, "")) for c in columns),
-                _fmt(r.performance),
-                _fmt(r.resource),
-                f"{r.normalised_resource:.3f}",
-                f"{r.pepr:.4f}",
-                "*" if r.pareto else "",
-            ]
-            for r in res.rows
-        ]
-        widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]
-        lines = [res.explanation()]
-        lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)))
-        lines.append("  ".join("-" * w for w in widths))
-        lines += [
-            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) for row in body
-        ]
-        blocks.append("\n".join(line.rstrip() for line in lines))
-    return "\n\n".join(blocks)
+class _Unit(NamedTuple):
+    """How a known column is shown: its value times ``to_base`` is in the scales' base unit."""
+
+    to_base: float
+    scales: tuple[Scale, ...]
 
 
-def rich_table(result: PeprResult, columns: Sequence[str] = ()) -> Any:
-    """A rich Table of one set (side by side comparison for ``impactlib demo`` and ``pepr``)."""
-    from rich.table import Table
-
-    table = Table(title=result.explanation(), title_justify="left")
-    table.add_column("model")
-    for col in columns:
-        table.add_column(col, justify="right")
-    table.add_column(result.performance, justify="right")
-    table.add_column(result.resource, justify="right")
-    table.add_column("R", justify="right")
-    table.add_column(result.name, justify="right", style="bold")
-    table.add_column("Pareto", justify="center")
-    best = result.best()
-    for r in result.rows:
-        table.add_row(
-            r.label + (" (best)" if r is best else ""),
-            *(_fmt(r.row.get(c, "")) for c in columns),
-            _fmt(r.performance),
-            _fmt(r.resource),
-            f"{r.normalised_resource:.3f}",
-            f"{r.pepr:.4f}",
-            "yes" if r.pareto else "",
-        )
-    return table
+_UNITS = {
+    "energy_kwh": _Unit(J_PER_KWH, ENERGY_SCALES),
+    "emissions_kg": _Unit(1.0, MASS_SCALES),
+    "duration_s": _Unit(1.0, TIME_SCALES),
+    "peak_memory_gb": _Unit(1.0, (Scale("GB", 1.0),)),
+    "cpu_hours": _Unit(1.0, (Scale("CPU-h", 1.0),)),
+    "gpu_hours": _Unit(1.0, (Scale("GPU-h", 1.0),)),
+}
 
 
-def _fmt(value: Any) -> str:
+def display_scale(column: str, values: Sequence[Any]) -> tuple[float, str]:
+    """``(factor, symbol)`` showing a known resource column in one unit chosen by its largest
+    value (``energy_kwh`` of 0.004 -> Wh); ``(1.0, "")`` for other columns."""
+    unit = _UNITS.get(column)
+    numbers = [abs(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if unit is None or not numbers:
+        return 1.0, ""
+    scale = scale_for(max(numbers) * unit.to_base, unit.scales)
+    return unit.to_base / scale.size, scale.symbol
+
+
+def column_format(column: str, values: Sequence[Any]) -> Callable[[Any], str]:
+    """A formatter for one column of a table: a known resource in one unit for the whole
+    column (so rows compare at a glance), other numbers plain, never in scientific notation."""
+    factor, symbol = display_scale(column, values)
+    if not symbol:
+        return _plain
+
+    def show(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return str(value)
+        return f"{format_number(value * factor)} {symbol}"
+
+    return show
+
+
+def _plain(value: Any) -> str:
+    """Numbers without scientific notation; whole numbers in full; anything else as text."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
+        return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return format_number(value, 4)
     return str(value)
+
+
+def rich_table(result: PeprResult) -> Any:
+    """A rich Table of one set, models side by side. Every text is a ``Text``: labels and
+    column names come from the user's files and runs, and rich markup must not eat them."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(result.explanation()), title_justify="left")
+    table.add_column(Text("model"))
+    shown = [result.performance, result.resource]
+    for col in shown:
+        table.add_column(Text(col), justify="right")
+    table.add_column(Text("R"), justify="right")
+    table.add_column(Text(result.name), justify="right", style="bold")
+    table.add_column(Text("Pareto"), justify="center")
+    values = {
+        result.performance: [r.performance for r in result.rows],
+        result.resource: [r.resource for r in result.rows],
+    }
+    formats = {c: column_format(c, values[c]) for c in shown}
+    best = result.best()
+    for r in result.rows:
+        cells = (
+            r.label + (" (best)" if r is best else ""),
+            formats[result.performance](r.performance),
+            formats[result.resource](r.resource),
+            format_number(r.normalised_resource),
+            format_number(r.pepr),
+            "yes" if r.pareto else "",
+        )
+        table.add_row(*(Text(c) for c in cells))
+    return table
 
 
 def plot_svg(result: PeprResult, width: int = 640, height: int = 420) -> str:
@@ -374,24 +466,24 @@ def plot_svg(result: PeprResult, width: int = 640, height: int = 420) -> str:
     """
     from ..report import svg
 
-    points = [(r.resource, r.performance, r.label, r.pareto) for r in result.rows]
-    front = sorted((r.resource, r.performance) for r in result.rows if r.pareto)
-    span = result.resource_max - result.resource_min
+    # In the column's display unit (Wh, g...), so the axis reads without tiny fractions; R is
+    # unchanged by the scaling.
+    factor, symbol = display_scale(result.resource, [result.resource_max])
+    low, high = result.resource_min * factor, result.resource_max * factor
+    points = [(r.resource * factor, r.performance, r.label, r.pareto) for r in result.rows]
+    front = sorted((x, p) for x, p, _, pareto in points if pareto)
+    span = high - low
     pad = span * 0.08
-    x0, x1 = result.resource_min - pad, result.resource_max + pad
-    lines = []
-    for s in (0.2, 0.4, 0.6, 0.8):
-        lines.append(
-            (
-                f"{result.name} = {s:g}",
-                [(x, s * (1 + (x - result.resource_min) / span)) for x in (x0, x1)],
-            )
-        )
+    x0, x1 = low - pad, high + pad
+    lines = [
+        (f"{result.name} = {s:g}", [(x, s * (1 + (x - low) / span)) for x in (x0, x1)])
+        for s in (0.2, 0.4, 0.6, 0.8)
+    ]
     return svg.scatter_chart(
         points,
         front=front,
         guides=lines,
-        x_label=result.resource,
+        x_label=f"{result.resource} ({symbol})" if symbol else result.resource,
         y_label=result.performance,
         title=f"{result.name}: {result.performance} against {result.resource}"
         + (f" ({result.group})" if result.group else ""),

@@ -21,13 +21,13 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from .._time import UTC, iso_z, utc
 from ..carbon.base import IntensitySeries
 from ..errors import ProviderError, UsageError
 
-UTC = timezone.utc
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
@@ -88,8 +88,8 @@ class Window:
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``impactlib schedule --format json``."""
         return {
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso_z(self.start),
+            "end": iso_z(self.end),
             "duration_s": (self.end - self.start).total_seconds(),
             "mean_intensity": round(self.mean_intensity, 3),
             "now_intensity": round(self.now_intensity, 3),
@@ -97,17 +97,9 @@ class Window:
             "zone": self.zone,
             "source": self.source,
             "basis": self.basis,
-            "forecast_end": _iso(self.forecast_end),
+            "forecast_end": iso_z(self.forecast_end),
             "unit": "gCO2e/kWh",
         }
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _covered_until(series: IntensitySeries, start: datetime) -> datetime | None:
@@ -148,7 +140,7 @@ def best_window(
     raises :class:`UsageError` saying how far it reaches. Ties go to the earliest start.
     """
     length = parse_duration(duration)
-    now = _utc(now or datetime.now(UTC)).replace(microsecond=0)
+    now = utc(now or datetime.now(UTC)).replace(microsecond=0)
     horizon = _covered_until(series, now)
     first = series.points[0].start if series.points else None
     if horizon is None and first is not None and now < first <= now + _step(series):
@@ -158,12 +150,12 @@ def best_window(
     if horizon is None:
         raise ProviderError(
             f"the {series.source} forecast for {series.zone} does not cover now "
-            f"({_iso(now)}); it spans {_span(series)}"
+            f"({iso_z(now)}); it spans {_span(series)}"
         )
     if now + length > horizon:
         raise UsageError(
             f"the {series.source} forecast for {series.zone} reaches only "
-            f"{format_duration(horizon - now)} ahead (to {_iso(horizon)}), shorter than the "
+            f"{format_duration(horizon - now)} ahead (to {iso_z(horizon)}), shorter than the "
             f"{format_duration(length)} job; shorten --duration or schedule a later part"
         )
     latest = horizon - length
@@ -202,7 +194,7 @@ def _step(series: IntensitySeries) -> timedelta:
 def _span(series: IntensitySeries) -> str:
     if not series.points:
         return "nothing"
-    return f"{_iso(series.points[0].start)} to {_iso(series.points[-1].end)}"
+    return f"{iso_z(series.points[0].start)} to {iso_z(series.points[-1].end)}"
 
 
 def find_window(
@@ -226,7 +218,7 @@ def find_window(
     span = parse_duration(within, allow_zero=True)
     settings = load_config({**config, "zone": zone} if zone else config)
     zone_name, _ = resolve_zone(settings)
-    start = _utc(now or datetime.now(UTC))
+    start = utc(now or datetime.now(UTC))
     series = forecast_for(settings, zone_name, start, start + span + length)
     return best_window(series, length, within=span, now=start)
 
@@ -283,7 +275,7 @@ def run_at(
         sleep(min(left, 60.0))
     try:
         return subprocess.call(list(argv))
-    except FileNotFoundError:
-        raise UsageError(f"command not found: {argv[0]}") from None
-    except PermissionError:
-        raise UsageError(f"command not executable: {argv[0]}") from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"command not found: {argv[0]}") from exc
+    except PermissionError as exc:
+        raise UsageError(f"command not executable: {argv[0]}") from exc

@@ -1,8 +1,15 @@
 """CSV and JSON exports of run records.
 
-CSV columns start with CodeCarbon's names (same meaning and units: seconds, kg, W, kWh) so
-existing spreadsheets and scripts keep working; impactlib's own columns follow, carrying
-what CodeCarbon's rows lack: status, user, host, scope, method and quality per component.
+The CSV starts with every column of CodeCarbon 3.x's ``EmissionsData`` (3.3.0), in its order,
+names and units (seconds, kg, kWh with PUE for energies, W without PUE for average powers, GiB
+for ``ram_total_size``), so spreadsheets and scripts written for ``emissions.csv`` read these
+files unchanged. What impactlib does not know (water, coordinates, utilisation percentages, a
+CodeCarbon version) is left empty, never guessed. impactlib's own columns follow, carrying what
+CodeCarbon's rows lack: status, user, host, scope, method and quality per component.
+
+The machine described (OS, Python, CPU, memory, GPUs) is the one the run used, read from the
+record (``config["system"]``, written when the run started): exporting on a laptop must not
+describe the laptop. Records older than that field leave those columns empty.
 """
 
 from __future__ import annotations
@@ -10,12 +17,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
-from collections.abc import Sequence
-from typing import Any
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any, NamedTuple
 
+from .. import data
 from ..store.records import RunRecord
+from ..units import J_PER_KWH
 
+# codecarbon/output_methods/emissions_data.py, EmissionsData fields in declaration order
 CODECARBON_COLUMNS = (
     "timestamp",
     "project_name",
@@ -31,24 +42,34 @@ CODECARBON_COLUMNS = (
     "gpu_energy",
     "ram_energy",
     "energy_consumed",
+    "water_consumed",
     "country_name",
     "country_iso_code",
     "region",
-    "on_cloud",
     "cloud_provider",
     "cloud_region",
     "os",
     "python_version",
+    "codecarbon_version",
     "cpu_count",
     "cpu_model",
     "gpu_count",
     "gpu_model",
+    "longitude",
+    "latitude",
     "ram_total_size",
     "tracking_mode",
+    "cpu_utilization_percent",
+    "gpu_utilization_percent",
+    "ram_utilization_percent",
+    "ram_used_gb",
+    "on_cloud",
     "pue",
+    "wue",
 )
 
-OUR_COLUMNS = (
+# Taken as they are from RunRecord.summary(), which already flattens the record.
+SUMMARY_COLUMNS = (
     "status",
     "user",
     "host",
@@ -58,6 +79,10 @@ OUR_COLUMNS = (
     "ended_at",
     "scope",
     "idle_policy",
+)
+
+OUR_COLUMNS = (
+    *SUMMARY_COLUMNS,
     "intensity_source",
     "intensity_zone",
     "intensity_g_per_kwh",
@@ -77,65 +102,162 @@ OUR_COLUMNS = (
     "warnings",
 )
 
+BYTES_PER_GIB = 1024**3  # CodeCarbon's ram_total_size is total bytes / 1024**3
+_KINDS = ("cpu", "gpu", "ram")
+
+
+class Place(NamedTuple):
+    """Where a run's carbon zone is, in CodeCarbon's location columns."""
+
+    country_name: str = ""
+    country_iso_code: str = ""  # ISO 3166 alpha-3, as CodeCarbon writes it
+    region: str = ""
+    cloud_provider: str = ""
+    cloud_region: str = ""
+    on_cloud: str = "N"
+
+
+class Country(NamedTuple):
+    """One ISO 3166 row."""
+
+    alpha3: str
+    name: str
+
+
+@cache
+def _countries() -> dict[str, Country]:
+    """ISO alpha-2 -> (alpha-3, name), from the bundled ISO 3166 table."""
+    return {r["alpha2"]: Country(r["alpha3"], r["name"]) for r in data.load_csv("iso3166.csv")}
+
+
+def _alpha2(code_or_name: str) -> str | None:
+    """The alpha-2 code of an ISO alpha-2 or alpha-3 code or an ISO English name."""
+    wanted = code_or_name.strip().upper()
+    for alpha2, country in _countries().items():
+        if wanted in (alpha2, country.alpha3, country.name.upper()):
+            return alpha2
+    return None
+
+
+def _place_of(alpha2: str | None, **fields: str) -> Place:
+    country = _countries().get(alpha2 or "")
+    if country is None:
+        return Place(**fields)
+    return Place(country.name, country.alpha3, **fields)
+
+
+def place(zone: str) -> Place:
+    """The country, region and cloud columns of a carbon zone; only real ISO codes reach the
+    ISO column (a zone such as ``SE3``, ``US-CA`` or ``GB-13`` names a part of a country).
+
+    Zones: ISO codes (``FR``, ``FRA``); sub-national ``CC-...`` (``US-CA``, ``GB-13``) and
+    bidding zones ``CCn`` (``SE3``, ``NO1``), whose country is their prefix; cloud regions
+    ``provider:region``, placed by the bundled cloud table when it names a known country.
+    """
+    text = zone.strip()
+    if ":" in text:
+        provider, _, region = text.partition(":")
+        cloud = {
+            "cloud_provider": provider.lower(),
+            "cloud_region": region.lower(),
+            "on_cloud": "Y",
+        }
+        return _place_of(_cloud_country(provider, region), **cloud)
+    upper = text.upper()
+    if len(upper) in (2, 3) and upper.isalpha():
+        return _place_of(_alpha2(upper))
+    part = re.fullmatch(r"([A-Z]{2})(-.+|\d+)", upper)
+    if part and part.group(1) in _countries():
+        return _place_of(part.group(1), region=upper)
+    return Place()
+
+
+def _cloud_country(provider: str, region: str) -> str | None:
+    for row in data.load_csv("mlco2_cloud_impact.csv"):
+        if (row["provider"], row["region"]) == (provider.lower(), region.lower()):
+            return _alpha2(row["country"])
+    return None
+
+
+def _system(record: RunRecord) -> dict[str, Any]:
+    """The machine the run used, as its record describes it (empty for old records)."""
+    system = record.config.get("system")
+    if not isinstance(system, Mapping):
+        return {}
+    gpus = system.get("gpus") or {}
+    ram = system.get("ram_total_bytes")
+    return {
+        "os": system.get("os", ""),
+        "python_version": system.get("python", ""),
+        "cpu_count": system.get("cpu_count", ""),
+        "cpu_model": system.get("cpu_model", ""),
+        "gpu_count": sum(gpus.values()) if gpus else "",
+        "gpu_model": ", ".join(f"{n} x {name}" for name, n in gpus.items()),
+        "ram_total_size": ram / BYTES_PER_GIB if ram else "",
+    }
+
 
 def _kind(component: str) -> str:
     return "ram" if component in ("dram", "memory") else component
 
 
-def csv_row(record: RunRecord) -> dict[str, Any]:
-    """One CSV row for a run."""
+def _components(record: RunRecord) -> dict[str, Any]:
+    """Energy (kWh, PUE included), average power (W, without PUE), method and quality per
+    kind of component, as CodeCarbon splits them: cpu, gpu, ram."""
     fp = record.footprint
+    assert fp is not None
+    joules = dict.fromkeys(_KINDS, 0.0)
+    methods: dict[str, set[str]] = {k: set() for k in _KINDS}
+    qualities: dict[str, set[str]] = {k: set() for k in _KINDS}
+    for c in fp.components:
+        kind = _kind(c.component)
+        joules[kind] += c.energy_j
+        methods[kind].add(c.method)
+        qualities[kind].add(c.quality)
+    row: dict[str, Any] = {}
+    for kind in _KINDS:
+        row[f"{kind}_energy"] = joules[kind] * fp.pue / J_PER_KWH
+        row[f"{kind}_power"] = joules[kind] / fp.duration_s if fp.duration_s else 0.0
+        row[f"{kind}_method"] = "+".join(sorted(methods[kind]))
+        row[f"{kind}_quality"] = "+".join(sorted(qualities[kind]))
+    return row
+
+
+def csv_row(record: RunRecord) -> dict[str, Any]:
+    """One CSV row for a run: every column present, empty where the record does not say."""
+    summary = record.summary()
     row: dict[str, Any] = dict.fromkeys(CODECARBON_COLUMNS + OUR_COLUMNS, "")
     row.update(
         timestamp=record.ended_at or record.updated_at,
         project_name=record.project,
         run_id=record.id,
         experiment_id=record.experiment,
-        os=platform.platform(),
-        python_version=platform.python_version(),
-        status=record.status,
-        user=record.user,
-        host=record.host,
-        command=record.command,
-        git_commit=record.git_commit or "",
-        started_at=record.started_at,
-        ended_at=record.ended_at or "",
+        **{k: "" if summary[k] is None else summary[k] for k in SUMMARY_COLUMNS},
+        **_system(record),
     )
+    fp = record.footprint
     if fp is None:
         return row
-    energy: dict[str, float] = {"cpu": 0.0, "gpu": 0.0, "ram": 0.0}
-    methods: dict[str, set[str]] = {"cpu": set(), "gpu": set(), "ram": set()}
-    qualities: dict[str, set[str]] = {"cpu": set(), "gpu": set(), "ram": set()}
-    for c in fp.components:
-        kind = _kind(c.component)
-        energy[kind] += c.energy_j / 3.6e6 * fp.pue
-        methods[kind].add(c.method)
-        qualities[kind].add(c.quality)
-    duration = fp.duration_s or 0.0
-    for kind in ("cpu", "gpu", "ram"):
-        row[f"{kind}_energy"] = energy[kind]
-        row[f"{kind}_power"] = energy[kind] * 3.6e6 / duration if duration else 0.0
-        row[f"{kind}_method"] = "+".join(sorted(methods[kind]))
-        row[f"{kind}_quality"] = "+".join(sorted(qualities[kind]))
+    duration = fp.duration_s
     row.update(
+        _components(record),
         duration=duration,
         emissions=fp.emissions_kg,
         emissions_rate=fp.emissions_kg / duration if duration else 0.0,
         energy_consumed=fp.energy_kwh,
-        gpu_count=sum(1 for c in fp.components if c.component == "gpu"),
         tracking_mode="machine" if fp.scope == "machine" else "process",
         pue=fp.pue,
-        scope=fp.scope,
-        idle_policy=fp.idle_policy,
         cpu_hours=fp.cpu_hours,
         gpu_hours=fp.gpu_hours,
         peak_memory_bytes=fp.peak_memory_bytes,
         embodied_kg="" if fp.embodied_kg is None else fp.embodied_kg,
         warnings=" | ".join(fp.warnings),
     )
+    if row["gpu_count"] == "":  # an old record: count the GPU domains charged
+        row["gpu_count"] = sum(1 for c in fp.components if c.component == "gpu")
     if fp.carbon is not None:
         row.update(
-            country_iso_code=fp.carbon.zone,
+            place(fp.carbon.zone)._asdict(),
             intensity_source=fp.carbon.source,
             intensity_zone=fp.carbon.zone,
             intensity_g_per_kwh=fp.carbon.mean_g_per_kwh,
@@ -157,5 +279,5 @@ def to_csv(records: Sequence[RunRecord]) -> str:
 
 
 def to_json(records: Sequence[RunRecord]) -> str:
-    """All runs as a JSON list of summaries (``impactlib report --format json``)."""
+    """All runs as a JSON list of summaries (``impactlib export --format json``)."""
     return json.dumps([r.summary() for r in records], indent=2, default=str)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .. import data
+from ..units import G_PER_KG, format_number
 
 _TABLE = "referenceValues.csv"
 _SOURCE = "Green Algorithms referenceValues.csv"
@@ -30,20 +31,21 @@ class Equivalent:
 
     def text(self) -> str:
         """Human phrase, e.g. ``5.7 km by car``."""
-        amount = f"{self.amount:.2g}" if self.amount < 10 else f"{self.amount:,.0f}"
-        return f"{amount} {self.unit}"
+        return f"{format_number(self.amount, 2)} {self.unit}"
 
 
-# key in referenceValues.csv -> how one unit of it is named
+# key in referenceValues.csv -> how one unit of it is named, and how many of those units
+# the table's unit holds (streaming is tabled per hour and read best in minutes)
 _UNITS = {
-    "passengerCar_EU_perkm": "km by car (EU average passenger car)",
-    "passengerCar_US_perkm": "km by car (US average passenger vehicle)",
-    "train_perkm": "km by train",
-    "flight_NY-SF": "economy flights New York - San Francisco",
-    "flight_PAR-LON": "economy flights Paris - London",
-    "tree_month": "tree-months of CO2 uptake",
-    "streaming_netflix_perhour": "hours of video streaming",
+    "passengerCar_EU_perkm": ("km by car (EU average passenger car)", 1.0),
+    "passengerCar_US_perkm": ("km by car (US average passenger vehicle)", 1.0),
+    "train_perkm": ("km by train", 1.0),
+    "flight_NY-SF": ("economy flights New York - San Francisco", 1.0),
+    "flight_PAR-LON": ("economy flights Paris - London", 1.0),
+    "tree_month": ("tree-months of CO2 uptake", 1.0),
+    "streaming_netflix_perhour": ("minutes of video streaming", 60.0),
 }
+SMALLEST = 0.1  # below a tenth of the smallest unit, an equivalent says nothing
 
 
 @lru_cache(maxsize=1)
@@ -60,28 +62,32 @@ def reference_values() -> dict[str, tuple[float, str]]:
 
 def equivalent(emissions_kg: float, key: str) -> Equivalent:
     """``emissions_kg`` expressed in units of reference value ``key``."""
-    g_per_unit, source = reference_values()[key]
+    g_per_row, source = reference_values()[key]
+    unit, per_row = _UNITS.get(key, (key, 1.0))
+    g_per_unit = g_per_row / per_row
     return Equivalent(
         key,
-        emissions_kg * 1000.0 / g_per_unit,
-        _UNITS.get(key, key),
+        emissions_kg * G_PER_KG / g_per_unit,
+        unit,
         g_per_unit,
-        f"{_SOURCE} ({key} = {g_per_unit:g} g; {source})",
+        f"{_SOURCE} ({key} = {g_per_row:g} g; {source})",
     )
 
 
 def pick(emissions_kg: float) -> list[Equivalent]:
     """The one or two equivalents that read best for this amount (sparingly: a flight only
-    once it is at least a tenth of one, a car distance only when at least 0.1 km)."""
+    once it is at least a tenth of one, a car distance only when at least 0.1 km, minutes of
+    streaming below that, and nothing for amounts too small to picture)."""
     if emissions_kg <= 0:
         return []
     flight = equivalent(emissions_kg, "flight_NY-SF")
-    if flight.amount >= 0.1:
+    if flight.amount >= SMALLEST:
         return [flight, equivalent(emissions_kg, "tree_month")]
     car = equivalent(emissions_kg, "passengerCar_EU_perkm")
-    if car.amount >= 0.1:
+    if car.amount >= SMALLEST:
         return [car, equivalent(emissions_kg, "tree_month")]
-    return [equivalent(emissions_kg, "streaming_netflix_perhour")]
+    streaming = equivalent(emissions_kg, "streaming_netflix_perhour")
+    return [streaming] if streaming.amount >= SMALLEST else []
 
 
 def sentence(emissions_kg: float) -> str:

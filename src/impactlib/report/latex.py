@@ -1,7 +1,9 @@
-"""LaTeX report: a fragment to ``\\input`` into a paper (methods paragraph and tables).
+"""LaTeX report: a fragment to ``\\input`` into a paper (methods text and tables).
 
 A fragment rather than a document, because the figures belong in the author's own paper
 with its own preamble; it needs only ``booktabs`` and ``graphicx`` (for the wide table).
+The notes behind the methods text (paths, fixes, sources) are LaTeX comments: the authors
+read them in the source, the paper does not print them.
 """
 
 from __future__ import annotations
@@ -64,11 +66,15 @@ def render(
     """The report as a LaTeX fragment."""
     del series
     figs = methods.figures(records)
+    text = methods.methods_text(records)
     parts = [
         "% impactlib energy and carbon report; needs \\usepackage{booktabs,graphicx}",
         r"\paragraph{Energy and carbon.}",
-        escape(methods.methods_paragraph(records)),
+        "\n\n".join(escape(p) for p in text.paragraphs),
     ]
+    if text.notes:
+        parts.append("% Notes behind these figures (for the authors, not typeset):")
+        parts += [f"% - {note}".replace("\n", " ") for note in text.notes]
     if figs.rows:
         parts += [
             r"\begin{table}[t]",
@@ -80,16 +86,18 @@ def render(
             r"\end{table}",
         ]
     if grid is not None:
-        caption = "Multi-criteria assessment" + (f" of {grid.method}" if grid.method else "")
+        caption = "Multi-criteria assessment" + (f": {grid.title}" if grid.title else "")
+        grid_table = grid.table(records)
+        methods_n = len(grid_table.columns) - 1
         parts += [
             r"\begin{table}[t]",
             r"\centering",
             rf"\caption{{{escape(caption)}.}}",
             tabular(
-                ("Criterion", "Measured", "Rating", "Answer"),
-                grid.rows(records),
+                grid_table.columns,
+                grid_table.rows,
                 None,
-                align=r"p{0.17\linewidth}p{0.25\linewidth}p{0.1\linewidth}p{0.38\linewidth}",
+                align=r"p{0.16\linewidth}" + rf"p{{{0.8 / methods_n:.2f}\linewidth}}" * methods_n,
             ),
             r"\end{table}",
         ]

@@ -1,4 +1,4 @@
-"""What a paper should say about its compute: the methods paragraph and the figures table.
+"""What a paper should say about its compute: the methods text and the figures table.
 
 The fields follow the minimal list drawn from Henderson et al. (JMLR 2020), Green AI
 (Schwartz et al. 2020) and Green Algorithms' reporting advice: energy split by component,
@@ -6,36 +6,137 @@ CO2e with the intensity value, source and year, PUE, wall-clock time, hardware, 
 figure was obtained (measured, attributed or estimated), location and how it was found,
 parameters and FLOPs with their convention, and embodied emissions on their own line.
 
-Everything here returns plain text and plain cells; the Markdown, LaTeX and HTML renderers
-only escape and lay them out, so the three formats always say the same thing.
+The methods text is prose a reviewer can read: one paragraph per distinct configuration
+(hardware, meters, attribution, carbon source, PUE), built from fixed sentences and numbers
+only. The records' own notes (file paths, error messages, fixes naming commands or settings,
+URLs) are true and useful to the authors but do not belong in a paper, so they go to a
+separate notes list. Everything here returns plain text and plain cells; the Markdown, LaTeX
+and HTML renderers only escape and lay them out, so the three formats always say the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..units import S_PER_H
+from ..units import (
+    ENERGY_SCALES,
+    J_PER_KWH,
+    MASS_SCALES,
+    S_PER_H,
+    TIME_SCALES,
+    Scale,
+    format_duration_s,
+    format_energy_j,
+    format_in,
+    format_mass_kg,
+    format_number,
+    scale_for,
+)
 from . import equivalents
 
 if TYPE_CHECKING:
-    from ..footprint import Footprint
+    from ..footprint import CarbonInfo, ComponentEnergy, Footprint
     from ..store.records import RunRecord
 
+SHORT_ID_LEN = 8  # like git's short hashes: unique in any store a person reads at once
 COMPONENT_NAMES = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU", "memory": "memory"}
-METHOD_NAMES = {
-    "rapl": "Intel/AMD RAPL energy counters",
-    "nvml-energy": "NVML total-energy counter",
-    "nvml-power": "NVML power readings integrated over time",
-    "model-tdp": "a TDP-based model (no meter readable)",
-    "daemon": "RAPL counters read by the impactlib daemon",
-    "amdsmi": "AMD SMI energy counter",
+# How each method obtained its energy, as a clause after "<component> energy was".
+METHOD_PROSE = {
+    "rapl": "read from the processor's RAPL energy counters",
+    "daemon": "read from the processor's RAPL energy counters by the impactlib system service",
+    "nvml-energy": "read from the GPU's cumulative energy counter through the NVIDIA driver",
+    "nvml-power": "obtained by integrating the GPU power reported by the NVIDIA driver",
+    "amdsmi": "read from the GPU's energy counter through AMD SMI",
+}
+# Where a record's idle floor came from, as a sentence (estimated domains carry their own).
+FLOOR_PROSE = {
+    "calibrated": "Idle power came from a calibration of the host's power against load.",
+    "learned": "Idle power came from a power model of the host learned from earlier runs.",
+    "observed": (
+        "Idle power was the lowest observed during the run, which may understate the idle share."
+    ),
+}
+IDLE_POLICY_PROSE = {
+    "usage": "idle power by its share of the machine's capacity",
+    "allocation": "idle power by the processors, GPUs and memory allocated to it",
+    "none": "no idle power",
+}
+SCOPE_NAMES = {"tree": "process tree", "cgroup": "control group"}
+PROVIDER_NAMES = {
+    "static": "the bundled annual table",
+    "rte": "RTE eCO2mix",
+    "gb": "the GB Carbon Intensity service",
+    "electricitymaps": "Electricity Maps",
 }
 
 
-@dataclass(frozen=True)
-class FiguresTable:
+def short_id(run_id: str) -> str:
+    """The first characters of a run id: what people read and type (``--run`` takes it)."""
+    return run_id[:SHORT_ID_LEN]
+
+
+def quality_label(qualities: Iterable[str]) -> str:
+    """One word for a run's components: the shared quality, or the weakest of a mix.
+
+    ``part estimated`` says that some figure was modelled, which a reader must know first;
+    a mix of measured and attributed counters is ``attributed`` (all read, some split).
+    """
+    found = set(qualities)
+    if not found:
+        return "-"
+    if len(found) == 1:
+        return found.pop()
+    return "part estimated" if "estimated" in found else "attributed"
+
+
+def model_constants(note: str) -> str:
+    """The constants of an estimation model from its component note, e.g.
+    ``P = TDP x (0.12 + 0.88 x utilisation); TDP 150 W x 2 socket(s) ...``.
+
+    Drops what the note repeats from elsewhere (why no meter was usable, which is a warning
+    of its own, and the idle floor, shown beside the figure).
+    """
+    kept = [
+        part.removeprefix("estimated: ")
+        for part in note.split("; ")
+        if part and not part.startswith(("no meter because", "idle floor"))
+    ]
+    return "; ".join(kept)
+
+
+def fmt_count(value: Any) -> str:
+    """Parameter and FLOP counts: ``2,410``, then in engineering units (``1.2 M``, ``3.4 G``)."""
+    if value is None or value == "":
+        return "-"
+    number = float(value)
+    for size, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
+        if abs(number) >= size:
+            return f"{format_number(number / size)} {suffix}"
+    return f"{number:,.0f}"
+
+
+def model_value(model: dict[str, Any] | None, key: str) -> Any:
+    """A model figure (``params``, ``forward_flops``) logged with the model or as a metric."""
+    if not model:
+        return None
+    metrics = model.get("metrics") or {}
+    return model.get(key, metrics.get(key))
+
+
+def _pue(value: float) -> str:
+    text = format_number(value)
+    return text if "." in text else f"{text}.0"
+
+
+def _kinds(footprints: Sequence[Footprint]) -> list[str]:
+    seen = {comp.component for fp in footprints for comp in fp.components}
+    order = list(COMPONENT_NAMES)
+    return sorted(seen, key=lambda k: order.index(k) if k in order else len(order))
+
+
+class FiguresTable(NamedTuple):
     """Header and rows of formatted cells; ``total`` is the sum row (None for one run)."""
 
     columns: tuple[str, ...]
@@ -43,205 +144,363 @@ class FiguresTable:
     total: tuple[str, ...] | None
 
 
-def fmt(value: float | None, digits: int = 3) -> str:
-    """Compact number for tables: ``digits`` significant digits, thousands separated."""
-    if value is None:
-        return "-"
-    if value == 0:
-        return "0"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
+class _Column(NamedTuple):
+    header: str
+    cells: list[str]
+    total: str
 
 
-def fmt_count(value: Any) -> str:
-    """Parameter and FLOP counts in engineering units (1.2 M, 3.4 G)."""
-    if value is None or value == "":
-        return "-"
-    number = float(value)
-    for size, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(number) >= size:
-            return f"{number / size:.3g} {suffix}"
-    return f"{number:.0f}"
+def _scaled(title: str, values: Sequence[float | None], several: bool, scale: Scale) -> _Column:
+    """A numeric column in one unit for all its cells (and its total); ``-`` where unknown."""
+    cells = ["-" if v is None else format_in(v, scale) for v in values]
+    total = format_in(sum(v or 0.0 for v in values), scale) if several else ""
+    return _Column(f"{title} ({scale.symbol})", cells, total)
 
 
-def _kinds(records: Sequence[RunRecord]) -> list[str]:
-    seen: dict[str, None] = {}
-    for rec in records:
-        if rec.footprint:
-            for comp in rec.footprint.components:
-                seen[comp.component] = None
-    order = list(COMPONENT_NAMES)
-    return sorted(seen, key=lambda k: order.index(k) if k in order else len(order))
+def _largest(values: Sequence[float | None], several: bool) -> float:
+    """The largest figure a column shows: its total when there is a total row."""
+    known = [v for v in values if v is not None]
+    return sum(known) if several else max(known, default=0.0)
+
+
+def _timed(title: str, values: Sequence[float | None], several: bool) -> _Column:
+    return _scaled(title, values, several, scale_for(_largest(values, several), TIME_SCALES))
+
+
+def _massed(title: str, values: Sequence[float | None], several: bool) -> _Column:
+    return _scaled(title, values, several, scale_for(_largest(values, several), MASS_SCALES))
 
 
 def figures(records: Sequence[RunRecord]) -> FiguresTable:
     """The standard figures, one row per run (plus a total row for several runs).
 
-    Columns with nothing to say for any run (no GPU, no model logged) are left out, since an
-    empty column in a paper's table reads as a missing measurement.
+    Each quantity has one unit per column, named in the header and chosen by magnitude, so
+    that a column reads down without unit changes. Columns with nothing to say for any run
+    (no GPU, no model logged) are left out: an empty column in a paper's table reads as a
+    missing measurement.
     """
-    kinds = _kinds(records)
-    show_embodied = any(r.footprint and r.footprint.embodied_kg is not None for r in records)
-    show_gpu_h = any(r.footprint and r.footprint.gpu_hours for r in records)
-    show_model = any(r.model for r in records)
-    columns = ["Run", "Duration (h)", "Energy (kWh)"]
-    columns += [f"{COMPONENT_NAMES.get(k, k)} (kWh)" for k in kinds]
-    columns += ["PUE", "Intensity (gCO2e/kWh)", "CO2e (kg)"]
-    if show_embodied:
-        columns.append("Embodied (kg)")
-    columns.append("CPU-h")
-    if show_gpu_h:
-        columns.append("GPU-h")
-    if show_model:
-        columns += ["Params", "FLOPs/forward"]
-    rows = []
-    sums = {"h": 0.0, "e": 0.0, "co2": 0.0, "emb": 0.0, "cpu": 0.0, "gpu": 0.0}
-    by_kind = dict.fromkeys(kinds, 0.0)
-    for rec in records:
-        fp = rec.footprint
-        if fp is None:
-            continue
-        hours = fp.duration_s / S_PER_H
-        row = [rec.id, fmt(hours), fmt(fp.energy_kwh, 4)]
-        for k in kinds:
-            value = fp.component_kwh(k)
-            by_kind[k] += value
-            row.append(fmt(value, 4))
-        intensity = f"{fmt(fp.carbon.mean_g_per_kwh)} ({fp.carbon.zone})" if fp.carbon else "-"
-        row += [fmt(fp.pue), intensity, fmt(fp.emissions_kg, 4)]
-        if show_embodied:
-            row.append(fmt(fp.embodied_kg, 3))
-        row.append(fmt(fp.cpu_hours))
-        if show_gpu_h:
-            row.append(fmt(fp.gpu_hours))
-        if show_model:
-            model = rec.model or {}
-            row += [fmt_count(model.get("params")), fmt_count(model.get("forward_flops"))]
-        rows.append(tuple(row))
-        sums["h"] += hours
-        sums["e"] += fp.energy_kwh
-        sums["co2"] += fp.emissions_kg
-        sums["emb"] += fp.embodied_kg or 0.0
-        sums["cpu"] += fp.cpu_hours
-        sums["gpu"] += fp.gpu_hours
-    total = None
-    if len(rows) > 1:
-        t = ["Total", fmt(sums["h"]), fmt(sums["e"], 4)]
-        t += [fmt(by_kind[k], 4) for k in kinds]
-        t += ["", "", fmt(sums["co2"], 4)]
-        if show_embodied:
-            t.append(fmt(sums["emb"], 3))
-        t.append(fmt(sums["cpu"]))
-        if show_gpu_h:
-            t.append(fmt(sums["gpu"]))
-        if show_model:
-            t += ["", ""]
-        total = tuple(t)
-    return FiguresTable(tuple(columns), tuple(rows), total)
+    runs = [r for r in records if r.footprint is not None]
+    fps = [r.footprint for r in runs if r.footprint is not None]
+    several = len(fps) > 1
+    kinds = _kinds(fps)
+    energy = [fp.energy_j * fp.pue for fp in fps]
+    by_kind = {k: [fp.component_kwh(k) * J_PER_KWH for fp in fps] for k in kinds}
+    energy_scale = scale_for(_largest(energy, several), ENERGY_SCALES)
+    emissions = [fp.emissions_kg for fp in fps]
+    embodied = [fp.embodied_kg for fp in fps]
+    columns = [
+        _Column("Run", [short_id(r.id) for r in runs], "Total"),
+        _timed("Duration", [fp.duration_s for fp in fps], several),
+        _scaled("Energy", energy, several, energy_scale),
+    ]
+    columns += [
+        _scaled(_capital(COMPONENT_NAMES.get(k, k)), by_kind[k], several, energy_scale)
+        for k in kinds
+    ]
+    columns.append(_Column("PUE", [_pue(fp.pue) for fp in fps], ""))
+    columns.append(_Column("Intensity (gCO2e/kWh)", [_intensity(fp.carbon) for fp in fps], ""))
+    columns.append(_massed("CO2e", emissions, several))
+    if any(e is not None for e in embodied):
+        columns.append(_massed("Embodied CO2e", embodied, several))
+    columns.append(_timed("CPU time", [fp.cpu_hours * S_PER_H for fp in fps], several))
+    if any(fp.gpu_hours for fp in fps):
+        columns.append(_timed("GPU time", [fp.gpu_hours * S_PER_H for fp in fps], several))
+    for key, title in (("params", "Params"), ("forward_flops", "FLOPs/forward")):
+        if any(model_value(r.model, key) is not None for r in runs):
+            cells = [fmt_count(model_value(r.model, key)) for r in runs]
+            columns.append(_Column(title, cells, ""))
+    rows = tuple(tuple(col.cells[i] for col in columns) for i in range(len(runs)))
+    total = tuple(col.total for col in columns) if several else None
+    return FiguresTable(tuple(col.header for col in columns), rows, total)
 
 
-def _join(items: Sequence[str]) -> str:
-    items = [i for i in dict.fromkeys(items) if i]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def _intensity(carbon: CarbonInfo | None) -> str:
+    return f"{format_number(carbon.mean_g_per_kwh)} ({carbon.zone})" if carbon else "-"
 
 
-def _meters(footprints: Sequence[Footprint]) -> str:
-    parts: dict[str, dict[str, None]] = {}
+class MethodsText(NamedTuple):
+    """The methods section: prose paragraphs for the paper, and the notes behind them."""
+
+    paragraphs: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def _join(items: Iterable[str]) -> str:
+    unique = [i for i in dict.fromkeys(items) if i]
+    if len(unique) <= 1:
+        return "".join(unique)
+    return ", ".join(unique[:-1]) + " and " + unique[-1]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class _Configuration(NamedTuple):
+    """What makes two runs' methods read the same (runs that share it share a paragraph)."""
+
+    hardware: str
+    meters: tuple[tuple[str, str, str, str], ...]  # component, method, quality, floor source
+    scope: str
+    idle_policy: str
+    carbon: tuple[str, str, str] | None  # source, zone, how the zone was found
+    pue: float
+
+
+def _configuration(record: RunRecord) -> _Configuration:
+    fp = record.footprint
+    assert fp is not None
+    meters = sorted(
+        {(c.component, c.method, c.quality, c.idle_floor_source) for c in fp.components}
+    )
+    carbon = (fp.carbon.source, fp.carbon.zone, fp.carbon.located_by) if fp.carbon else None
+    hardware = str(record.config.get("hardware") or "")
+    return _Configuration(hardware, tuple(meters), fp.scope, fp.idle_policy, carbon, fp.pue)
+
+
+def _opening(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> str:
+    projects = sorted({r.project for r in records if r.project})
+    label = f" of project{'s' if len(projects) > 1 else ''} {_join(projects)}" if projects else ""
+    duration = sum(fp.duration_s for fp in footprints)
+    energy = sum(fp.energy_j * fp.pue for fp in footprints)
+    co2 = sum(fp.emissions_kg for fp in footprints)
+    return (
+        f"We measured {_plural(len(footprints), 'run')}{label} with impactlib: "
+        f"{format_duration_s(duration)} of wall-clock time, {format_energy_j(energy)} of "
+        f"electricity and {format_mass_kg(co2)} CO2e of operational emissions."
+    )
+
+
+def _hardware(subject: str, group: Sequence[RunRecord]) -> str:
+    hosts = sorted({r.host for r in group if r.host})
+    where = f" on host{'s' if len(hosts) > 1 else ''} {_join(hosts)}" if hosts else ""
+    hardware = _join(str(r.config.get("hardware", "")) for r in group)
+    if not where and not hardware:
+        return ""
+    described = f": {hardware.replace('; ', ', ')}" if hardware else ""
+    return f"{subject} ran{where}{described}." if where else f"{subject} used {hardware}."
+
+
+def _model_prose(component: ComponentEnergy) -> str:
+    """How a model estimated a component (after "estimated"), with the constants its note
+    records."""
+    note = component.note
+    if component.method == "model-tdp":
+        text = "from thermal design power (TDP)"
+        per_socket = re.search(r"TDP ([\d.]+) W x (\d+) socket", note)
+        per_core = re.search(r"([\d.]+) W/core x (\d+) core", note)
+        if per_socket:
+            text += f", {per_socket[1]} W per socket for {_plural(int(per_socket[2]), 'socket')}"
+        elif per_core:
+            text += (
+                f", a generic {per_core[1]} W per core for {_plural(int(per_core[2]), 'core')} "
+                "as the processor model is not in the bundled tables"
+            )
+        idle = re.search(r"TDP x \(([\d.]+) \+", note)
+        if idle:
+            text += (
+                f", scaled linearly with utilisation from {format_number(float(idle[1]) * 100)} % "
+                "of TDP when idle"
+            )
+        return text
+    if component.method == "model-memory":
+        per_gb = re.search(r"([\d.]+) W/GB x ([\d.]+) GB", note)
+        if per_gb:
+            return f"at {per_gb[1]} W per GB for {per_gb[2]} GB installed"
+        return "from a constant power per GB installed"
+    return "by a model"
+
+
+def _energy_sources(fps: Sequence[Footprint]) -> list[str]:
+    """One sentence per meter (component kinds sharing it together), then one for all that
+    was estimated, which a reader must not take for a measurement."""
+    by_method: dict[str, dict[str, ComponentEnergy]] = {}
+    for fp in fps:
+        for comp in fp.components:
+            by_method.setdefault(comp.method, {}).setdefault(comp.component, comp)
+    out, models = [], []
+    for method, comps in by_method.items():
+        names = [COMPONENT_NAMES.get(k, k) for k in comps]
+        if next(iter(comps.values())).quality == "estimated":
+            models += [(COMPONENT_NAMES.get(k, k), _model_prose(c)) for k, c in comps.items()]
+        else:
+            how = METHOD_PROSE.get(method, "read from a hardware energy meter")
+            out.append(f"{_capital(_join(names))} energy {_were(names)} {how}.")
+    if len(models) == 1:
+        name, how = models[0]
+        out.append(f"{_capital(name)} energy was not measured but estimated {how}.")
+    elif models:
+        names = [name for name, _ in models]
+        hows = "; ".join(f"{name} {how}" for name, how in models)
+        out.append(f"{_capital(_join(names))} energy were not measured but estimated: {hows}.")
+    return out
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _were(names: Sequence[str]) -> str:
+    return "were" if len(names) > 1 else "was"
+
+
+def _attribution(fps: Sequence[Footprint]) -> list[str]:
+    fp = fps[0]
+    each = "Each run" if len(fps) > 1 else "The run"
+    if fp.scope == "machine":
+        text = (
+            "The whole machine's energy was charged to the runs, which had it to themselves."
+            if len(fps) > 1
+            else "The whole machine's energy was charged to the run, which had it to itself."
+        )
+    else:
+        scope = SCOPE_NAMES.get(fp.scope, "tracked processes")
+        idle = IDLE_POLICY_PROSE.get(fp.idle_policy, f"idle power by the {fp.idle_policy} policy")
+        text = (
+            f"{each} was charged its {scope}'s share: dynamic energy by its CPU time, {idle}; "
+            "other processes' energy was not counted."
+        )
+    floors = {c.idle_floor_source for f in fps for c in f.components if c.quality != "estimated"}
+    return [text] + [FLOOR_PROSE[s] for s in sorted(floors) if s in FLOOR_PROSE]
+
+
+def _carbon(fps: Sequence[Footprint]) -> str:
+    carbons = [fp.carbon for fp in fps if fp.carbon is not None]
+    if not carbons:
+        return "No carbon intensity was available, so operational emissions are not given."
+    first = carbons[0]
+    means = sorted(c.mean_g_per_kwh for c in carbons)
+    value = (
+        f"{format_number(means[0])} gCO2e/kWh"
+        if format_number(means[0]) == format_number(means[-1])
+        else f"between {format_number(means[0])} and {format_number(means[-1])} gCO2e/kWh"
+    )
+    zone = ", the world average," if first.zone == "WORLD" else f" for zone {first.zone},"
+    source = PROVIDER_NAMES.get(first.source, first.source)
+    year = re.search(r"\b(?:19|20)\d\d\b", first.detail)
+    if first.source == "static" and year:
+        source += f" ({year[0]} values)"
+    text = f"Emissions were priced per minute at {value}{zone} from {source}"
+    if any(c.fallback for c in carbons):
+        text += " after the live source failed"
+    if first.located_by.startswith("no location"):
+        text += ", as no location was configured"
+    elif first.located_by != "configuration":
+        text += ", for a location guessed from the machine's settings"
+    return text + "."
+
+
+def _pue_sentence(fps: Sequence[Footprint]) -> str:
+    pue = fps[0].pue
+    if pue == 1.0:
+        return "No data-centre overhead was counted (PUE 1.0)."
+    return f"Energy includes a data-centre power usage effectiveness (PUE) of {_pue(pue)}."
+
+
+def _group_paragraph(subject: str, group: Sequence[RunRecord]) -> str:
+    fps = [r.footprint for r in group if r.footprint is not None]
+    parts = [_hardware(subject, group), *_energy_sources(fps), *_attribution(fps)]
+    parts += [_carbon(fps), _pue_sentence(fps)]
+    return " ".join(p for p in parts if p)
+
+
+def _closing(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> str:
+    parts = []
+    embodied = [fp.embodied_kg for fp in footprints if fp.embodied_kg is not None]
+    if embodied:
+        parts.append(
+            f"Embodied emissions, {format_mass_kg(sum(embodied))} CO2e for the "
+            f"{_plural(len(embodied), 'run') if len(embodied) > 1 else 'run'}, are reported "
+            "separately: the hardware's "
+            "manufacturing emissions in proportion to its time of use over its expected lifetime."
+        )
+    sizes = _model_sizes(records)
+    if sizes:
+        parts.append(sizes)
+    return " ".join(parts)
+
+
+def _model_sizes(records: Sequence[RunRecord]) -> str:
+    """Parameters and FLOPs per forward pass of the logged models, with their convention."""
+    logged = [r for r in records if model_value(r.model, "params") is not None]
+    if not logged:
+        return ""
+    sizes = []
+    for rec in logged:
+        text = f"{fmt_count(model_value(rec.model, 'params'))} parameters"
+        flops = model_value(rec.model, "forward_flops")
+        if flops is not None:
+            text += f" and {fmt_count(flops)} floating-point operations per forward pass"
+        if len(logged) > 1:
+            text += f" (run {short_id(rec.id)})"
+        sizes.append(text)
+    conventions = " ".join(str((r.model or {}).get("flops_convention", "")) for r in logged)
+    counted = re.search(r"multiply-add counts (\d)", conventions)
+    return (
+        f"The model{'s' if len(logged) > 1 else ''} had {_join(sizes)}"
+        + (f", counting a multiply-add as {counted[1]} operations" if counted else "")
+        + "."
+    )
+
+
+def _notes(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> tuple[str, ...]:
+    """What the records say beyond the prose: meter notes, location, fallbacks, warnings."""
+    out: dict[str, None] = {}
     for fp in footprints:
         for comp in fp.components:
-            name = COMPONENT_NAMES.get(comp.component, comp.component)
-            method = METHOD_NAMES.get(comp.method, comp.method)
-            text = f"{method} ({comp.quality}, scope {comp.scope})"
             if comp.note:
-                text += f" [{comp.note}]"
-            parts.setdefault(name, {})[text] = None
-    return "; ".join(f"{name}: {_join(list(texts))}" for name, texts in parts.items())
+                out[f"{comp.domain}: {comp.note}"] = None
+        if fp.carbon is not None:
+            if fp.carbon.located_by != "configuration":
+                out[f"Location ({fp.carbon.zone}): {fp.carbon.located_by}"] = None
+            if fp.carbon.fallback:
+                out[f"Carbon intensity fallback: {fp.carbon.fallback}"] = None
+        for warning in fp.warnings:
+            out[warning] = None
+    embodied = next((r for r in records if r.footprint and r.footprint.embodied_note), None)
+    if embodied is not None and embodied.footprint is not None:
+        out[f"Embodied, run {short_id(embodied.id)}: {embodied.footprint.embodied_note}"] = None
+    for rec in records:
+        conv = (rec.model or {}).get("flops_convention")
+        if conv:
+            out[f"FLOPs: {conv}"] = None
+    return tuple(out)
 
 
-def methods_paragraph(records: Sequence[RunRecord]) -> str:
-    """The methods paragraph for a paper, in plain text (renderers escape it)."""
-    footprints = [r.footprint for r in records if r.footprint is not None]
+def methods_text(records: Sequence[RunRecord]) -> MethodsText:
+    """The methods section: an opening with the totals, one paragraph per configuration,
+    then embodied emissions and model size; the records' notes apart."""
+    measured = [r for r in records if r.footprint is not None]
+    footprints = [r.footprint for r in measured if r.footprint is not None]
     if not footprints:
-        return "No finished measurements were found for the selected runs."
-    hours = sum(fp.duration_s for fp in footprints) / S_PER_H
-    energy = sum(fp.energy_kwh for fp in footprints)
-    co2 = sum(fp.emissions_kg for fp in footprints)
-    hosts = _join(sorted({r.host for r in records if r.host}))
-    projects = _join(sorted({r.project for r in records if r.project}))
-    n = len(footprints)
-    out = [
-        f"We measured the energy use of {n} run{'s' if n != 1 else ''} "
-        f"(project {projects or 'unnamed'}; {fmt(hours)} h of wall-clock time"
-        + (f" on {hosts}" if hosts else "")
-        + f") with impactlib: {fmt(energy, 4)} kWh in total, PUE included, "
-        f"for {fmt(co2, 4)} kg CO2e of operational emissions."
-    ]
-    hardware = [str(r.config.get("hardware")) for r in records if r.config.get("hardware")]
-    if hardware:
-        out.append(f"Hardware: {_join(hardware)}.")
-    out.append(f"Energy by component and how it was obtained: {_meters(footprints)}.")
-    scopes = _join(sorted({f"{fp.scope} (idle policy {fp.idle_policy})" for fp in footprints}))
-    out.append(
-        f"Energy was attributed to the tracked scope {scopes}: dynamic energy by usage share, "
-        "idle energy by the stated policy; the unattributed rest of each device is not counted."
-    )
-    carbons = [fp.carbon for fp in footprints if fp.carbon is not None]
-    if carbons:
-        descs = []
-        for c in carbons:
-            desc = (
-                f"{c.zone} ({c.source}, {c.detail or 'no detail'}; mean {fmt(c.mean_g_per_kwh)} "
-                f"gCO2e/kWh; location from {c.located_by})"
-            )
-            if c.fallback:
-                desc += f" - fallback: {c.fallback}"
-            descs.append(desc)
-        out.append(f"Carbon intensity: {_join(descs)}.")
-    else:
-        out.append("No carbon intensity was available, so operational emissions are not given.")
-    pues = sorted({fp.pue for fp in footprints})
-    out.append(
-        f"A power usage effectiveness (PUE) of {_join([fmt(p) for p in pues])} was applied to all "
-        "energy figures" + (" (1.0: no data-centre overhead counted)." if pues == [1.0] else ".")
-    )
-    embodied = [fp for fp in footprints if fp.embodied_kg is not None]
-    if embodied:
-        total = sum(fp.embodied_kg or 0.0 for fp in embodied)
-        notes = _join([fp.embodied_note for fp in embodied if fp.embodied_note][:1])
-        out.append(
-            f"Embodied (manufacturing) emissions, reported separately: {fmt(total, 3)} kg CO2e"
-            + (f" ({notes})" if notes else "")
-            + "."
-        )
-    models = [r.model for r in records if r.model]
-    if models:
-        conv = models[0].get("flops_convention", "convention not recorded")
-        out.append(
-            "Model size and compute: "
-            + _join(
-                [
-                    f"{fmt_count(m.get('params'))} parameters, "
-                    f"{fmt_count(m.get('forward_flops'))} FLOPs per forward pass"
-                    for m in models
-                ]
-            )
-            + f" (FLOPs: {conv})."
-        )
-    warnings = sorted({w for fp in footprints for w in fp.warnings})
-    if warnings:
-        out.append(f"Caveats recorded during measurement: {_join(warnings)}.")
-    return " ".join(out)
+        return MethodsText(("No finished measurements were found for the selected runs.",), ())
+    groups: dict[_Configuration, list[RunRecord]] = {}
+    for rec in measured:
+        groups.setdefault(_configuration(rec), []).append(rec)
+    opening = _opening(measured, footprints)
+    closing = _closing(measured, footprints)
+    if len(groups) == 1:
+        subject = "The run" if len(measured) == 1 else "The runs"
+        body = " ".join(p for p in (opening, _group_paragraph(subject, measured), closing) if p)
+        return MethodsText((body,), _notes(measured, footprints))
+    paragraphs = [opening]
+    for group in groups.values():
+        ids = _join(short_id(r.id) for r in group)
+        paragraphs.append(_group_paragraph(f"Run{'s' if len(group) > 1 else ''} {ids}", group))
+    if closing:
+        paragraphs.append(closing)
+    return MethodsText(tuple(paragraphs), _notes(measured, footprints))
 
 
 def human_summary(records: Sequence[RunRecord]) -> str:
     """One or two sentences for readers: the totals and one everyday equivalent."""
     footprints = [r.footprint for r in records if r.footprint is not None]
-    energy = sum(fp.energy_kwh for fp in footprints)
+    energy = sum(fp.energy_j * fp.pue for fp in footprints)
     co2 = sum(fp.emissions_kg for fp in footprints)
-    text = f"{fmt(energy, 4)} kWh and {fmt(co2, 4)} kg CO2e in {len(footprints)} run(s)."
+    text = (
+        f"{format_energy_j(energy)} and {format_mass_kg(co2)} CO2e in "
+        f"{_plural(len(footprints), 'run')}."
+    )
     extra = equivalents.sentence(co2)
     return f"{text} {extra}".strip()
 

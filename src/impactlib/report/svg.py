@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
+from ..units import format_number
+
 # One colour per component kind, kept the same in every chart of a report.
 COLOURS = {
     "cpu": "#3b6fb6",
@@ -47,11 +49,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _label(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e4 or abs(value) < 1e-3:
-        return f"{value:.2g}"
-    return f"{value:.4g}"
+    return format_number(value)
 
 
 class _Frame:
@@ -148,8 +146,13 @@ def line_chart(
     y_label: str,
     width: int = 720,
     height: int = 320,
+    gap: float | None = None,
 ) -> str:
-    """One polyline per named series (points sorted by x); a lone point is drawn as a dot."""
+    """One line per named series (points sorted by x); a lone point is drawn as a dot.
+
+    With ``gap``, points further apart in x than that are not joined: the line breaks where
+    data is missing instead of drawing a slope across it.
+    """
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
     frame = _Frame(
@@ -163,19 +166,34 @@ def line_chart(
     cols = [colour(n, i) for i, n in enumerate(names)]
     for name, col in zip(names, cols, strict=False):
         pts = sorted(series[name])
-        coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in pts)
-        if len(pts) > 1:
-            body.append(
-                f'<polyline class="series" data-series="{escape(name)}" points="{coords}" '
-                f'fill="none" stroke="{col}" stroke-width="2"/>'
-            )
-        if len(pts) <= 60:
-            body += [
-                f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="2.5" fill="{col}"/>'
-                for x, y in pts
-            ]
+        for run in _runs(pts, gap):
+            coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in run)
+            if len(run) > 1:
+                body.append(
+                    f'<polyline class="series" data-series="{escape(name)}" points="{coords}" '
+                    f'fill="none" stroke="{col}" stroke-width="2"/>'
+                )
+        # dots while they can be told apart, and always for a point no line reaches
+        dots = pts if len(pts) <= 60 else [r[0] for r in _runs(pts, gap) if len(r) == 1]
+        body += [
+            f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="2.5" fill="{col}"/>'
+            for x, y in dots
+        ]
     body += _legend(names, cols, width)
     return _document(width, height, title, body, "line-chart")
+
+
+def _runs(
+    points: Sequence[tuple[float, float]], gap: float | None
+) -> list[list[tuple[float, float]]]:
+    """``points`` (sorted by x) cut wherever x jumps by more than ``gap``."""
+    out: list[list[tuple[float, float]]] = []
+    for point in points:
+        if out and (gap is None or point[0] - out[-1][-1][0] <= gap + 1e-9):
+            out[-1].append(point)
+        else:
+            out.append([point])
+    return out
 
 
 def bar_chart(

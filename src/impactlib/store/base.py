@@ -6,20 +6,16 @@ import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
+from .._time import iso_utc, now_utc, parse_utc
 from ..footprint import Footprint
 from ..identity import host_name
 from . import schema
 from .records import RunRecord, SeriesRow
 
 Row = Sequence[Any]
-
-
-def utc_now_iso() -> str:
-    """Current UTC time, ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -86,7 +82,7 @@ class Store(ABC):
         """Save the run's current figures and (new or changed) series rows atomically."""
         run_params = {
             "id": run_id,
-            "updated_at": utc_now_iso(),
+            "updated_at": iso_utc(now_utc()),
             "status": status,
             "ended_at": footprint.ended_at,
             "duration_s": footprint.duration_s,
@@ -119,7 +115,7 @@ class Store(ABC):
 
     def save_floors(self, host: str, floors_w: Mapping[str, float]) -> None:
         """Remember the lowest power seen per domain on this host."""
-        now = utc_now_iso()
+        now = iso_utc(now_utc())
         rows = [
             {"host": host, "domain": d, "watts": w, "updated_at": now} for d, w in floors_w.items()
         ]
@@ -153,46 +149,30 @@ class Store(ABC):
         return [SeriesRow(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     @staticmethod
-    def _record(row: Row) -> RunRecord:
-        (
-            rid,
-            project,
-            experiment,
-            user,
-            host,
-            pid,
-            command,
-            commit,
-            started,
-            ended,
-            updated,
-            status,
-            save_interval,
-            config,
-            footprint,
-            model,
-            epochs,
-        ) = row
-        fp = Footprint.from_dict(json.loads(footprint)) if footprint else None
-        if status == "running" and _looks_dead(host, int(pid), updated, float(save_interval)):
+    def _record(values: Row) -> RunRecord:
+        row = schema.RunRow._make(values)
+        status = row.status
+        if status == "running" and _looks_dead(
+            row.host, int(row.pid), row.updated_at, float(row.save_interval)
+        ):
             status = "killed"
         return RunRecord(
-            id=rid,
-            project=project,
-            experiment=experiment,
-            user=user,
-            host=host,
-            pid=int(pid),
-            command=command,
-            git_commit=commit,
-            started_at=started,
-            ended_at=ended,
-            updated_at=updated,
+            id=row.id,
+            project=row.project,
+            experiment=row.experiment,
+            user=row.username,
+            host=row.host,
+            pid=int(row.pid),
+            command=row.command,
+            git_commit=row.git_commit,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            updated_at=row.updated_at,
             status=status,
-            config=json.loads(config) if config else {},
-            footprint=fp,
-            model=json.loads(model) if model else None,
-            epochs=tuple(json.loads(epochs)) if epochs else (),
+            config=json.loads(row.config) if row.config else {},
+            footprint=Footprint.from_dict(json.loads(row.footprint)) if row.footprint else None,
+            model=json.loads(row.model) if row.model else None,
+            epochs=tuple(json.loads(row.epochs)) if row.epochs else (),
         )
 
 
@@ -201,7 +181,7 @@ def _looks_dead(host: str, pid: int, updated_at: str, save_interval: float) -> b
     if host == host_name():
         return not _pid_alive(pid)
     try:
-        updated = datetime.fromisoformat(updated_at)
+        updated = parse_utc(updated_at)
     except ValueError:
         return False
-    return datetime.now(timezone.utc) - updated > timedelta(seconds=3 * save_interval + 60)
+    return now_utc() - updated > timedelta(seconds=3 * save_interval + 60)

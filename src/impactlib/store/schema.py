@@ -3,9 +3,17 @@
 Statements use ``:name`` parameters, which both ``sqlite3`` and SQLAlchemy's ``text()``
 understand, and the ``INSERT ... ON CONFLICT`` upsert both databases support, so the two
 back-ends run literally the same SQL (always parameterised, never built from input).
+
+:data:`VERSION` is stamped in SQLite's ``PRAGMA user_version``: a later release that changes
+the layout bumps it and migrates older files, and an older release refuses a newer file
+instead of misreading it.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+VERSION = 1
 
 CREATE = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -70,8 +78,31 @@ UPSERT_FLOOR = """INSERT INTO floors (host, domain, watts, updated_at)
 
 SELECT_FLOORS = "SELECT domain, watts FROM floors WHERE host = :host"
 
-RUN_COLUMNS = """id, project, experiment, username, host, pid, command, git_commit,
-    started_at, ended_at, updated_at, status, save_interval, config, footprint, model, epochs"""
+
+class RunRow(NamedTuple):
+    """One row of ``runs`` as the SELECT statements below return it, by column name."""
+
+    id: str
+    project: str
+    experiment: str
+    username: str
+    host: str
+    pid: int
+    command: str
+    git_commit: str | None
+    started_at: str
+    ended_at: str | None
+    updated_at: str
+    status: str
+    save_interval: float
+    config: str
+    footprint: str | None
+    model: str | None
+    epochs: str | None
+
+
+# Derived from RunRow so that the selected columns and the names they are read by cannot drift.
+RUN_COLUMNS = ", ".join(RunRow._fields)
 
 SELECT_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE id = :id"
 

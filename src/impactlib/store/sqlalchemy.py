@@ -16,23 +16,23 @@ class SqlAlchemyStore(Store):
     def __init__(self, url: str) -> None:
         try:
             import sqlalchemy
-        except ImportError:
+        except ImportError as exc:
             raise StoreError(
                 f"store {url.split('://')[0]}:// needs SQLAlchemy; "
                 "fix: pip install 'impactlib[postgres]'"
-            ) from None
+            ) from exc
         self._sa = sqlalchemy
         self.location = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
         try:
             self._engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
             self._write([(sql, {}) for sql in schema.CREATE])
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store {self.location} ({_short(exc)})") from None
+            raise StoreError(f"cannot open the store {self.location} ({_short(exc)})") from exc
         except ImportError as exc:
             raise StoreError(
                 f"cannot open the store {self.location}: missing driver ({exc}); "
                 "fix: pip install 'impactlib[postgres]'"
-            ) from None
+            ) from exc
 
     def _write(
         self, statements: Iterable[tuple[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]]
@@ -46,7 +46,7 @@ class SqlAlchemyStore(Store):
                     else:
                         conn.execute(text(sql), [dict(p) for p in params])
         except self._sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot write the store {self.location} ({_short(exc)})") from None
+            raise StoreError(f"cannot write the store {self.location} ({_short(exc)})") from exc
 
     def _query(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         # PostgreSQL cannot infer the type of a bare NULL parameter in ":p IS NULL".
@@ -61,7 +61,7 @@ class SqlAlchemyStore(Store):
             with self._engine.connect() as conn:
                 return [tuple(r) for r in conn.execute(bind, dict(params)).fetchall()]
         except self._sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the store {self.location} ({_short(exc)})") from None
+            raise StoreError(f"cannot read the store {self.location} ({_short(exc)})") from exc
 
     def close(self) -> None:
         """Dispose of the connection pool."""

@@ -34,6 +34,7 @@ class FakeAmdGpu:
     legacy: bool = False  # answer with "power" instead of "energy_accumulator"
     supported: bool = True  # False: energy count raises (e.g. on a VM guest)
     fail_reads: int = 0  # the next N energy reads raise
+    malformed_reads: int = 0  # the next N energy reads answer without the accumulator
 
 
 class FakeAmdSmi:
@@ -77,5 +78,8 @@ class FakeAmdSmi:
         if handle.fail_reads:
             handle.fail_reads -= 1
             raise AmdSmiLibraryException(10)
+        if handle.malformed_reads:
+            handle.malformed_reads -= 1
+            return {"counter_resolution": handle.resolution_uj, "timestamp": 0}
         key = "power" if handle.legacy else "energy_accumulator"
         return {key: handle.accumulator, "counter_resolution": handle.resolution_uj, "timestamp": 0}

@@ -1,0 +1,12 @@
+"""What a paper's methods prose must not contain: the report and demo tests share one rule."""
+
+from __future__ import annotations
+
+import re
+
+# URLs, commands and options, error codes, setting and variable names (snake_case,
+# IMPACTLIB_*), paths, markup, tracebacks and scientific notation: notes, not prose.
+NOT_PROSE = re.compile(
+    r"https?://|www\.|arXiv|`|\bErrno\b|\bsudo\b|\bpip\b|modprobe|--\w|IMPACTLIB_|\b\w+_\w+\b"
+    r"|=|(?:^|\s)/\w|\[|\bTraceback\b|\d[eE]-?\d"
+)
