@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clihelp import cli
+import pytest
+from clihelp import assert_one_line_error, cli
 from powercap import FakePowercap
 
 
@@ -30,3 +31,16 @@ def test_import_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("run", "-p"), "requires an argument"),
+        (("nope",), "No such command"),
+        (("report", "--since-never"), "No such option"),
+        (("run", "--pue", "x", "--", "true"), "option --pue"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args: tuple[str, ...], needle: str) -> None:
+    assert_one_line_error(cli(*args), needle)

@@ -181,3 +181,14 @@ def test_unwritable_store_path(tmp_path: Path) -> None:
     assert_one_line_error(
         cli("run", "--store", str(blocker / "db.sqlite"), "--", "true"), "cannot open the store"
     )
+
+
+def test_a_store_given_on_the_command_line_reaches_the_command(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """So that ``impactlib metrics`` inside the command finds its run."""
+    store = tmp_path / "elsewhere.db"
+    show = "import os; print(os.environ['IMPACTLIB_STORE'])"
+    result = cli("run", "-q", "--store", str(store), "--", sys.executable, "-c", show, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(store)

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import Config, load_config
+from ..config import ARGUMENT, Config, load_config
+from ..errors import ConfigError
 from ..footprint import ComponentEnergy, Footprint
 
 
 def config_from(**options: Any) -> Config:
-    """Configuration with the command-line options as the highest-precedence layer."""
-    return load_config({k: v for k, v in options.items() if v is not None})
+    """Configuration with the command-line options as the highest-precedence layer; a bad
+    option's message names the option as the user typed it."""
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        return load_config(given)
+    except ConfigError as exc:
+        text = str(exc)
+        for key in given:
+            if text.startswith(f"{ARGUMENT}: ") and f"'{key}'" in text:
+                flag = "--" + key.replace("_", "-")
+                raise ConfigError(f"option {flag}: {text.removeprefix(ARGUMENT + ': ')}") from exc
+        raise
 
 
 def summary_lines(fp: Footprint, run_id: str, status: str, store: str) -> list[str]:

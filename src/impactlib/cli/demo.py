@@ -38,7 +38,8 @@ def _train(
     x_train, x_test, y_train, y_test = train_test_split(x / 16.0, y, test_size=0.25, random_state=0)
     model = MLPClassifier(hidden_layer_sizes=hidden, random_state=0, max_iter=1, warm_start=True)
     tracker = Tracker(
-        config_from(experiment="digits-mlp", **config_overrides), command=f"impactlib demo ({name})"
+        config_from(experiment=f"digits-{name}", **config_overrides),
+        command=f"impactlib demo ({name})",
     )
     started = time.perf_counter()
     with tracker, warnings.catch_warnings():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -42,13 +43,27 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; ImpactError becomes one line and exit 2."""
+    """Run the CLI. Bad input of any kind (an :class:`ImpactError`, an unknown option, a
+    missing value) becomes one line on stderr and exit code 2, never a box or a traceback."""
+    from typer.exceptions import TyperException
+
     app = build_app()
     try:
-        app(args=argv, prog_name="impactlib", standalone_mode=True)
+        code = app(args=argv, prog_name="impactlib", standalone_mode=False)
     except ImpactError as exc:
-        typer.echo(f"impactlib: error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except typer.Abort:
+        sys.exit(130)
+    except TyperException as exc:  # click's usage errors, as typer vendors them
+        context = getattr(exc, "ctx", None)
+        where = context.command_path if context is not None else "impactlib"
+        _fail(f"{exc.format_message()} (see `{where} --help`)", getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"impactlib: error: {message}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..config import KEYS
+from ..config import ARGUMENT, KEYS
 from ..errors import UsageError
 from .common import config_from, summary_lines
 
@@ -82,8 +82,12 @@ def _command(args: list[str]) -> list[str]:
 
 
 def _spawn(cmd: list[str], tracker: Tracker) -> subprocess.Popen[bytes]:
-    """Start the command with its run id in its environment; bad names are one line."""
+    """Start the command with its run id in its environment (and the store, when given on
+    the command line, so that ``impactlib metrics`` inside it finds the run); bad names are
+    one line."""
     env = {**os.environ, RUN_ID_VARIABLE: tracker.run_id}
+    if tracker.config.store and tracker.config.sources.get("store") == ARGUMENT:
+        env["IMPACTLIB_STORE"] = tracker.config.store
     try:
         return subprocess.Popen(cmd, env=env)
     except (FileNotFoundError, PermissionError) as exc:
