@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from . import data
 from .errors import UsageError
-from .units import S_PER_H
+from .units import S_PER_H, format_duration_s, format_mass_kg
 
 if TYPE_CHECKING:
     from .config import Config
@@ -160,7 +160,7 @@ def embodied_for_run(
         total += kg
         parts.append(
             f"host share {share:.3g} x {item.kg:g} kg server (BLOOM proxy, GPUs excluded) "
-            f"over {life:g} y at {ratio:.0%} use = {kg:.3g} kg"
+            f"over {life:g} y at {ratio:.0%} use = {format_mass_kg(kg)}"
         )
         sources[item.source] = None
     counts: dict[tuple[str, bool, str], int] = {}
@@ -174,14 +174,15 @@ def embodied_for_run(
         total += kg
         label = item_name if exact else f"{item_name} as proxy for '{name}'"
         parts.append(
-            f"{n} x GPU {label} for {hours_per_gpu:.4g} h: {item.kg:g} kg over {life:g} y "
-            f"at {ratio:.0%} use = {kg:.3g} kg"
+            f"{n} x GPU {label} for {format_duration_s(hours_per_gpu * S_PER_H)}: "
+            f"{item.kg:g} kg over {life:g} y at {ratio:.0%} use = {format_mass_kg(kg)}"
         )
         sources[item.source] = None
     if not parts:
         return 0.0, "no host share or GPU used: no embodied emissions charged"
     note = (
-        f"embodied x hours used / (lifetime h x use ratio), run of {hours:.4g} h: "
+        "embodied x hours used / (lifetime h x use ratio), "
+        f"run of {format_duration_s(hours * S_PER_H)}: "
         + "; ".join(parts)
         + ". Sources: "
         + "; ".join(sources)

@@ -456,6 +456,8 @@ def _notes(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> tup
             if fp.carbon.fallback:
                 out[f"Carbon intensity fallback: {fp.carbon.fallback}"] = None
         for warning in fp.warnings:
+            if fp.carbon is not None and fp.carbon.located_by in warning:
+                continue  # the location note above says it already
             out[warning] = None
     embodied = next((r for r in records if r.footprint and r.footprint.embodied_note), None)
     if embodied is not None and embodied.footprint is not None:
