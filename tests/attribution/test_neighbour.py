@@ -87,9 +87,14 @@ def test_a_calibrated_host_charges_the_same_job_the_same_beside_a_neighbour(
     for beside in (neighbour_first, not neighbour_first):
         figures[beside] = job_with_neighbour(host) if beside else run_job(host)
     alone, beside = figures[False], figures[True]
+    ncpus = os.cpu_count() or 2
     for figure in (alone, beside):
         assert figure["source"] == "calibrated"
         assert figure["energy_j"] == pytest.approx(TRUTH_J, rel=0.10), figures
+        # and, from the CPU time it really got, the exact truth of DESIGN §5 within 5 %
+        cpu_s = float(figure["cpu_s"])  # type: ignore[arg-type]
+        exact = W_PER_CPU * cpu_s + IDLE_W * cpu_s / ncpus
+        assert figure["energy_j"] == pytest.approx(exact, rel=0.05), figures
     assert beside["energy_j"] == pytest.approx(alone["energy_j"], rel=0.10), figures
 
 
