@@ -52,6 +52,7 @@ _LAZY = {
     "pepr_scores": "planning.pepr",
     "best_window": "planning.schedule",
     "find_window": "planning.schedule",
+    "runs_dataframe": "integrations.pandas",
 }
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "pepr_scores",
     "pepr_table",
     "predict_from_epochs",
+    "runs_dataframe",
     "track",
 ]
 
@@ -89,6 +91,7 @@ if TYPE_CHECKING:
 
     from .config import Config, load_config
     from .footprint import CarbonInfo, ComponentEnergy, Footprint
+    from .integrations.pandas import runs_dataframe
     from .planning.estimate import EpochEnergyPredictor, estimate, predict_from_epochs
     from .planning.modelmetrics import model_metrics
     from .planning.pepr import pepr_scores, pepr_table
@@ -103,6 +106,14 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value  # later lookups skip this function
     return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext impactlib``: the notebook magics (:mod:`impactlib.integrations.jupyter`),
+    imported only here so that ``import impactlib`` stays free of IPython."""
+    from .integrations.jupyter import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __dir__() -> list[str]:

@@ -21,12 +21,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _lifecycle, identity
 from ._time import from_wall_ns, iso_utc, minute_iso
 from .attribution import ranks
-from .attribution.scope import MachineScope, Scope, TreeScope, choose_scope
+from .attribution.scope import CgroupScope, MachineScope, Scope, TreeScope, choose_scope
 from .attribution.shares import Floor, apply_remembered_floors
 from .attribution.window import Window
 from .config import Config, load_config
@@ -36,6 +36,9 @@ from .log import log
 from .sampling import Sampler, shared_sampler
 from .store import RunRecord, SeriesRow, Store, open_store
 from .units import S_PER_H
+
+if TYPE_CHECKING:
+    from .slurm.job import SlurmJob
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,9 +89,15 @@ class Tracker:
         this process). The configuration's ``scope = "machine"`` overrides both."""
         from .carbon.location import resolve_zone
         from .carbon.pricing import ProvisionalPrice
+        from .slurm.job import detect
 
+        self.slurm = detect(os.environ)
+        if self.slurm is not None and config.sources.get("idle_policy", "default") == "default":
+            config = _allocation_policy(config)
         self.config = config
         self.scope: Scope = choose_scope(config.scope, pid=scope_pid, pending=new_process)
+        if self.slurm is not None and scope_pid is None:
+            self.scope = _job_scope(self.scope, config, self.slurm)
         self.zone, self.located_by = resolve_zone(config)
         # Fails at init(), not after hours of training, on a bad zone; checkpoints price with it.
         self._provisional = ProvisionalPrice.for_zone(self.zone, self.located_by)
@@ -194,6 +203,9 @@ class Tracker:
             window.total_memory,
             self._gpu_names(window.accounts),
         )
+        details: dict[str, Any] = {}
+        if self.slurm is not None:
+            details["slurm"] = _slurm_details(self.slurm, self.scope)
         return RunRecord(
             id=self.run_id,
             project=self.config.project,
@@ -212,6 +224,7 @@ class Tracker:
                 "sources": dict(self.config.sources),
                 "hardware": identity.hardware_line(system),
                 "system": system,
+                **details,
             },
         )
 
@@ -465,13 +478,15 @@ class Tracker:
         return fp.emissions_kg if fp else 0.0
 
     # -- extras ------------------------------------------------------------------------
-    def epoch_end(self) -> None:
-        """Mark the end of a training epoch (used to predict a full training)."""
+    def epoch_end(self) -> Footprint | None:
+        """Mark the end of a training epoch (used to predict a full training); return the
+        figures of this very moment, which the mark records."""
         with self._lock:
             self._snapshot_at = 0.0  # an epoch mark needs the figures of this very moment
             fp = self.snapshot()
             if fp is not None and self.state is State.RUNNING:
                 self._epochs.append(fp.energy_j)
+            return fp
 
     def log_model(self, model: Any, example_input: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Compute model metrics (parameters, size, FLOPs) and attach them to this run."""
@@ -514,6 +529,44 @@ class Tracker:
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _allocation_policy(config: Config) -> Config:
+    """Under SLURM the job holds its allocation whether it uses it or not, so that is what
+    idle power is split by, unless the user chose a policy."""
+    from dataclasses import replace
+
+    sources = {**config.sources, "idle_policy": "default under SLURM (the job's allocation)"}
+    return replace(config, idle_policy="allocation", sources=sources)
+
+
+def _job_scope(scope: Scope, config: Config, job: SlurmJob) -> Scope:
+    """The job's cgroup on this node, where one is found and the user did not choose the
+    scope: it holds every process of the job, descendants of this process or not."""
+    from .slurm.cgroup import find_job_cgroup
+
+    if isinstance(scope, MachineScope) or config.sources.get("scope", "default") != "default":
+        return scope
+    found = find_job_cgroup(job, config.procfs_root, config.cgroup_root)
+    if found is None:
+        return scope
+    return CgroupScope(
+        found.cpu_file, found.version, found.memory_file, found.cpus, found.memory_bytes
+    )
+
+
+def _slurm_details(job: SlurmJob, scope: Scope) -> dict[str, Any]:
+    """The ``config["slurm"]`` of a record: the job's identity and, when measured by its
+    cgroup, which one and what the job held."""
+    details: dict[str, Any] = job.to_dict()
+    if isinstance(scope, CgroupScope):
+        details["cgroup"] = {
+            "cpu_file": scope.cpu_file,
+            "version": scope.version,
+            "cpus": scope.cpus,
+            "memory_bytes": scope.memory_bytes,
+        }
+    return details
 
 
 _LOCATION_KEYS = ("country", "region", "zone")
