@@ -13,6 +13,8 @@ TESTS = Path(__file__).parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from pgserver import postgres_server, postgres_url  # noqa: E402,F401  (shared fixtures)
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(
@@ -21,7 +23,8 @@ def isolated_env(
     """A private home: store, user config, cache; no inherited IMPACTLIB_* settings."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        if name.startswith("IMPACTLIB_"):
+        # SLURM_*: a suite run inside a SLURM job must not measure that job's cgroup
+        if name.startswith(("IMPACTLIB_", "SLURM_")):
             monkeypatch.delenv(name)
     for var in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "SLURM_LOCALID", "CUDA_VISIBLE_DEVICES"):
         monkeypatch.delenv(var, raising=False)

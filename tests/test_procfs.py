@@ -11,8 +11,11 @@ from burn import burn, burn_in_children
 
 from impactlib.procfs import (
     CLK_TCK,
+    CgroupCounters,
     ProcessTree,
+    parse_cpu_list,
     parse_pid_stat,
+    parse_proc_cgroup,
     parse_proc_stat,
     read_cpuinfo,
     total_memory_bytes,
@@ -101,3 +104,44 @@ def test_cpuinfo_of_an_arm_board_and_of_nothing(tmp_path: Path) -> None:
     )
     assert read_cpuinfo(str(tmp_path)) == ("BCM2835", 1, None)  # no physical/core ids
     assert read_cpuinfo(str(tmp_path / "absent")) == (None, 1, None)
+
+
+# -- cgroups ---------------------------------------------------------------------------------
+
+
+def test_parse_proc_cgroup_v1_and_v2_lines() -> None:
+    text = "12:cpuset:/slurm/uid_1/job_2\n5:cpu,cpuacct:/slurm/uid_1/job_2\n0::/a/b\nbad line\n"
+    found = parse_proc_cgroup(text)
+    assert [(m.hierarchy, m.controllers, m.path) for m in found] == [
+        (12, ("cpuset",), "/slurm/uid_1/job_2"),
+        (5, ("cpu", "cpuacct"), "/slurm/uid_1/job_2"),
+        (0, (), "/a/b"),
+    ]
+
+
+def test_parse_cpu_list() -> None:
+    assert parse_cpu_list("0-3,8,10-11\n") == 7
+    assert parse_cpu_list("") == 0
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_cgroup_counters_count_from_the_baseline_and_survive_a_bad_read(
+    tmp_path: Path, version: int
+) -> None:
+    cpu = tmp_path / ("cpuacct.usage" if version == 1 else "cpu.stat")
+    memory = tmp_path / "memory.current"
+
+    def write(seconds: float) -> None:
+        text = (
+            f"{round(seconds * 1e9)}\n" if version == 1 else f"usage_usec {round(seconds * 1e6)}\n"
+        )
+        cpu.write_text(text)
+
+    write(100.0)
+    memory.write_text("4096\n")
+    counters = CgroupCounters(str(cpu), str(memory), version)
+    assert counters.account(counters.capture()) == (0.0, 4096)
+    write(102.5)
+    assert counters.account(counters.capture()).cpu_s == pytest.approx(2.5)
+    assert counters.account((None, b"garbage")) == (pytest.approx(2.5), 4096)  # kept
+    counters.close()

@@ -24,10 +24,13 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ConfigError
 from .units import MEMORY_W_PER_GB
+
+if TYPE_CHECKING:
+    from .slurm.partitions import PartitionHardware
 
 SYSTEM_CONFIG = Path("/etc/impactlib/config.toml")
 
@@ -67,12 +70,23 @@ def _parse_optional_str(raw: Any) -> str | None:
     return value or None
 
 
+def _parse_partitions(raw: Any) -> tuple[PartitionHardware, ...]:
+    from .slurm.partitions import parse_partitions
+
+    return parse_partitions(raw)
+
+
 @dataclass(frozen=True)
 class _Key:
     parse: Callable[[Any], Any]
     default: Any
     allowed: str
 
+
+_PARTITIONS_ALLOWED = (
+    "a table of SLURM partitions (each with cpu, cpu_w_per_core, gpu, gpu_w, cores_per_node, "
+    "exclusive), or the path of a TOML file of such tables"
+)
 
 # The single list of keys: adding a setting means adding one line here and one field below.
 KEYS: dict[str, _Key] = {
@@ -95,6 +109,7 @@ KEYS: dict[str, _Key] = {
     ),
     "powercap_root": _Key(_parse_str, "/sys/class/powercap", "a directory"),
     "procfs_root": _Key(_parse_str, "/proc", "a directory"),
+    "cgroup_root": _Key(_parse_str, "/sys/fs/cgroup", "a directory"),
     "intensity_source": _Key(
         _parse_choice("auto", "static", "rte", "gb", "electricitymaps"),
         "auto",
@@ -117,6 +132,9 @@ KEYS: dict[str, _Key] = {
     "power_model": _Key(
         _parse_optional_str, None, "a file path (the host power model; default: per host)"
     ),
+    "daemon_socket": _Key(_parse_str, "/run/impactlib/impactlib.sock", "a Unix socket path"),
+    "metrics_address": _Key(_parse_optional_str, "127.0.0.1:9877", "HOST:PORT, or empty for none"),
+    "slurm_partitions": _Key(_parse_partitions, (), _PARTITIONS_ALLOWED),
 }
 
 
@@ -137,6 +155,7 @@ class Config:
     idle_policy: str = "usage"
     powercap_root: str = "/sys/class/powercap"
     procfs_root: str = "/proc"
+    cgroup_root: str = "/sys/fs/cgroup"
     intensity_source: str = "auto"
     rte_url: str = "https://odre.opendatasoft.com"
     gb_url: str = "https://api.carbonintensity.org.uk"
@@ -149,6 +168,9 @@ class Config:
     embodied_lifetime_years: float | None = None
     embodied_use_ratio: float | None = None
     power_model: str | None = None
+    daemon_socket: str = "/run/impactlib/impactlib.sock"
+    metrics_address: str | None = "127.0.0.1:9877"
+    slurm_partitions: tuple[PartitionHardware, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # One line per environment problem worked around in lenient mode (empty when strict).
     problems: tuple[str, ...] = field(default=(), compare=False)

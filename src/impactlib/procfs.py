@@ -415,3 +415,134 @@ def read_cpuinfo(procfs_root: str = "/proc") -> CpuInfo:
         elif key == "core id":
             cores.add((physical, value))
     return CpuInfo(model, max(len(sockets), 1), len(cores) or None)
+
+
+# -- cgroups (appended for SLURM jobs and other cgroup scopes) ---------------------------
+
+
+class CgroupMembership(NamedTuple):
+    """One line of ``/proc/<pid>/cgroup``: hierarchy id, controllers, path in the hierarchy.
+
+    cgroup v2 has the single line ``0::/path`` (no controllers); each v1 hierarchy has its
+    own line, such as ``4:cpuacct,cpu:/slurm/uid_1000/job_42/step_0``.
+    """
+
+    hierarchy: int
+    controllers: tuple[str, ...]
+    path: str
+
+
+def parse_proc_cgroup(text: str) -> list[CgroupMembership]:
+    """Parse ``/proc/<pid>/cgroup`` (malformed lines are skipped: a kernel never writes one,
+    and a guess is worse than no cgroup)."""
+    out = []
+    for line in text.splitlines():
+        number, _, rest = line.partition(":")
+        controllers, colon, path = rest.partition(":")
+        if not colon or not number.isdigit() or not path.startswith("/"):
+            continue
+        names = tuple(c for c in controllers.split(",") if c)
+        out.append(CgroupMembership(int(number), names, path))
+    return out
+
+
+def parse_cpu_list(text: str) -> int:
+    """How many CPUs a cpuset list names (``0-3,8,10-11`` -> 7; empty -> 0)."""
+    count = 0
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        first, dash, last = part.partition("-")
+        count += int(last) - int(first) + 1 if dash else 1
+    return count
+
+
+class CgroupUsage(NamedTuple):
+    """Cumulative CPU seconds of a cgroup since tracking began, and its memory now."""
+
+    cpu_s: float
+    memory_bytes: int
+
+
+CgroupCapture = tuple["bytes | None", "bytes | None"]
+"""Raw CPU and memory counter bytes of a cgroup at one tick (``None``: unreadable)."""
+
+
+class CgroupCounters:
+    """A cgroup's CPU time and memory, read from kept descriptors like :class:`ProcessTree`.
+
+    cgroup v2 keeps ``usage_usec`` in ``cpu.stat`` (µs) and ``memory.current``; v1 keeps
+    ``cpuacct.usage`` (ns) and ``memory.usage_in_bytes`` in per-controller directories.
+    Both counters are hierarchical and keep the time of processes that exited, so every
+    process of the group counts without following any process tree. CPU time counts from
+    the first capture accounted (the baseline), not from the group's creation.
+    """
+
+    def __init__(self, cpu_file: str, memory_file: str | None, version: int) -> None:
+        self.version = version
+        self.cpu_dir = os.path.dirname(cpu_file)
+        self._cpu = _KeptFile(cpu_file)
+        self._memory: _KeptFile | None = None
+        if memory_file is not None:
+            with contextlib.suppress(OSError):
+                self._memory = _KeptFile(memory_file)
+        self._base_s: float | None = None
+        self._last = CgroupUsage(0.0, 0)
+
+    def capture(self) -> CgroupCapture:
+        """The raw counters now."""
+        return _pread(self._cpu), _pread(self._memory) if self._memory else None
+
+    def account(self, captured: CgroupCapture) -> CgroupUsage:
+        """CPU seconds since the baseline and current memory (an unreadable counter keeps
+        its last value: the next good read covers the gap)."""
+        cpu_raw, memory_raw = captured
+        cpu_s = self._parse_cpu(cpu_raw)
+        if cpu_s is not None:
+            if self._base_s is None:
+                self._base_s = cpu_s
+            self._last = self._last._replace(cpu_s=max(cpu_s - self._base_s, 0.0))
+        memory = _parse_int(memory_raw)
+        if memory is not None:
+            self._last = self._last._replace(memory_bytes=memory)
+        return self._last
+
+    def _parse_cpu(self, raw: bytes | None) -> float | None:
+        if raw is None:
+            return None
+        if self.version == 1:
+            ns = _parse_int(raw)
+            return None if ns is None else ns / 1e9
+        for line in raw.decode("ascii", errors="replace").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec" and value.strip().isdigit():
+                return int(value) / 1e6
+        return None
+
+    def pids(self) -> set[int]:
+        """Every process in the group and its sub-groups (``cgroup.procs`` of each)."""
+        found: set[int] = set()
+        for folder, _, files in os.walk(self.cpu_dir):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError, ValueError):
+                    text = Path(folder, "cgroup.procs").read_text()
+                    found.update(int(p) for p in text.split())
+        return found
+
+    def close(self) -> None:
+        """Close the kept descriptors."""
+        self._cpu.close()
+        if self._memory is not None:
+            self._memory.close()
+
+
+def _pread(kept: _KeptFile) -> bytes | None:
+    try:
+        return os.pread(kept.fd, 4096, 0)
+    except OSError:
+        return None
+
+
+def _parse_int(raw: bytes | None) -> int | None:
+    text = raw.strip() if raw is not None else b""
+    return int(text) if text.isdigit() else None

@@ -260,6 +260,7 @@ def shared_sampler(config: Config) -> Sampler:
     with _samplers_lock:
         sampler = _samplers.get(key)
         if sampler is None:
-            sampler = Sampler(open_meters(config), config.interval)
+            meters = open_meters(config)
+            sampler = Sampler(meters, meters.tick_interval_s(config.interval, config.save_interval))
             _samplers[key] = sampler
         return sampler

@@ -17,6 +17,7 @@ from fakeproc import FakeProc
 from impactlib.attribution import ranks
 from impactlib.attribution.power_model import fit
 from impactlib.attribution.scope import (
+    CgroupScope,
     MachineScope,
     PendingTreeScope,
     Scope,
@@ -289,3 +290,31 @@ def test_slurm_ranks_of_one_step_share_a_key_and_single_tasks_do_not() -> None:
     many = {"SLURM_LOCALID": "1", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"}
     assert ranks.job_key(many) == "slurm-7-0"
     assert ranks.job_key({**many, "SLURM_NTASKS": "1"}) is None
+
+
+# -- a cgroup scope (a SLURM job's processes, descendants of the tracker or not) -------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "cpus", "idle_share"),
+    [("allocation", 2, 1.0), ("allocation", 1, 0.5), ("usage", 2, 0.5)],
+)
+def test_a_cgroup_scope_is_charged_by_its_own_counter(
+    tmp_path: Path, policy: str, cpus: int, idle_share: float
+) -> None:
+    """A job using one CPU of two all along: its dynamic power in full, and the idle power
+    of what it holds (allocation: its cpuset) or uses (usage)."""
+    host = Host(tmp_path)
+    counter = tmp_path / "job" / "cpu.stat"
+    counter.parent.mkdir()
+    used_s = 5.0  # before the baseline: not this window's
+    counter.write_text(f"usage_usec {round(used_s * 1e6)}\n")
+    window = host.window(CgroupScope(str(counter), cpus=cpus), Floor(IDLE_W, "calibrated"), policy)
+    for _ in range(8):
+        used_s += 1.0
+        counter.write_text(f"usage_usec {round(used_s * 1e6)}\n")
+        host.step(other_busy_s=1.0)  # the job's processes, seen by the machine
+    assert window.scope_cpu_s == pytest.approx(8.0)
+    assert window.label == "cgroup"
+    expected = W_PER_CPU * 8 + IDLE_W * 8 * idle_share
+    assert package(window)[0] == pytest.approx(expected, rel=1e-6)

@@ -383,6 +383,19 @@ def test_report_formats(seeded: None, fmt: str, flag: str) -> None:
     assert REPORT_FORMATS[fmt](result.stdout), result.stdout[:500]
 
 
+@exercises("report", "--by", "--waste")
+def test_report_waste_by_user_or_project(seeded: None) -> None:
+    """Waste under each user or project, as a table or JSON lines (none here: both seeded
+    runs completed; SLURM jobs' waste is in tests/cli/test_slurm.py); wrong values exit 2."""
+    for by in ("user", "project"):
+        assert cli("report", "--by", by, "--waste").returncode == 0
+        waste = cli("report", "--by", by, "--waste", "--format", "json")
+        assert waste.returncode == 0 and json.loads(waste.stdout) == []
+    assert cli("report", "--waste").returncode == 0
+    assert cli("report", "--by", "host", "--waste").returncode == 2
+    assert cli("report", "--waste", "--format", "csv").returncode == 2
+
+
 @exercises("report", "--output")
 @exercises("export", "--output")
 @pytest.mark.parametrize(
@@ -763,6 +776,15 @@ def test_metrics_store(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 # --powercap-root, --power-model) are exercised in tests/cli/test_calibrate.py, as flags and in
 # their environment and config-file forms, and not run a second time here.
 exercised("calibrate", "--steps", "--seconds", "--powercap-root", "--power-model")
+
+# The lab's commands and options are exercised in their own files: tests/store/test_sync.py
+# (sync), tests/cli/test_labreport.py (report --since/--until), tests/cli/test_export_ges1point5.py
+# (export --inventory/--sites), tests/server/test_dashboard.py (dashboard); the db and import
+# groups' options in tests/store/test_migrate.py and tests/cli/test_imports.py.
+exercised("sync", "--to", "--store")
+exercised("report", "--since", "--until")
+exercised("export", "--inventory", "--sites")
+exercised("dashboard", "--host", "--port", "--store", "--token")
 
 
 # --- every command, every option -----------------------------------------------------------

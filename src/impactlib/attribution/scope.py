@@ -8,7 +8,10 @@ from a combination of flags (that guess once charged ``impactlib run --scope mac
   script measures the script's own process tree);
 * :class:`PendingTreeScope`: a process tree about to be started (``impactlib run``): the
   baseline is taken first, then the command starts and is attached, so its whole CPU time
-  falls inside the window.
+  falls inside the window;
+* :class:`CgroupScope`: every process of a cgroup (a SLURM job on this node), whose CPU
+  time is the group's own counter (``cpu.stat usage_usec``, v1 ``cpuacct.usage``): it
+  holds processes that are not descendants of the tracker (``srun`` steps, MPI ranks).
 """
 
 from __future__ import annotations
@@ -40,7 +43,21 @@ class PendingTreeScope:
     label: Literal["tree"] = "tree"
 
 
-Scope = MachineScope | TreeScope | PendingTreeScope
+@dataclass(frozen=True)
+class CgroupScope:
+    """Every process of a cgroup. ``cpu_file`` is its CPU counter (``cpu.stat`` for v2,
+    ``cpuacct.usage`` for v1), ``memory_file`` its memory use; ``cpus`` and
+    ``memory_bytes`` are what the group holds, for the ``allocation`` idle policy."""
+
+    cpu_file: str
+    version: int = 2
+    memory_file: str | None = None
+    cpus: int | None = None
+    memory_bytes: int | None = None
+    label: Literal["cgroup"] = "cgroup"
+
+
+Scope = MachineScope | TreeScope | PendingTreeScope | CgroupScope
 
 
 def choose_scope(

@@ -18,10 +18,17 @@ from typing import NamedTuple
 from ..config import Config
 from ..footprint import ComponentEnergy
 from ..meters import CPU_TIME_SPLIT, MeterSet
-from ..procfs import ProcessTree, TreeCapture, online_cpus, total_memory_bytes
+from ..procfs import (
+    CgroupCapture,
+    CgroupCounters,
+    ProcessTree,
+    TreeCapture,
+    online_cpus,
+    total_memory_bytes,
+)
 from ..sampling import Delivered, Sample
 from ..units import NS_PER_MINUTE
-from .scope import MachineScope, PendingTreeScope, Scope, TreeScope
+from .scope import CgroupScope, MachineScope, PendingTreeScope, Scope, TreeScope
 from .shares import (
     DomainAccount,
     Floor,
@@ -50,6 +57,7 @@ class ScopeCapture(NamedTuple):
     tree: ProcessTree | None  # to recognise captures taken before attach()
     counters: TreeCapture  # the tree's raw counters (empty without a tree)
     gpu: dict[str, GpuShare] | None  # every few seconds, per GPU domain
+    cgroup: CgroupCapture | None = None  # a cgroup scope's raw counters
 
 
 class _Last(NamedTuple):
@@ -78,6 +86,11 @@ class Window:
         self._procfs_root = config.procfs_root
         self.tree = (
             ProcessTree(scope.pid, config.procfs_root) if isinstance(scope, TreeScope) else None
+        )
+        self.cgroup = (
+            CgroupCounters(scope.cpu_file, scope.memory_file, scope.version)
+            if isinstance(scope, CgroupScope)
+            else None
         )
         self.ncpus = online_cpus(config.procfs_root)
         self.total_memory = float(total_memory_bytes(config.procfs_root))
@@ -114,7 +127,10 @@ class Window:
                 account.known_floor = floor
 
     def _held_cpus(self) -> float:
-        """The share of the machine's CPUs the scope may run on (its affinity mask)."""
+        """The share of the machine's CPUs the scope may run on (its affinity mask, or
+        a cgroup's cpuset)."""
+        if isinstance(self.scope, CgroupScope) and self.scope.cpus:
+            return min(self.scope.cpus / self.ncpus, 1.0)
         pid = self.tree.root_pid if self.tree is not None else None
         if pid is None:
             return 1.0
@@ -129,6 +145,8 @@ class Window:
         with self._lock:
             now_s = time.monotonic()
             gpu = self._gpu_shares_now(now_s) if self._has_gpu else None
+            if self.cgroup is not None:
+                return ScopeCapture(None, (), gpu, self.cgroup.capture())
             if self.tree is None:
                 return ScopeCapture(None, (), gpu)
             return ScopeCapture(self.tree, self.tree.capture(now_s), gpu)
@@ -142,6 +160,8 @@ class Window:
             return None
         self._gpu_refreshed = now_s
         ours = set(self.tree.pids()) if self.tree is not None else None
+        if self.cgroup is not None:
+            ours = self.cgroup.pids()
         shares: dict[str, GpuShare] = {}
         for meter in self.meters.meters:
             try:
@@ -204,6 +224,11 @@ class Window:
                 return ScopeUsage(self.scope_cpu_s, 0)
             # The whole machine's busy time since the baseline (not since boot)
             return ScopeUsage(sample.machine.busy_s - self._machine_busy_at_start, 0)
+        if self.cgroup is not None:
+            if captured is None or captured.cgroup is None:
+                return ScopeUsage(self.scope_cpu_s, self.rss)
+            counted = self.cgroup.account(captured.cgroup)
+            return ScopeUsage(counted.cpu_s, counted.memory_bytes)
         if self.tree is None:  # a pending tree not attached yet: nothing used so far
             return ScopeUsage(0.0, 0)
         if captured is None or captured.tree is not self.tree:  # taken before attach()
@@ -223,7 +248,10 @@ class Window:
             account = self.accounts.get(domain_id)
             if account is None:
                 continue
-            split_by_cpu = account.domain.component in CPU_TIME_SPLIT
+            split_by_cpu = (  # the daemon has already split an attributed domain
+                account.domain.component in CPU_TIME_SPLIT
+                and account.domain.quality != "attributed"
+            )
             if split_by_cpu and busy is None:
                 continue  # a gap: the next sample with the machine's CPU time covers it
             now = _Last(sample.monotonic_ns, energy, usage.cpu_s, busy or 0.0)
@@ -248,7 +276,7 @@ class Window:
     def _shares(
         self, account: DomainAccount, dt: float, scope_cpu: float, machine_busy: float, rss: int
     ) -> Shares:
-        if isinstance(self.scope, MachineScope):
+        if isinstance(self.scope, MachineScope) or account.domain.quality == "attributed":
             return Shares(1.0, 1.0)
         component = account.domain.component
         if component == "gpu":
@@ -256,6 +284,9 @@ class Window:
             return gpu_shares(self.policy, share.ours, share.total, share.ours_present, True)
         if component == "memory":
             held = rss / self.total_memory if self.total_memory else 0.0
+            limit = self.scope.memory_bytes if isinstance(self.scope, CgroupScope) else None
+            if limit and self.total_memory:  # a cgroup holds its limit, not only its use
+                held = min(limit / self.total_memory, 1.0)
             return memory_shares(self.policy, rss, self.total_memory, held)
         return cpu_shares(
             self.policy, scope_cpu, machine_busy, self.ncpus, dt, self.held_cpu_fraction
@@ -288,3 +319,5 @@ class Window:
         with self._lock:
             if self.tree is not None:
                 self.tree.close()
+            if self.cgroup is not None:
+                self.cgroup.close()

@@ -48,11 +48,16 @@ def hardware_report(config: Config, meters: MeterSet, width: int) -> list[str]:
     sections = [
         ("What impactlib measures on this machine", [_cpu_line(config)]),
         ("Measured", _domain_lines(meters, "measured", width)),
+        (
+            "Measured by impactlib serve (your processes' share)",
+            _domain_lines(meters, "attributed", width),
+        ),
         ("Estimated (no meter could be read)", _domain_lines(meters, "estimated", width)),
         *_rapl_plans(meters, width),
         ("Host power model", power_model_lines(config)),
         ("Reported by the meters", _bullets(meters.diagnostics(), width)),
         ("Not measured here", _unavailable_lines(meters, width)),
+        ("How to get measured CPU energy here", _bullets(_measured_options(meters), width)),
     ]
     lines: list[str] = []
     for title, body in sections:
@@ -129,6 +134,22 @@ def _rapl_plans(meters: MeterSet, width: int) -> list[tuple[str, Sequence[str]]]
         )
         for meter in meters.meters
         if isinstance(meter, RaplMeter)
+    ]
+
+
+def _measured_options(meters: MeterSet) -> list[str]:
+    """Where RAPL is root-only and no daemon answers: the admin's options, with their risk."""
+    if not any(exc.meter == "daemon" for exc in meters.unavailable):
+        return []
+    return [
+        "best: an admin runs `impactlib serve` (docs/daemon.md). One root daemon reads RAPL "
+        "and gives each user the measured energy of their own processes only; no counter is "
+        "opened to anyone, and trackers use it by themselves",
+        "or: an admin gives a group read access to energy_uj (udev rule). Simple, but it "
+        "re-opens the PLATYPUS side channel (CVE-2020-8694) to that whole group, and each "
+        "member then measures the whole machine, not their own share",
+        "or: run the tracker as root. It measures the whole machine, with the risk of running "
+        "your code as root",
     ]
 
 

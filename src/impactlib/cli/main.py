@@ -25,6 +25,12 @@ COMMAND_MODULES = (
     "pepr",
     "calibrate",
     "metrics",
+    "slurm",
+    "serve",
+    "sync",
+    "db",
+    "imports",
+    "dashboard",
 )
 
 

@@ -11,13 +11,17 @@ import typer
 from .._time import parse_utc
 from ..errors import UsageError
 from ..store import RunRecord, Store, open_store
+from ..store.rollup import Selection
 from .common import config_from
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from ..report.waste import WasteLine
+
 FORMATS = ("table", "json", "csv", "markdown", "latex", "html")
+GROUPS = ("project", "user")  # what --by totals are per
 TABLE_WIDTH = 80  # what a table written to a file is laid out for
 GAP = 2  # blank characters between two table columns
 WRAP_MIN = 10  # the narrowest a text column is folded to when working out what fits
@@ -47,12 +51,12 @@ class ProjectTotal(NamedTuple):
     embodied_kg: float | None
 
 
-def project_totals(records: Sequence[RunRecord]) -> list[ProjectTotal]:
-    """One total per project, sorted by name (runs without a finished footprint count as
-    runs with nothing measured)."""
+def project_totals(records: Sequence[RunRecord], by: str = "project") -> list[ProjectTotal]:
+    """One total per project (or per ``by``: ``user``), sorted by name (runs without a
+    finished footprint count as runs with nothing measured)."""
     by_project: dict[str, list[RunRecord]] = {}
     for record in records:
-        by_project.setdefault(record.project, []).append(record)
+        by_project.setdefault(str(getattr(record, by)), []).append(record)
     out = []
     for name, runs in sorted(by_project.items()):
         fps = [r.footprint for r in runs if r.footprint is not None]
@@ -172,15 +176,15 @@ def _runs_table(records: Sequence[RunRecord], width: int) -> Table:
     return _rich_table(", ".join(title), columns, width, caption)
 
 
-def _totals_table(records: Sequence[RunRecord], width: int) -> Table:
+def _totals_table(records: Sequence[RunRecord], width: int, by: str = "project") -> Table:
     from ..units import J_PER_KWH, format_duration_s, format_energy_j, format_mass_kg
 
-    totals = project_totals(records)
+    totals = project_totals(records, by)
     if len(totals) > 1:
         embodied = [t.embodied_kg for t in totals if t.embodied_kg is not None]
         totals.append(
             ProjectTotal(
-                "all projects",
+                f"all {by}s",
                 sum(t.runs for t in totals),
                 sum(t.duration_s for t in totals),
                 sum(t.energy_kwh for t in totals),
@@ -189,7 +193,7 @@ def _totals_table(records: Sequence[RunRecord], width: int) -> Table:
             )
         )
     columns = [
-        _Column("project", [t.project for t in totals], wraps=True),
+        _Column(by, [t.project for t in totals], wraps=True),
         _Column("runs", [str(t.runs) for t in totals], numeric=True),
         _Column("duration", [format_duration_s(t.duration_s) for t in totals], numeric=True),
         _Column(
@@ -202,25 +206,55 @@ def _totals_table(records: Sequence[RunRecord], width: int) -> Table:
             "-" if t.embodied_kg is None else format_mass_kg(t.embodied_kg) for t in totals
         ]
         columns.append(_Column("embodied", embodied_cells, numeric=True))
-    return _rich_table("Totals per project", columns, width)
+    return _rich_table(f"Totals per {by}", columns, width)
 
 
-def _print_table(records: Sequence[RunRecord], console: Console) -> None:
+def _waste_table(lines: Sequence[WasteLine], by: str, width: int) -> Table:
+    """One row per wasteful run (report/waste.py says what counts), under its user or
+    project; the title holds the total."""
+    from ..report.methods import short_id
+    from ..units import format_energy_j
+
+    total = sum(w.energy_with_pue_j for w in lines)
+    columns = [
+        _Column(by, [w.group for w in lines], wraps=True),
+        _Column("job", [w.job or short_id(w.run_id) for w in lines]),
+        _Column("waste", [w.kind for w in lines], wraps=True),
+        _Column("energy", [format_energy_j(w.energy_with_pue_j) for w in lines], numeric=True),
+        _Column("detail", [w.detail for w in lines], wraps=True, drop=1),
+    ]
+    title = f"Waste per {by}: {format_energy_j(total)}"
+    return _rich_table(title, columns, width, "energy includes PUE")
+
+
+def _print_table(
+    records: Sequence[RunRecord],
+    console: Console,
+    by: str = "project",
+    waste: Sequence[WasteLine] | None = None,
+) -> None:
     if not records:
         console.print("no runs in this selection", markup=False, highlight=False)
         return
     console.print(_runs_table(records, console.width))
-    console.print(_totals_table(records, console.width))
+    console.print(_totals_table(records, console.width, by))
+    if waste is not None:
+        if waste:
+            console.print(_waste_table(waste, by, console.width))
+        else:
+            console.print("no waste in this selection", markup=False, highlight=False)
 
 
-def _table_text(records: Sequence[RunRecord]) -> str:
+def _table_text(
+    records: Sequence[RunRecord], by: str = "project", waste: Sequence[WasteLine] | None = None
+) -> str:
     """The table as plain text for a file: 80 columns, no colour."""
     import io
 
     from rich.console import Console
 
     buffer = io.StringIO()
-    _print_table(records, Console(file=buffer, width=TABLE_WIDTH, color_system=None))
+    _print_table(records, Console(file=buffer, width=TABLE_WIDTH, color_system=None), by, waste)
     return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
 
 
@@ -234,14 +268,28 @@ def _write(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
-def render(fmt: str, records: Sequence[RunRecord], store: Store, grid: Path | None) -> str:
-    """Text of the report in ``fmt`` (a table as it would print at 80 columns)."""
+def render(
+    fmt: str,
+    records: Sequence[RunRecord],
+    store: Store,
+    grid: Path | None,
+    by: str = "project",
+    waste: Sequence[WasteLine] | None = None,
+) -> str:
+    """Text of the report in ``fmt`` (a table as it would print at 80 columns); with
+    ``waste``, JSON is the waste lines."""
     from ..report import csvexport
 
+    if fmt == "json" and waste is not None:
+        import json
+
+        from ..report.waste import waste_json
+
+        return json.dumps(waste_json(waste), indent=2) + "\n"
     if fmt == "json":
         return csvexport.to_json(records)
     if fmt == "table":
-        return _table_text(records)
+        return _table_text(records, by, waste)
     if fmt == "csv":
         return csvexport.to_csv(records)
     series = {r.id: store.series(r.id) for r in records}
@@ -299,32 +347,79 @@ def report_command(
     grid: Path = typer.Option(
         None, "--grid", help="Multi-criteria answers (TOML/YAML) to include."
     ),
+    by: str = typer.Option(
+        None,
+        "--by",
+        help="Lab totals by user, project, experiment, host and/or month (comma-separated); "
+        "with --waste: project or user.",
+    ),
+    waste: bool = typer.Option(
+        False, "--waste", help="Failed jobs, unused memory and idle GPUs (table or json)."
+    ),
+    since: str = typer.Option(None, "--since", help="From this month (YYYY-MM), inclusive."),
+    until: str = typer.Option(None, "--until", help="To this month (YYYY-MM), inclusive."),
 ) -> None:
-    """Runs and totals per project, or a paper-ready report."""
+    """Runs and totals per project, a paper-ready report, or lab totals (--by)."""
+    from . import labreport
+
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    months = (
+        labreport.parse_month("--since", since, end=False),
+        labreport.parse_month("--until", until, end=True),
+    )
+    if by is not None and not waste:  # the lab report
+        dims = labreport.parse_by(by)
+        selection = Selection(*months, project=project, experiment=experiment)
+        text = labreport.lab_report(open_store(config_from(store=store)), dims, selection, fmt)
+        _write(text, output)
+        return
+    by = (by or "project").lower()
+    if by not in GROUPS:
+        raise UsageError(f"--by {by!r}: use one of: {', '.join(GROUPS)}")
+    if waste and fmt not in ("table", "json"):
+        raise UsageError(f"--waste is shown as a table or json, not {fmt}; use --format table")
     store_obj = open_store(config_from(store=store))
-    records = _select(store_obj, run, project, experiment)
+    records = labreport.in_months(_select(store_obj, run, project, experiment), *months)
     if reprice:
         records = _reprice(store_obj, records)
+    waste_found = None
+    if waste:
+        from ..report.waste import waste_lines
+
+        waste_found = waste_lines(records, by)
     if fmt == "table" and output is None:
         from rich.console import Console
 
-        _print_table(records, Console())
+        _print_table(records, Console(), by, waste_found)
         return
-    _write(render(fmt, records, store_obj, grid), output)
+    _write(render(fmt, records, store_obj, grid, by, waste_found), output)
+
+
+EXPORT_FORMATS = ("csv", "json", "ges1point5-equipment", "lab-summary")
 
 
 def export_command(
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    fmt: str = typer.Option("csv", "--format", "-f", help=", ".join(EXPORT_FORMATS) + "."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file."),
     project: str = typer.Option(None, "--project", "-p", help="Only this project."),
     store: str = typer.Option(None, "--store", help="SQLite path or SQLAlchemy URL."),
+    inventory: Path = typer.Option(
+        None, "--inventory", help="ges1point5-equipment: your equipment TSV to merge in."
+    ),
+    sites: Path = typer.Option(
+        None, "--sites", help="lab-summary: TOML of sites (on_site, host patterns)."
+    ),
 ) -> None:
-    """Export stored runs as CSV (CodeCarbon's columns first) or JSON."""
-    if fmt not in ("csv", "json"):
-        raise UsageError(f"unknown export format '{fmt}'; use csv or json")
+    """Export runs (CSV with CodeCarbon's columns first, JSON) or GES 1point5 files."""
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"unknown export format '{fmt}'; use one of: {', '.join(EXPORT_FORMATS)}")
+    if fmt in ("ges1point5-equipment", "lab-summary"):
+        from .labreport import ges1point5_text
+
+        _write(ges1point5_text(fmt, config_from(store=store), project, inventory, sites), output)
+        return
     store_obj = open_store(config_from(store=store))
     from ..report import csvexport
 

@@ -74,6 +74,16 @@ class MeterSet:
             d.component in CPU_TIME_SPLIT and d.quality == "measured" for d in self.domains()
         )
 
+    def tick_interval_s(self, interval_s: float, save_interval_s: float) -> float:
+        """How often the sampler must tick: every ``interval_s``, except where the daemon
+        serves the CPU and no meter reads at ticks (no GPU): then nothing changes between
+        checkpoints that the daemon does not already count, so the sampler wakes only at
+        them and a tracked minute costs the user's process almost nothing."""
+        served = any(m.name == "daemon" for m in self.meters)
+        if served and not any(m.reads_at_tick for m in self.meters):
+            return max(interval_s, save_interval_s)
+        return interval_s
+
     def known_floors_w(self) -> dict[str, float]:
         """Idle power the estimation models know for their own domains."""
         out: dict[str, float] = {}
@@ -95,23 +105,30 @@ class MeterSet:
         self.machine.close()
 
 
-def open_meters(config: Config) -> MeterSet:
-    """Open every meter that works here; fall back to labelled models for CPU and memory."""
+def open_meters(config: Config, *, via_daemon: bool = True) -> MeterSet:
+    """Open every meter that works here; fall back to labelled models for CPU and memory.
+
+    Where RAPL is here but unreadable and ``impactlib serve`` answers on ``daemon_socket``, a
+    process tree's CPU and DRAM energy come from the daemon instead (measured, attributed to
+    the tree by the daemon). Not for ``scope = "machine"``, which the daemon gives to
+    nobody, and not for the daemon itself (``via_daemon=False``).
+    """
     from .model import CpuModelMeter, MemoryModelMeter
 
     found = MeterSet(meters=[], machine=MachineCpuReader(config.procfs_root))
     rapl = _try(found, _open_rapl, config)
+    rapl_problem = found.unavailable[-1] if rapl is None and found.unavailable else None
+    if _unreadable(rapl_problem) and via_daemon and config.scope != "machine":
+        rapl = _try(found, _open_daemon, config)
     has_dram = False
     if rapl is not None:
         has_dram = any(d.component == "dram" for d in rapl.domains())
     else:
-        reason = found.unavailable[-1].reason if found.unavailable else "no RAPL meter"
+        reason = rapl_problem.reason if rapl_problem else "no RAPL meter"
         found.meters.append(
             CpuModelMeter(config.procfs_root, config.cpu_tdp_w, reason, found.machine)
         )
-        found.notes.append(
-            f"CPU energy is estimated: {found.unavailable[-1]}" if found.unavailable else reason
-        )
+        found.notes.append(f"CPU energy is estimated: {rapl_problem}" if rapl_problem else reason)
     if not has_dram:
         found.meters.append(MemoryModelMeter(config.procfs_root, config.memory_w_per_gb))
     for opener in (_open_nvidia, _open_amd):
@@ -124,6 +141,17 @@ def _open_rapl(config: Config) -> Meter:
     from .rapl import RaplMeter
 
     return RaplMeter(config.powercap_root)
+
+
+def _unreadable(problem: MeterUnavailable | None) -> bool:
+    """RAPL is here but root-only: where a daemon can help (not on a VM without RAPL)."""
+    return problem is not None and isinstance(problem.__cause__, PermissionError)
+
+
+def _open_daemon(config: Config) -> Meter:
+    from .daemon import DaemonMeter
+
+    return DaemonMeter(config.daemon_socket)
 
 
 def _open_nvidia(config: Config) -> Meter:

@@ -33,7 +33,8 @@ class Domain:
     component: Component
     method: str
     scope: Literal["machine", "device"]
-    quality: Literal["measured", "estimated"]
+    # attributed: measured and already split to this process tree by the daemon
+    quality: Literal["measured", "attributed", "estimated"]
     note: str = ""
 
 

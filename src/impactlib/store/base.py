@@ -49,27 +49,7 @@ class Store(ABC):
     # -- writing -----------------------------------------------------------------------
     def insert_run(self, record: RunRecord, save_interval: float) -> None:
         """Create the record of a run that is starting (status ``running``)."""
-        self._write(
-            [
-                (
-                    schema.INSERT_RUN,
-                    {
-                        "id": record.id,
-                        "project": record.project,
-                        "experiment": record.experiment,
-                        "username": record.user,
-                        "host": record.host,
-                        "pid": record.pid,
-                        "command": record.command,
-                        "git_commit": record.git_commit,
-                        "started_at": record.started_at,
-                        "updated_at": record.updated_at,
-                        "save_interval": save_interval,
-                        "config": json.dumps(record.config, default=str),
-                    },
-                )
-            ]
-        )
+        self._write([(schema.INSERT_RUN, _insert_params(record, save_interval))])
 
     def checkpoint(
         self,
@@ -80,6 +60,16 @@ class Store(ABC):
         epochs: Sequence[float] = (),
     ) -> None:
         """Save the run's current figures and (new or changed) series rows atomically."""
+        self._write(self._checkpoint_statements(run_id, status, footprint, series, epochs))
+
+    @staticmethod
+    def _checkpoint_statements(
+        run_id: str,
+        status: str,
+        footprint: Footprint,
+        series: Sequence[SeriesRow],
+        epochs: Sequence[float],
+    ) -> list[tuple[str, Any]]:
         run_params = {
             "id": run_id,
             "updated_at": iso_utc(now_utc()),
@@ -107,7 +97,21 @@ class Store(ABC):
                     ],
                 )
             )
-        self._write(statements)
+        return statements
+
+    def insert_finished(self, runs: Sequence[tuple[RunRecord, Sequence[SeriesRow]]]) -> None:
+        """Store finished runs made from other accounting (``impactlib slurm ingest``), all
+        in one transaction: every one of them or none. A run whose id is already stored
+        keeps its row; its figures are written again, identical, by the same ingestion."""
+        statements: list[tuple[str, Any]] = []
+        for record, series in runs:
+            assert record.footprint is not None
+            statements.append((schema.INSERT_RUN_IF_NEW, _insert_params(record, 0.0)))
+            statements += self._checkpoint_statements(
+                record.id, record.status, record.footprint, series, record.epochs
+            )
+        if statements:
+            self._write(statements)
 
     def set_model(self, run_id: str, model: Mapping[str, Any]) -> None:
         """Attach model metrics to a run."""
@@ -122,7 +126,26 @@ class Store(ABC):
         if rows:
             self._write([(schema.UPSERT_FLOOR, rows)])
 
+    def add_host_minutes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Add the daemon's per-minute aggregates (host, minute, kind, name, domain,
+        energy_j, floor_w: the energy adds to what the row holds), in one transaction."""
+        if rows:
+            from .rollup import ADD_HOST_MONTH, host_month_increments
+
+            # The lab reports' monthly rollup, kept current in the same transaction.
+            statements: list[tuple[str, Any]] = [(schema.ADD_HOST_MINUTE, list(rows))]
+            months = host_month_increments(rows)
+            if months:
+                statements.append((ADD_HOST_MONTH, months))
+            self._write(statements)
+
     # -- reading -----------------------------------------------------------------------
+    def host_minutes(self, host: str, kind: str | None = None) -> list[tuple[Any, ...]]:
+        """The daemon's per-minute aggregates of ``host`` (of one ``kind`` when given):
+        (host, minute, kind, name, domain, energy_j, floor_w), oldest first."""
+        rows = self._query(schema.SELECT_HOST_MINUTES, {"host": host, "kind": kind})
+        return [tuple(row) for row in rows]
+
     def floors(self, host: str) -> dict[str, float]:
         """Remembered floors of ``host``."""
         return {str(d): float(w) for d, w in self._query(schema.SELECT_FLOORS, {"host": host})}
@@ -174,6 +197,23 @@ class Store(ABC):
             model=json.loads(row.model) if row.model else None,
             epochs=tuple(json.loads(row.epochs)) if row.epochs else (),
         )
+
+
+def _insert_params(record: RunRecord, save_interval: float) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "project": record.project,
+        "experiment": record.experiment,
+        "username": record.user,
+        "host": record.host,
+        "pid": record.pid,
+        "command": record.command,
+        "git_commit": record.git_commit,
+        "started_at": record.started_at,
+        "updated_at": record.updated_at,
+        "save_interval": save_interval,
+        "config": json.dumps(record.config, default=str),
+    }
 
 
 def _looks_dead(host: str, pid: int, updated_at: str, save_interval: float) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-VERSION = 1
+VERSION = 2  # 2: host_minutes (the daemon's per-minute aggregates)
 
 CREATE = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -29,10 +29,10 @@ CREATE = (
         ended_at TEXT,
         updated_at TEXT NOT NULL,
         status TEXT NOT NULL,
-        save_interval REAL NOT NULL,
-        duration_s REAL NOT NULL DEFAULT 0,
-        energy_kwh REAL NOT NULL DEFAULT 0,
-        emissions_kg REAL NOT NULL DEFAULT 0,
+        save_interval DOUBLE PRECISION NOT NULL,
+        duration_s DOUBLE PRECISION NOT NULL DEFAULT 0,
+        energy_kwh DOUBLE PRECISION NOT NULL DEFAULT 0,
+        emissions_kg DOUBLE PRECISION NOT NULL DEFAULT 0,
         config TEXT NOT NULL,
         footprint TEXT,
         model TEXT,
@@ -43,15 +43,49 @@ CREATE = (
         run_id TEXT NOT NULL,
         minute TEXT NOT NULL,
         component TEXT NOT NULL,
-        energy_j REAL NOT NULL,
+        energy_j DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (run_id, minute, component)
     )""",
     """CREATE TABLE IF NOT EXISTS floors (
         host TEXT NOT NULL,
         domain TEXT NOT NULL,
-        watts REAL NOT NULL,
+        watts DOUBLE PRECISION NOT NULL,
         updated_at TEXT NOT NULL,
         PRIMARY KEY (host, domain)
+    )""",
+    """CREATE TABLE IF NOT EXISTS host_minutes (
+        host TEXT NOT NULL,
+        minute TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        energy_j DOUBLE PRECISION NOT NULL,
+        floor_w DOUBLE PRECISION,
+        PRIMARY KEY (host, minute, kind, name, domain)
+    )""",
+    # Lab reports' rollups (store/rollup.py). run_months: each run's figures split by UTC month
+    # ("YYYY-MM"), PUE included, computed from runs.updated_at = run_updated_at (stale if not).
+    """CREATE TABLE IF NOT EXISTS run_months (
+        run_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        energy_kwh DOUBLE PRECISION NOT NULL,
+        emissions_kg DOUBLE PRECISION NOT NULL,
+        measured_kwh DOUBLE PRECISION NOT NULL,
+        estimated_kwh DOUBLE PRECISION NOT NULL,
+        cpu_hours DOUBLE PRECISION NOT NULL,
+        gpu_hours DOUBLE PRECISION NOT NULL,
+        duration_s DOUBLE PRECISION NOT NULL,
+        run_updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, month)
+    )""",
+    "CREATE INDEX IF NOT EXISTS run_months_month ON run_months (month)",
+    # host_months: host_minutes summed per host and month (measured and unattributed, J).
+    """CREATE TABLE IF NOT EXISTS host_months (
+        host TEXT NOT NULL,
+        month TEXT NOT NULL,
+        measured_j DOUBLE PRECISION NOT NULL,
+        unattributed_j DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (host, month)
     )""",
 )
 
@@ -59,6 +93,10 @@ INSERT_RUN = """INSERT INTO runs (id, project, experiment, username, host, pid, 
     git_commit, started_at, ended_at, updated_at, status, save_interval, config)
     VALUES (:id, :project, :experiment, :username, :host, :pid, :command, :git_commit,
     :started_at, NULL, :updated_at, 'running', :save_interval, :config)"""
+
+# Records made from other accounting (SLURM's) have ids derived from what they describe:
+# one that is already stored is left as it is.
+INSERT_RUN_IF_NEW = INSERT_RUN + " ON CONFLICT (id) DO NOTHING"
 
 UPDATE_RUN = """UPDATE runs SET updated_at = :updated_at, status = :status,
     ended_at = :ended_at, duration_s = :duration_s, energy_kwh = :energy_kwh,
@@ -77,6 +115,17 @@ UPSERT_FLOOR = """INSERT INTO floors (host, domain, watts, updated_at)
     updated_at = excluded.updated_at"""
 
 SELECT_FLOORS = "SELECT domain, watts FROM floors WHERE host = :host"
+
+# The daemon sends each row's energy once, as an increment: see server/minutes.py.
+ADD_HOST_MINUTE = """INSERT INTO host_minutes (host, minute, kind, name, domain, energy_j, floor_w)
+    VALUES (:host, :minute, :kind, :name, :domain, :energy_j, :floor_w)
+    ON CONFLICT (host, minute, kind, name, domain) DO UPDATE SET
+    energy_j = host_minutes.energy_j + excluded.energy_j,
+    floor_w = COALESCE(excluded.floor_w, host_minutes.floor_w)"""
+
+SELECT_HOST_MINUTES = """SELECT host, minute, kind, name, domain, energy_j, floor_w
+    FROM host_minutes WHERE host = :host AND (:kind IS NULL OR kind = :kind)
+    ORDER BY minute, kind, name, domain"""
 
 
 class RunRow(NamedTuple):

@@ -9,6 +9,8 @@ from ..errors import StoreError
 from . import schema
 from .base import Row, Store
 
+CONNECT_TIMEOUT_S = 10
+
 
 class SqlAlchemyStore(Store):
     """A central database shared by every tracker and daemon of a lab."""
@@ -24,10 +26,19 @@ class SqlAlchemyStore(Store):
         self._sa = sqlalchemy
         self.location = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
         try:
-            self._engine = sqlalchemy.create_engine(url, pool_pre_ping=True)
+            # An unreachable server must fail in seconds, not after the system's TCP timeout.
+            postgres = url.startswith("postgresql")
+            connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if postgres else {}
+            self._engine = sqlalchemy.create_engine(
+                url, pool_pre_ping=True, connect_args=connect_args
+            )
+            self._engine.connect().close()  # reachable? (else the message below, with the fix)
             self._write([(sql, {}) for sql in schema.CREATE])
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the store {self.location} ({_short(exc)})") from exc
+            raise StoreError(
+                f"cannot open the store {self.location} ({_short(exc)}); check the URL, and "
+                "that the database server runs and accepts connections from this machine"
+            ) from exc
         except ImportError as exc:
             raise StoreError(
                 f"cannot open the store {self.location}: missing driver ({exc}); "

@@ -126,6 +126,7 @@ def _prepare_schema(conn: sqlite3.Connection, target: str) -> None:
     """Create missing tables and stamp the schema version; refuse a newer schema.
 
     Version 0 is a file made before versions were stamped: the same layout as version 1.
+    Version 2 only adds a table, which the ``CREATE ... IF NOT EXISTS`` statements add.
     """
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > schema.VERSION:

@@ -1,0 +1,256 @@
+"""``impactlib serve`` end to end: the real daemon over a fake host whose power follows the real
+processes' CPU time (10 W + 15 W per busy CPU), real processes under two other users, and an
+unprivileged ``impactlib run`` that gets measured CPU energy from it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clihelp import assert_one_line_error, cli
+from daemonhost import (
+    NOBODY,
+    OTHER_UID,
+    Served,
+    needs_root,
+    public_dir,
+    python_for,
+    serve,
+    write_calibrated_model,
+)
+from fakehost import PACKAGE, load_dependent_power, one_package
+from powercap import FakePowercap
+from prometheus_client.parser import text_string_to_metric_families
+
+import impactlib.meters as meters_module
+from impactlib.cli.hardware import hardware_report
+from impactlib.config import Config, load_config
+from impactlib.meters import open_meters
+from impactlib.meters.daemon import ask
+from impactlib.meters.rapl import RaplMeter
+from impactlib.procfs import online_cpus
+from impactlib.store import open_store
+
+IDLE_W, W_PER_CPU = 10.0, 15.0
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason=needs_root)
+
+CPU_BURN = "import sys, time\nend = time.process_time() + float(sys.argv[1])\n" + (
+    "while time.process_time() < end:\n    pass\n"
+)
+
+WALL_BURN = "import sys, time\nend = time.monotonic() + float(sys.argv[1])\n" + (
+    "while time.monotonic() < end:\n    pass\n"
+)
+
+# One user's job: a parent that runs a burning child, then asks the daemon about its own
+# tree (the child has exited: its energy must still be there) and about another user's pid.
+USER_JOB = textwrap.dedent(
+    """
+    import json, os, subprocess, sys, time
+    from impactlib.meters.daemon import ask
+    sock, burn, seconds, other = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    time.sleep(0.5)
+    subprocess.run([sys.executable, "-c", burn, seconds], check=True)
+    time.sleep(0.6)
+    t = os.times()
+    mine = ask(sock, f"/v1/processes/{os.getpid()}")
+    theirs = ask(sock, f"/v1/processes/{other}").status if other != "0" else None
+    print(json.dumps({
+        "pid": os.getpid(),
+        "cpu_s": t.user + t.system + t.children_user + t.children_system,
+        "status": mine.status, "tree": mine.body, "theirs": theirs,
+    }))
+    """
+)
+
+
+def truth_j(cpu_s: float) -> float:
+    """Energy of ``cpu_s`` CPU-seconds under the usage policy on the fake host."""
+    return W_PER_CPU * cpu_s + IDLE_W * cpu_s / online_cpus()
+
+
+@pytest.fixture
+def host() -> Iterator[tuple[Path, FakePowercap]]:
+    """A public directory with a fake package whose power follows the real load, and the
+    host power model ``impactlib calibrate`` would have written for it."""
+    with public_dir() as public:
+        fake = one_package(public / "sys")
+        write_calibrated_model(public / "model.json", PACKAGE, IDLE_W, W_PER_CPU)
+        with load_dependent_power(fake, IDLE_W, W_PER_CPU):
+            yield public, fake
+
+
+@pytest.fixture
+def daemon(host: tuple[Path, FakePowercap]) -> Iterator[Served]:
+    public, fake = host
+    args = ["--powercap-root", str(fake.root), "--interval", "0.25"]
+    args += ["--metrics-address", "127.0.0.1:0", "--store", str(public / "store.db")]
+    env = {"IMPACTLIB_POWER_MODEL": str(public / "model.json")}
+    with serve(args, public / "impactlib.sock", env) as served:
+        yield served
+
+
+def start_job(uid: int, sock: str, seconds: float, other: int) -> subprocess.Popen[str]:
+    python = python_for(uid)
+    return subprocess.Popen(
+        [*python, "-c", USER_JOB, sock, CPU_BURN, str(seconds), str(other)],
+        user=uid,
+        group=uid,
+        cwd="/",
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+@root_only
+def test_two_users_each_get_their_measured_share(daemon: Served) -> None:
+    first = start_job(NOBODY, daemon.socket, 1.5, 0)
+    second = start_job(OTHER_UID, daemon.socket, 1.5, first.pid)
+    results = [json.loads(job.communicate(timeout=120)[0]) for job in (first, second)]
+    for job in results:
+        assert job["status"] == 200
+        energy = job["tree"]["domains"][PACKAGE]["energy_j"]
+        assert energy == pytest.approx(truth_j(job["cpu_s"]), rel=0.05), job
+        assert job["tree"]["domains"][PACKAGE]["floor_source"] == "calibrated"
+    assert results[1]["theirs"] == 403  # the second user asked about the first's process
+    whole = ask(daemon.socket, "/v1/machine").body  # root sees all
+    measured = whole["measured_j"][PACKAGE]
+    charged = sum(user.get(PACKAGE, 0.0) for user in whole["users_j"].values())
+    assert charged + whole["unattributed_j"][PACKAGE] == pytest.approx(measured, rel=1e-3)
+    assert {str(NOBODY), str(OTHER_UID)} <= set(whole["users_j"])
+    assert daemon.metrics_url is not None
+    with urllib.request.urlopen(daemon.metrics_url, timeout=10) as answer:
+        text = answer.read().decode()
+    users = {
+        s.labels["user"]
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "impactlib_energy_joules_total"
+    }
+    assert {"nobody", str(OTHER_UID)} <= users
+
+
+@pytest.mark.slow
+@root_only
+def test_a_job_beside_a_noisy_neighbour_gets_the_same_figure(daemon: Served) -> None:
+    alone = json.loads(start_job(NOBODY, daemon.socket, 1.5, 0).communicate(timeout=120)[0])
+    neighbour = subprocess.Popen(
+        [*python_for(OTHER_UID), "-c", WALL_BURN, "4"], user=OTHER_UID, group=OTHER_UID, cwd="/"
+    )
+    try:
+        beside = json.loads(start_job(NOBODY, daemon.socket, 1.5, 0).communicate(timeout=120)[0])
+    finally:
+        neighbour.wait(timeout=60)
+    figures = [job["tree"]["domains"][PACKAGE]["energy_j"] for job in (alone, beside)]
+    assert figures[1] == pytest.approx(figures[0], rel=0.10)
+    for job, figure in zip((alone, beside), figures, strict=True):
+        assert figure == pytest.approx(truth_j(job["cpu_s"]), rel=0.10)
+
+
+@pytest.mark.slow
+@root_only
+def test_an_unprivileged_run_records_measured_cpu_energy_from_the_daemon(
+    host: tuple[Path, FakePowercap], daemon: Served
+) -> None:
+    public, fake = host
+    for zone in fake.zones.values():  # root-only, as since Linux 5.10
+        zone.counter.chmod(0o600)
+    home = public / "home"
+    home.mkdir()
+    os.chown(home, NOBODY, NOBODY)
+    python = python_for(NOBODY)
+    env = {
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "IMPACTLIB_DAEMON_SOCKET": daemon.socket,
+        "IMPACTLIB_POWERCAP_ROOT": str(fake.root),
+        "IMPACTLIB_POWER_MODEL": str(home / "model.json"),
+        "IMPACTLIB_STORE": str(home / "store.db"),
+        "IMPACTLIB_COUNTRY": "FR",
+        "IMPACTLIB_INTENSITY_SOURCE": "static",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    command = [*python, "-m", "impactlib.cli.main", "run", "--", python[-1], "-c", CPU_BURN, "2"]
+    done = subprocess.run(
+        command,
+        user=NOBODY,
+        group=NOBODY,
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (record,) = open_store(str(home / "store.db")).list_runs()
+    assert record.user == "nobody" and record.footprint is not None
+    (cpu,) = [c for c in record.footprint.components if c.component == "cpu"]
+    assert (cpu.domain, cpu.method, cpu.quality) == (PACKAGE, "daemon", "attributed")
+    cpu_s = record.footprint.cpu_hours * 3600
+    assert cpu_s == pytest.approx(2.0, rel=0.1)
+    assert cpu.energy_j == pytest.approx(truth_j(cpu_s), rel=0.10)
+    assert "[daemon, attributed]" in done.stderr
+
+
+def test_bad_options_are_one_line(tmp_path: Path) -> None:
+    regular = tmp_path / "file"
+    regular.write_text("")
+    sys_root = FakePowercap(tmp_path / "sys")
+    sys_root.add_package(0)
+    common = ["serve", "--powercap-root", str(sys_root.root), "--metrics-address", ""]
+    assert_one_line_error(cli(*common, "--socket", str(regular)), "not a socket")
+    assert_one_line_error(
+        cli(*common, "--socket", str(tmp_path / "s"), "--idle-policy", "allocation"), "use usage"
+    )
+    assert_one_line_error(
+        cli("serve", "--socket", str(tmp_path / "s"), "--metrics-address", "nowhere"),
+        "use HOST:PORT",
+    )
+    assert_one_line_error(cli("serve", "--interval", "-1"), "--interval")
+    assert regular.read_text() == ""
+
+
+def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    fake = FakePowercap(tmp_path / "sys")
+    fake.add_package(0)
+    sock = tmp_path / "d.sock"
+    args = ["--powercap-root", str(fake.root), "--metrics-address", "", "--interval", "0.2"]
+    with serve([*args, "--store", str(tmp_path / "s.db")], sock, {}) as served:
+        assert ask(served.socket, "/v1/health").body["status"] == "ok"
+        time.sleep(0.6)  # a few ticks
+    assert served.process.returncode == 0
+    assert not sock.exists()
+    # The store got the minutes at exit, the unfinished one included.
+    assert open_store(str(tmp_path / "s.db")).host_minutes(os.uname().nodename, "machine")
+
+
+def test_hardware_says_how_to_get_measured_values_without_a_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = one_package(tmp_path / "sys")
+    fake.deny(PACKAGE)  # root-only counters, injected (CI runs as root)
+
+    def open_denied(config: Config) -> RaplMeter:
+        return RaplMeter(config.powercap_root, read_counter=fake.read_counter)
+
+    monkeypatch.setattr(meters_module, "_open_rapl", open_denied)
+    config = load_config({"powercap_root": str(fake.root), "daemon_socket": str(tmp_path / "x")})
+    found = open_meters(config)
+    try:
+        text = " ".join("\n".join(hardware_report(config, found, 100)).split())
+    finally:
+        found.close()
+    assert "How to get measured CPU energy here" in text
+    assert "an admin runs `impactlib serve` (docs/daemon.md)" in text
+    assert "re-opens the PLATYPUS side channel" in text and "run the tracker as root" in text
+    assert f"daemon: no daemon socket at {tmp_path / 'x'}" in text

@@ -1,0 +1,158 @@
+"""A real ``impactlib serve`` for tests: in this process (a thread) or as a subprocess, over a
+fake powercap tree, with a socket other users can reach.
+
+CI runs as root, so tests that need another user drop privileges in a child
+(``subprocess.run(..., user=NOBODY)``); such a child must be able to reach the socket, which
+a pytest ``tmp_path`` (mode 0700) would hide, hence :func:`public_dir`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from impactlib.attribution.power_model import DomainPowerModel, HostPowerModel, save_power_model
+from impactlib.config import Config, load_config
+from impactlib.identity import host_name
+from impactlib.server.api import ApiServer
+from impactlib.server.daemon import Daemon
+
+NOBODY = 65534
+OTHER_UID = 65533  # unused on CI images: a second unprivileged user
+needs_root = "root (CI) is needed to run children as other users"
+
+
+@functools.cache
+def python_for(uid: int) -> tuple[str, ...]:
+    """A command line that starts this Python, with impactlib and its dependencies, as
+    ``uid``: this interpreter where that user may run it, else the system's of the same
+    version with this one's import path (a venv under root's 0700 home is out of reach)."""
+    import impactlib
+
+    paths = [str(Path(impactlib.__file__).parents[1]), *(p for p in sys.path if p)]
+    env_path = os.pathsep.join(dict.fromkeys(paths))
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for exe in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
+        command = ("/usr/bin/env", f"PYTHONPATH={env_path}", exe)
+        try:
+            done = subprocess.run(
+                [
+                    *command,
+                    "-c",
+                    "import impactlib.cli.main, platform; print(platform.python_version())",
+                ],
+                user=uid,
+                group=uid,
+                cwd="/",
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except OSError:
+            continue
+        if done.returncode == 0 and done.stdout.startswith(version):
+            return command
+    raise AssertionError(f"no Python {version} that uid {uid} may run")
+
+
+@contextmanager
+def public_dir() -> Iterator[Path]:
+    """A temporary directory every local user can traverse (0755)."""
+    path = Path(tempfile.mkdtemp(prefix="impactlib-test-", dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def write_calibrated_model(path: Path, domain: str, idle_w: float, w_per_cpu: float) -> None:
+    """A host power model file as ``impactlib calibrate`` writes it (the fake host's truth)."""
+    model = DomainPowerModel(
+        domain, idle_w, w_per_cpu, "calibrated", "2026-01-01T00:00:00Z", 1.0, 60, 0.0, 2.0
+    )
+    model_config = load_config({"power_model": str(path)})
+    save_power_model(HostPowerModel(host_name(), {domain: model}), model_config)
+
+
+class InProcess(NamedTuple):
+    """A daemon and its API, served from a thread of this process."""
+
+    daemon: Daemon
+    api: ApiServer
+    socket: str
+
+
+@contextmanager
+def in_process(config: Config) -> Iterator[InProcess]:
+    """Serve ``config.daemon_socket`` from a thread; the caller ticks the daemon."""
+    daemon = Daemon(config)
+    daemon.tick()
+    api = ApiServer(config.daemon_socket, daemon)
+    thread = threading.Thread(target=api.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield InProcess(daemon, api, config.daemon_socket)
+    finally:
+        api.shutdown()
+        thread.join()
+        api.server_close()
+        daemon.close()
+
+
+def daemon_config(powercap_root: Path, socket: Path, **more: object) -> Config:
+    """A daemon's configuration for tests (no exporter unless asked)."""
+    values = {
+        "powercap_root": str(powercap_root),
+        "daemon_socket": str(socket),
+        "interval": 0.25,
+        "metrics_address": "",
+        **more,
+    }
+    return load_config(values)
+
+
+class Served(NamedTuple):
+    """A daemon running as a subprocess."""
+
+    process: subprocess.Popen[str]
+    socket: str
+    metrics_url: str | None
+
+
+@contextmanager
+def serve(args: list[str], socket: Path, env: dict[str, str]) -> Iterator[Served]:
+    """``impactlib serve --socket SOCKET ARGS`` until the block ends (SIGTERM, then wait)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "impactlib.cli.main", "serve", "--socket", str(socket), *args],
+        env={**os.environ, **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = None
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                raise AssertionError(f"impactlib serve ended early (exit {process.wait()})")
+            found = re.search(r"metrics on (\S+)", line)
+            url = found.group(1) if found else url
+            if "answering on" in line:
+                break
+        yield Served(process, str(socket), url)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,91 @@
+"""The Prometheus exporter: parses with prometheus-client's own parser, per-user and per-job
+series, the remainder and the floor, never a PID label."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+
+import pytest
+from daemonhost import daemon_config
+from fakeproc import FakeProc
+from powercap import FakePowercap
+from prometheus_client.parser import text_string_to_metric_families
+
+from impactlib.errors import UsageError
+from impactlib.server.daemon import Daemon
+from impactlib.server.metrics import parse_address, start_exporter
+
+CPU = "cpu:package-0"
+
+
+def _process(fake: FakeProc, uid: int, cgroup: str) -> int:
+    pid = fake.spawn(1).pid
+    (fake.root / str(pid) / "status").write_text(f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}\n")
+    (fake.root / str(pid) / "cgroup").write_text(cgroup)
+    return pid
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Daemon:
+    """Two users, one of them in SLURM job 42, on a scripted machine of 4 CPUs."""
+    proc = FakeProc(tmp_path / "proc", ncpus=4)
+    powercap = FakePowercap(tmp_path / "sys")
+    powercap.add_package(0)
+    root = _process(proc, 0, "0::/init.scope\n")  # uid 0 has a name everywhere: root
+    job = _process(proc, 123456, "0::/system.slice/slurmstepd.scope/job_42/step_0/user/task_0\n")
+    d = Daemon(daemon_config(powercap.root, tmp_path / "d.sock", procfs_root=str(proc.root)))
+    d.tick()
+    for _ in range(3):
+        proc.advance(1.0, {root: 0.5, job: 2.0}, other_busy_s=0.5)
+        powercap.advance(CPU, 10.0 + 15.0 * 3.0)
+        d.tick()
+    return d
+
+
+def families(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return out
+
+
+def test_metrics_parse_and_carry_users_jobs_remainder_and_floor(daemon: Daemon) -> None:
+    server, url = start_exporter(daemon, "127.0.0.1:0")
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+    finally:
+        server.shutdown()
+    metrics = families(text)
+    assert {
+        labels["domain"] for labels, _ in metrics["impactlib_measured_energy_joules_total"]
+    } == {
+        CPU,
+        "memory:model",  # no DRAM zone here: memory is modelled and split by resident memory
+    }
+    cpu = {name: [s for s in samples if s[0]["domain"] == CPU] for name, samples in metrics.items()}
+    users = {s[0]["user"]: s[1] for s in cpu["impactlib_energy_joules_total"]}
+    assert set(users) == {"root", "123456"}  # a uid without a name is shown by number
+    jobs = cpu["impactlib_job_energy_joules_total"]
+    assert [(labels["job"], labels["domain"]) for labels, _ in jobs] == [("42", CPU)]
+    assert jobs[0][1] == pytest.approx(users["123456"])
+    (rest,) = [v for labels, v in cpu["impactlib_unattributed_energy_joules_total"]]
+    (measured,) = [v for labels, v in cpu["impactlib_measured_energy_joules_total"]]
+    assert sum(users.values()) + rest == pytest.approx(measured, rel=1e-9)
+    assert measured == pytest.approx(165.0)
+    (floor,) = cpu["impactlib_idle_floor_watts"]
+    assert floor[0] == {"domain": CPU, "source": "observed"} and floor[1] >= 0.0
+    assert not any("pid" in labels for samples in metrics.values() for labels, _ in samples)
+
+
+@pytest.mark.parametrize("address", ["9877", "localhost", ":9877", "127.0.0.1:http", "h:70000"])
+def test_a_bad_metrics_address_is_one_line(address: str) -> None:
+    with pytest.raises(UsageError, match="use HOST:PORT"):
+        parse_address(address)
+
+
+def test_ipv6_addresses_are_accepted() -> None:
+    assert parse_address("[::1]:9877") == ("::1", 9877)
