@@ -132,27 +132,30 @@ class Served(NamedTuple):
 
 
 @contextmanager
-def serve(args: list[str], socket: Path, env: dict[str, str]) -> Iterator[Served]:
-    """``impactlib serve --socket SOCKET ARGS`` until the block ends (SIGTERM, then wait)."""
+def serve(args: list[str], env: dict[str, str], socket: Path | None = None) -> Iterator[Served]:
+    """``impactlib serve [--socket SOCKET] ARGS`` until the block ends (SIGTERM, then wait);
+    the socket and metrics URL are read from what it prints when ready."""
+    flags = ["--socket", str(socket)] if socket is not None else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "impactlib.cli.main", "serve", "--socket", str(socket), *args],
+        [sys.executable, "-m", "impactlib.cli.main", "serve", *flags, *args],
         env={**os.environ, **env},
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = None
+    url = path = None
     try:
         assert process.stderr is not None
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while path is None and time.monotonic() < deadline:
             line = process.stderr.readline()
             if not line:
                 raise AssertionError(f"impactlib serve ended early (exit {process.wait()})")
-            found = re.search(r"metrics on (\S+)", line)
-            url = found.group(1) if found else url
-            if "answering on" in line:
-                break
-        yield Served(process, str(socket), url)
+            metrics = re.search(r"metrics on (\S+)", line)
+            url = metrics.group(1) if metrics else url
+            answering = re.search(r"answering on (\S+)", line)
+            path = answering.group(1) if answering else None
+        assert path is not None, "impactlib serve did not say where it answers"
+        yield Served(process, path, url)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -88,6 +88,7 @@ def test_filters_combine_with_by(tmp_path: Path) -> None:
         (("--by", "user,user"), ("--by", "twice")),
         (("--by", "user", "--since", "2026-13"), ("--since", "YYYY-MM")),
         (("--by", "user", "--until", "last week"), ("--until", "YYYY-MM")),
+        (("--since", "2026-05", "--until", "2026-03"), ("--since 2026-05 is after", "swap")),
     ],
 )
 def test_bad_lab_options_are_one_line(

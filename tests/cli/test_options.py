@@ -16,6 +16,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -26,12 +27,14 @@ from typing import Any, NamedTuple, TypeVar
 import pytest
 import typer.main
 from clihelp import cli
+from daemonhost import serve as serve_daemon
 from powercap import FakePowercap
 from replay_server import ALL_ROUTES, ReplayServer, clean_env, closed_port_url
 from sample_runs import make_record, make_series
 
 from impactlib.cli.main import build_app
 from impactlib.config import env_name
+from impactlib.meters.daemon import ask
 from impactlib.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -776,6 +779,53 @@ def test_metrics_store(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 # --powercap-root, --power-model) are exercised in tests/cli/test_calibrate.py, as flags and in
 # their environment and config-file forms, and not run a second time here.
 exercised("calibrate", "--steps", "--seconds", "--powercap-root", "--power-model")
+
+# --- serve -------------------------------------------------------------------------------
+
+SERVE_FLAGS = {"daemon_socket": "--socket"}
+
+
+@exercises(
+    "serve",
+    "--socket",
+    "--metrics-address",
+    "--store",
+    "--powercap-root",
+    "--interval",
+    "--idle-policy",
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_serve_options(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every setting of ``impactlib serve`` in one form: where it answers and serves
+    metrics, what it measures, how often, by which policy, and where its minutes go."""
+    the_command("serve")
+    monkeypatch.delenv("IMPACTLIB_STORE")  # conftest's, which would override the toml form
+    fake = FakePowercap(tmp_path / "sys")
+    fake.add_package(0)
+    values = {
+        "daemon_socket": str(tmp_path / "d.sock"),
+        "metrics_address": "127.0.0.1:0",
+        "store": str(tmp_path / "minutes.db"),
+        "powercap_root": str(fake.root),
+        "interval": "0.2",
+        "idle_policy": "none",
+    }
+    args: list[str] = []
+    env: dict[str, str] = {}
+    for key, value in values.items():
+        given = setting(form, key, value, SERVE_FLAGS.get(key, ""))
+        args += given.args
+        env.update(given.env)
+    with serve_daemon(args, env) as served:
+        assert served.socket == values["daemon_socket"]
+        assert served.metrics_url is not None and served.metrics_url.startswith("http://127.0.0.1:")
+        health = ask(served.socket, "/v1/health").body
+        assert health["interval_s"] == 0.2 and health["idle_policy"] == "none"
+        assert set(health["domains"]) >= {"cpu:package-0"}
+        time.sleep(0.5)
+    assert served.process.returncode == 0
+    assert open_store(values["store"]).host_minutes(os.uname().nodename, "machine")
+
 
 # The lab's commands and options are exercised in their own files: tests/store/test_sync.py
 # (sync), tests/cli/test_labreport.py (report --since/--until), tests/cli/test_export_ges1point5.py

@@ -155,3 +155,15 @@ def test_policy_none_charges_dynamic_energy_only() -> None:
     alice = proc(100, 1000)
     step(a, {alice: 2.0})
     assert a.users[1000][CPU.id] == pytest.approx(W_PER_CPU * 2.0)
+
+
+def test_finished_jobs_leave_memory_and_metrics_after_an_hour() -> None:
+    a = attributor()
+    done, running = proc(100, 1000, job="1"), proc(200, 1000, job="2")
+    step(a, {done: 1.0, running: 1.0})
+    step(a, {running: 1.0}, t=3000)
+    a.forget_jobs(3600 * 10**9)
+    assert set(a.jobs) == {"1", "2"}
+    step(a, {running: 1.0}, t=3700)
+    a.forget_jobs(3600 * 10**9)
+    assert set(a.jobs) == {"2"}

@@ -68,14 +68,7 @@ def _serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Ite
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.1)
+        _wait_until_listening(proc, port)
         yield url
     finally:
         proc.terminate()
@@ -145,9 +138,7 @@ def test_bound_beyond_loopback_it_makes_up_a_token(tmp_path: Path) -> None:
         token = line.rsplit("?token=", 1)[1].strip()
         assert len(token) >= 24
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 30
-        while _reachable(port) is False and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_until_listening(proc, port)
         assert _get(url)[0] == 403
         assert _get(url + "?token=" + token)[0] == 200
     finally:
@@ -155,12 +146,16 @@ def test_bound_beyond_loopback_it_makes_up_a_token(tmp_path: Path) -> None:
         proc.wait(timeout=10)
 
 
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+def _wait_until_listening(proc: subprocess.Popen[str], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.1)
+    raise AssertionError("the dashboard did not start listening within 30 s")
 
 
 def test_chromium_draws_the_charts(dashboard: str, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ series, the remainder and the floor, never a PID label."""
 
 from __future__ import annotations
 
+import json
+import re
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from impactlib.errors import UsageError
 from impactlib.server.daemon import Daemon
-from impactlib.server.metrics import parse_address, start_exporter
+from impactlib.server.metrics import DaemonCollector, parse_address, start_exporter
 
 CPU = "cpu:package-0"
 
@@ -89,3 +91,14 @@ def test_a_bad_metrics_address_is_one_line(address: str) -> None:
 
 def test_ipv6_addresses_are_accepted() -> None:
     assert parse_address("[::1]:9877") == ("::1", 9877)
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_exporter_serves(daemon: Daemon) -> None:
+    dashboard = Path(__file__).parents[2] / "deploy" / "grafana" / "impactlib.json"
+    body = json.loads(dashboard.read_text())
+    queries = [t["expr"] for p in body["panels"] for t in p["targets"]]
+    queries += [v["definition"] for v in body["templating"]["list"] if "definition" in v]
+    used = {name for q in queries for name in re.findall(r"impactlib_[a-z_]+", q)}
+    served = {family.name for family in DaemonCollector(daemon).collect()}
+    served |= {f"{name}_total" for name in served}
+    assert used and used <= served, used - served

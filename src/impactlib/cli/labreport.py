@@ -1,10 +1,11 @@
-"""``impactlib report --by ... --since ... --until ...``: the lab report's options and output.
+"""The lab's outputs of ``report`` and ``export``: ``report --by/--since/--until`` and the
+GES 1point5 files (``export --format ges1point5-equipment | lab-summary``).
 
 Kept apart from ``cli/report.py`` (the per-run report) so that each reads on its own; the
-report command calls :func:`lab_report` when ``--by`` is given. Months are the lab report's
-unit (its figures come from monthly rollups), so ``--since``/``--until`` take ``YYYY-MM``
-(or a year, ``YYYY``), inclusive, and also select the runs of a plain report by the month
-they started.
+report command calls :func:`lab_report` when ``--by`` is given, export
+:func:`ges1point5_text`. Months are the lab report's unit (its figures come from monthly
+rollups), so ``--since``/``--until`` take ``YYYY-MM`` (or a year, ``YYYY``), inclusive, and
+also select the runs of a plain report by the month they started.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..store import RunRecord, Store
-from ..store.rollup import DIMENSIONS, FIRST_MONTH, LAST_MONTH, Selection
+from ..store.rollup import DIMENSIONS, FIRST_MONTH, LAST_MONTH, Selection, daemon_hosts
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -50,6 +51,14 @@ def parse_month(option: str, text: str | None, end: bool) -> str:
             "year YYYY (lab reports are kept by UTC month)"
         )
     return f"{match[1]}-{match[2] or ('12' if end else '01')}"
+
+
+def month_range(since: str | None, until: str | None) -> tuple[str, str]:
+    """``--since`` and ``--until`` as inclusive ``YYYY-MM`` bounds, in order."""
+    first, last = parse_month("--since", since, end=False), parse_month("--until", until, end=True)
+    if first > last:
+        raise UsageError(f"--since {since} is after --until {until}; swap them")
+    return first, last
 
 
 def in_months(records: Sequence[RunRecord], since: str, until: str) -> list[RunRecord]:
@@ -112,8 +121,5 @@ def ges1point5_text(
     records = store.list_runs(project=project)
     if fmt == "lab-summary":
         return ges1point5.lab_summary(records, places)
-    hosts = [str(row[0]) for row in store._query(_DAEMON_HOSTS, {})]
-    return ges1point5.equipment_tsv(ges1point5.seen_equipment(records, hosts), listed)
-
-
-_DAEMON_HOSTS = "SELECT DISTINCT host FROM host_minutes ORDER BY host"
+    seen = ges1point5.seen_equipment(records, daemon_hosts(store))
+    return ges1point5.equipment_tsv(seen, listed)

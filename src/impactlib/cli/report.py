@@ -365,10 +365,7 @@ def report_command(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
-    months = (
-        labreport.parse_month("--since", since, end=False),
-        labreport.parse_month("--until", until, end=True),
-    )
+    months = labreport.month_range(since, until)
     if by is not None and not waste:  # the lab report
         dims = labreport.parse_by(by)
         selection = Selection(*months, project=project, experiment=experiment)

@@ -48,7 +48,10 @@ def ask(path: str, what: str, timeout_s: float = TIMEOUT_S) -> Answer:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         sock.connect(path)
-        sock.sendall(f"GET {what} HTTP/1.0\r\n\r\n".encode("ascii"))
+        try:
+            sock.sendall(f"GET {what} HTTP/1.0\r\n\r\n".encode("ascii"))
+        except BrokenPipeError:  # refused before it was asked (429): the answer says why
+            pass
         chunks: list[bytes] = []
         size = 0
         while chunk := sock.recv(65536):

@@ -69,7 +69,7 @@ SYNONYMS = {
     "clavier": "clavier souris",
     "souris": "clavier souris",
 }
-_MAKERS = ("nvidia", "amd", "intel")
+_MAKERS = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel"}  # as a GPU's name shows them
 
 
 class Equipment(NamedTuple):
@@ -87,7 +87,7 @@ def _slug(text: str) -> str:
 
 def _maker(name: str) -> str:
     lowered = name.lower()
-    return next((m.upper() if m != "nvidia" else "NVIDIA" for m in _MAKERS if m in lowered), "")
+    return next((maker for key, maker in _MAKERS.items() if key in lowered), "")
 
 
 def seen_equipment(records: Iterable[RunRecord], daemon_hosts: Iterable[str]) -> list[Equipment]:

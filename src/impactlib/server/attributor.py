@@ -103,10 +103,12 @@ class MachineAttributor:
         self.ledgers: dict[Proc, Ledger] = {}
         self.users: dict[int, dict[str, float]] = {}
         self.jobs: dict[str, dict[str, float]] = {}
+        self.job_seen_ns: dict[str, int] = {}  # when each job was last charged
         self.unattributed: dict[str, float] = dict.fromkeys(self.domains, 0.0)
         self.minutes = MinuteBuffer()
         self.gpu_weights: dict[str, dict[int, float]] = {}
         self.last_wall_ns = 0
+        self._trees: dict[Proc, str] = {}  # each process's tree name, this interval
         self.lock = threading.Lock()
 
     # -- floors ------------------------------------------------------------------------
@@ -134,6 +136,7 @@ class MachineAttributor:
         that left into their nearest live ancestor."""
         minute = interval.wall_ns // 60_000_000_000
         self.last_wall_ns = interval.wall_ns
+        self._trees.clear()
         for proc, usage in ((u.proc, u.cpu_s) for u in scan.used):
             ledger = self.ledger(proc, interval.wall_ns)
             ledger.cpu_s += usage
@@ -204,9 +207,13 @@ class MachineAttributor:
         self.minutes.add(minute, "user", str(proc.uid), domain, joules)
         if proc.job is not None:
             _add(self.jobs.setdefault(proc.job, {}), domain, joules)
+            self.job_seen_ns[proc.job] = self.last_wall_ns
             self.minutes.add(minute, "job", proc.job, domain, joules)
-        root = self.tree_root(proc, procs)
-        self.minutes.add(minute, "tree", f"{root.uid}:{root.comm}[{root.pid}]", domain, joules)
+        tree = self._trees.get(proc)
+        if tree is None:  # once per process and interval, whatever the number of domains
+            root = self.tree_root(proc, procs)
+            tree = self._trees[proc] = f"{root.uid}:{root.comm}[{root.pid}]"
+        self.minutes.add(minute, "tree", tree, domain, joules)
 
     @staticmethod
     def tree_root(proc: Proc, procs: Mapping[int, Proc]) -> Proc:
@@ -241,6 +248,13 @@ class MachineAttributor:
             for domain in set(ledger.own) | set(ledger.exited):
                 joules = ledger.own.get(domain, 0.0) + ledger.exited.get(domain, 0.0)
                 _add(target.exited, domain, joules)
+
+    def forget_jobs(self, idle_ns: int) -> None:
+        """Drop the totals of jobs charged nothing for ``idle_ns`` (finished): a daemon runs
+        for months, and every job ever run would stay in memory and in ``/metrics`` as a
+        series. Their energy is in the store's minutes."""
+        for job in [j for j, at in self.job_seen_ns.items() if self.last_wall_ns - at > idle_ns]:
+            del self.jobs[job], self.job_seen_ns[job]
 
     def forget_minutes(self, before: int | None) -> None:
         """Drop the machine accounts' per-minute sums before minute ``before`` (all when

@@ -41,6 +41,7 @@ from .procscan import ProcessTable
 FLUSH_S = 10.0  # how often finished minutes are sent to the store
 LEARN_S = 900.0  # how often the host power model is refitted
 GPU_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
+JOB_RETAIN_S = 3600.0  # a finished job's totals stay in /metrics this long
 MIN_REFRESH_S = 0.25  # a question this soon after a tick uses it (bounds extra ticks)
 
 
@@ -189,6 +190,7 @@ class Daemon:
             before = None if everything else time.time_ns() // 60_000_000_000
             rows = [r._asdict() for r in self.attributor.minutes.take(self.host, before)]
             self.attributor.forget_minutes(before)
+            self.attributor.forget_jobs(int(JOB_RETAIN_S * 1e9))
         pending = self._unsent + rows
         if not pending:
             return True

@@ -86,6 +86,7 @@ class Proc:
     last_ticks: int
     rss_bytes: int = 0
     fd: int | None = field(default=None, repr=False)  # its kept ``stat``
+    raw: bytes = field(default=b"", repr=False)  # the last ``stat`` read, to skip unchanged ones
 
 
 class Usage(NamedTuple):
@@ -138,7 +139,8 @@ class ProcessTable:
         except OSError:
             return None
         try:
-            stat = parse_stat(os.pread(fd, 1024, 0))
+            raw = os.pread(fd, 1024, 0)
+            stat = parse_stat(raw)
             uid = _read_uid(self.procfs_root, pid)
         except (OSError, ValueError, IndexError):
             os.close(fd)
@@ -153,6 +155,7 @@ class ProcessTable:
             last_ticks=stat.total_ticks,
             rss_bytes=stat.rss_pages * PAGE_SIZE,
             fd=fd,
+            raw=raw,
         )
 
     def adopt(self, pid: int) -> Proc | None:
@@ -180,12 +183,18 @@ class ProcessTable:
         for pid, proc in self.procs.items():
             if pid not in live:
                 continue
-            stat = self._reread(proc)
-            if stat is None:
+            raw = self._reread(proc)
+            if raw is None:
                 gone.append(proc)
-            else:
-                reads.append((proc, stat))
+            elif raw != proc.raw:  # most processes sleep: their stat does not change
+                stat = self._parse(proc, raw)
+                if stat is None:
+                    gone.append(proc)
+                else:
+                    reads.append((proc, stat))
         self._leave_all(gone)
+        for pid in [pid for pid in self._owed if pid not in self.procs]:
+            del self._owed[pid]  # owed by a parent never known (another PID namespace)
         used = [u for u in (self._account(p, s) for p, s in reads) if u is not None]
         for pid in live.difference(self.procs):
             new = self._open(pid)
@@ -197,13 +206,24 @@ class ProcessTable:
                 used.append(Usage(new, new.last_ticks / CLK_TCK))
         return Scan(used, gone)
 
-    def _reread(self, proc: Proc) -> StatFields | None:
+    @staticmethod
+    def _reread(proc: Proc) -> bytes | None:
+        """The process's ``stat`` now, or None if it is gone (the kept descriptor of a
+        process that exited reads as an error, even when its pid was reused)."""
         if proc.fd is None:
             return None
         try:
-            stat = parse_stat(os.pread(proc.fd, 1024, 0))
-        except (OSError, ValueError, IndexError):
+            return os.pread(proc.fd, 1024, 0)
+        except OSError:
             return None
+
+    @staticmethod
+    def _parse(proc: Proc, raw: bytes) -> StatFields | None:
+        try:
+            stat = parse_stat(raw)
+        except (ValueError, IndexError):
+            return None
+        proc.raw = raw
         return stat if stat.start_ticks == proc.start_ticks else None
 
     def _leave_all(self, gone: list[Proc]) -> None:

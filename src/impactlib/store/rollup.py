@@ -143,13 +143,13 @@ def refresh(store: Store) -> int:
     for start in range(0, len(stale), _CHUNK):
         chunk = stale[start : start + _CHUNK]
         months = bulk if bulk is not None else _series_months(store, chunk)
-        rows = [share for run in _runs(store, chunk) for share in _shares(run, months)]
-        store._write(
-            [
-                (_DELETE_RUN_MONTHS, [{"run_id": run_id} for run_id in chunk]),
-                (_INSERT_RUN_MONTH, [share._asdict() for share in rows]),
-            ]
-        )
+        rows = [share._asdict() for run in _runs(store, chunk) for share in _shares(run, months)]
+        statements: list[tuple[str, Any]] = [
+            (_DELETE_RUN_MONTHS, [{"run_id": run_id} for run_id in chunk])
+        ]
+        if rows:  # none only if the runs were deleted meanwhile
+            statements.append((_INSERT_RUN_MONTH, rows))
+        store._write(statements)
     if not store._query(_ANY_HOST_MONTH, {}) and store._query(_ANY_HOST_MINUTE, {}):
         store._write([(_ROLL_ALL_HOST_MONTHS, {})])
     return len(stale)
@@ -307,3 +307,12 @@ def dimension_values(store: Store, dimension: str) -> list[str]:
     table = "run_months" if dimension == "month" else "runs"
     sql = f"SELECT DISTINCT {column} FROM {table} ORDER BY {column}"
     return [str(row[0]) for row in store._query(sql, {})]
+
+
+def daemon_hosts(store: Store) -> list[str]:
+    """The hosts the daemon measured (from the rollup: a year of minutes is not scanned)."""
+    refresh(store)
+    return [str(row[0]) for row in store._query(_DAEMON_HOSTS, {})]
+
+
+_DAEMON_HOSTS = "SELECT DISTINCT host FROM host_months ORDER BY host"
