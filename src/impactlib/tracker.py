@@ -386,17 +386,26 @@ class Tracker:
 
     @staticmethod
     def _floor_warnings(window: Window) -> list[str]:
-        """A measured domain whose idle floor was only observed may hold load in it."""
+        """A measured domain whose idle floor was not calibrated says so, and how to fix it:
+        an observed floor may hold load; a learned one is only as good as the load it saw."""
         if isinstance(window.scope, MachineScope):
             return []  # the whole machine pays all of it: the floor changes nothing
         out = []
         for account in window.accounts.values():
             floor = account.floor
-            if account.domain.quality == "measured" and floor.source == "observed":
+            if account.domain.quality != "measured":
+                continue
+            if floor.source == "observed":
                 out.append(
                     f"{account.domain.id}: idle floor only observed ({floor.watts:.1f} W, the "
                     "lowest power seen); if the machine was never idle meanwhile it holds load, "
                     "and this run's share of idle power may be understated; "
+                    "`impactlib calibrate` measures the host's idle power"
+                )
+            elif floor.source == "learned":
+                out.append(
+                    f"{account.domain.id}: idle floor learned from runs' own samples "
+                    f"({floor.watts:.1f} W), not calibrated; "
                     "`impactlib calibrate` measures the host's idle power"
                 )
         return out

@@ -101,7 +101,12 @@ def test_a_calibrated_host_charges_the_same_job_the_same_beside_a_neighbour(
 def test_without_calibration_the_record_names_its_floor_and_the_fix(
     host: dict[str, str],
 ) -> None:
+    """Observed (the lowest power seen) on a quiet machine; learned from the run's own
+    samples where other load made them span enough to fit. Never calibrated, so the record
+    says so and names the fix either way."""
     figure = run_job(host)
-    assert figure["source"] == "observed"
+    assert figure["source"] in ("observed", "learned")
     warnings = [w for w in figure["warnings"] if PACKAGE in w]  # type: ignore[attr-defined]
-    assert any("impactlib calibrate" in w for w in warnings), figure["warnings"]
+    assert any(figure["source"] in w and "impactlib calibrate" in w for w in warnings), figure[
+        "warnings"
+    ]

@@ -318,3 +318,30 @@ def test_a_cgroup_scope_is_charged_by_its_own_counter(
     assert window.label == "cgroup"
     expected = W_PER_CPU * 8 + IDLE_W * 8 * idle_share
     assert package(window)[0] == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("floor", "needle"),
+    [
+        (None, "only observed"),
+        (Floor(IDLE_W, "learned"), "learned"),
+        (Floor(IDLE_W, "calibrated"), None),
+    ],
+)
+def test_an_uncalibrated_floor_is_named_with_its_fix(
+    tmp_path: Path, floor: Floor | None, needle: str | None
+) -> None:
+    from impactlib.tracker import Tracker
+
+    host = Host(tmp_path)
+    proc = host.proc.spawn()
+    window = host.window(TreeScope(proc.pid), floor)
+    host.step({proc.pid: 1.0})
+    warnings = Tracker._floor_warnings(window)
+    if needle is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and needle in warnings[0] and "impactlib calibrate" in warnings[0]
+    machine = host.window(MachineScope())
+    host.step()
+    assert Tracker._floor_warnings(machine) == []  # the machine pays all of it anyway

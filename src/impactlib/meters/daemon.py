@@ -16,6 +16,7 @@ accumulator takes as a reset (that interval is lost, and the record says so).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -48,10 +49,9 @@ def ask(path: str, what: str, timeout_s: float = TIMEOUT_S) -> Answer:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         sock.connect(path)
-        try:
+        # Refused before it was asked (429): the answer already sent says why.
+        with contextlib.suppress(BrokenPipeError):
             sock.sendall(f"GET {what} HTTP/1.0\r\n\r\n".encode("ascii"))
-        except BrokenPipeError:  # refused before it was asked (429): the answer says why
-            pass
         chunks: list[bytes] = []
         size = 0
         while chunk := sock.recv(65536):
