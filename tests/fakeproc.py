@@ -65,6 +65,18 @@ class FakeProc:
         self.idle_s += self.ncpus * seconds - busy
         self._write_machine()
 
+    def exit(self, pid: int) -> None:
+        """``pid`` exits and its parent reaps it: the parent's reaped time grows by the
+        child's own and reaped time; reading its kept ``stat`` now fails to parse, as a
+        dead process's does."""
+        proc = self.processes.pop(pid)
+        parent = self.processes.get(proc.ppid)
+        if parent is not None:
+            parent.reaped_s += proc.cpu_s + proc.reaped_s
+            parent.children.remove(pid)
+            self._write_process(parent)
+        _rewrite(self.root / str(pid) / "stat", "")
+
     # -- files ------------------------------------------------------------------------
     def _write_machine(self) -> None:
         busy, idle = round(self.busy_s * CLK_TCK), round(self.idle_s * CLK_TCK)

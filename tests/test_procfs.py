@@ -145,3 +145,45 @@ def test_cgroup_counters_count_from_the_baseline_and_survive_a_bad_read(
     assert counters.account(counters.capture()).cpu_s == pytest.approx(2.5)
     assert counters.account((None, b"garbage")) == (pytest.approx(2.5), 4096)  # kept
     counters.close()
+
+
+def test_a_grandchild_reaped_by_a_child_that_then_exits_is_counted_once(tmp_path: Path) -> None:
+    """G runs 1 s and is reaped by C, which exits and is reaped by R before the next
+    sample: R's reaped time then holds G's second, already counted through G."""
+    from fakeproc import FakeProc
+
+    from impactlib.procfs import ProcessTree
+
+    proc = FakeProc(tmp_path / "proc")
+    root = proc.spawn()
+    child = proc.spawn(ppid=root.pid)
+    grandchild = proc.spawn(ppid=child.pid)
+    tree = ProcessTree(root.pid, str(proc.root))
+    proc.advance(1.0, {grandchild.pid: 1.0})
+    assert tree.account(tree.capture(0.0)).cpu_s == pytest.approx(1.0)
+    proc.exit(grandchild.pid)
+    proc.advance(1.0, {child.pid: 0.5})
+    assert tree.account(tree.capture(0.1)).cpu_s == pytest.approx(1.5)
+    proc.exit(child.pid)
+    proc.advance(1.0, {root.pid: 0.25})
+    assert tree.account(tree.capture(0.2)).cpu_s == pytest.approx(1.75)
+    tree.close()
+
+
+def test_exits_seen_in_one_sample_are_counted_once_in_any_order(tmp_path: Path) -> None:
+    from fakeproc import FakeProc
+
+    from impactlib.procfs import ProcessTree
+
+    proc = FakeProc(tmp_path / "proc")
+    root = proc.spawn()
+    child = proc.spawn(ppid=root.pid)
+    grandchild = proc.spawn(ppid=child.pid)
+    tree = ProcessTree(root.pid, str(proc.root))
+    proc.advance(1.0, {grandchild.pid: 1.0, child.pid: 0.5})
+    assert tree.account(tree.capture(0.0)).cpu_s == pytest.approx(1.5)
+    proc.exit(grandchild.pid)  # both leave between two samples
+    proc.exit(child.pid)
+    proc.advance(1.0, {root.pid: 0.25})
+    assert tree.account(tree.capture(0.1)).cpu_s == pytest.approx(1.75)
+    tree.close()

@@ -326,10 +326,21 @@ class ProcessTree:
             root_left = root_left or pid == self.root_pid
             member.file.close()
             del self._members[pid]
-            self._pending.pop(pid, None)
             # Its parent's reaped time will grow by the child's whole lifetime, part of which
             # was already counted through the child itself.
             self._pending[member.ppid] = self._pending.get(member.ppid, 0) + member.last_total
+        # A process that left still owing (it had reaped children counted through
+        # themselves) passes the debt to its parent, whose reaped time holds theirs too;
+        # up the chain, whatever order the exits were seen in.
+        parents = {pid: member.ppid for pid, member in gone}
+        moved = True
+        while moved:
+            moved = False
+            for pid, ppid in parents.items():
+                owed = self._pending.pop(pid, 0)
+                if owed:
+                    self._pending[ppid] = self._pending.get(ppid, 0) + owed
+                    moved = True
         for pid, member, stat in reads:
             total = stat.own_ticks + stat.reaped_ticks
             delta = max(total - member.last_total, 0)
