@@ -40,8 +40,10 @@ def open_here(opened: list[MeterSet], powercap_root: Path) -> MeterSet:
 
 
 def fake_driver(monkeypatch: pytest.MonkeyPatch, nvml: FakeNvml) -> None:
-    """A loaded NVIDIA driver: the fake module stands for pynvml (and for the driver check)."""
+    """A loaded NVIDIA driver: the fake module stands for pynvml, and the driver's device
+    nodes count as present."""
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
+    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: True)
 
 
 def test_model_floors_come_from_the_models(opened: list[MeterSet], tmp_path: Path) -> None:
@@ -94,6 +96,21 @@ def test_gpu_with_a_driver_but_failing_nvml_is_noted(
         "GPUs here are not measured: nvidia: NVML did not start: NVML error 9; fix: install or "
         "load the NVIDIA driver (`nvidia-smi` must work)"
     ) in meters.notes
+
+
+def test_pynvml_imported_by_another_library_on_a_machine_without_gpu_is_not_noted(
+    opened: list[MeterSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch imports pynvml on CPU-only machines too: NVML then cannot start, and no record
+    should say that GPUs here are not measured."""
+    nvml = FakeNvml()
+    nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
+    monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
+    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: False)
+    meters = open_here(opened, tmp_path / "absent")
+    (missing,) = [exc for exc in meters.unavailable if exc.meter == "nvidia"]
+    assert not isinstance(missing, MeterFailed) and "no NVIDIA driver" in missing.reason
+    assert not any("GPU" in note for note in meters.notes)
 
 
 def test_a_job_without_a_gpu_on_a_gpu_node_is_not_noted(

@@ -284,12 +284,25 @@ def test_missing_pynvml_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(caught.value, MeterFailed)
 
 
-def test_no_driver_is_unavailable(nvml: FakeNvml) -> None:
+def test_a_driver_nvml_cannot_start_is_a_failure(
+    nvml: FakeNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: True)
     nvml.add_gpu(H100)
     nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
     with pytest.raises(MeterFailed, match="NVML did not start") as caught:
         meter_for(nvml)
     assert "driver" in caught.value.fix
+
+
+def test_no_driver_at_all_is_unavailable_not_a_failure(
+    nvml: FakeNvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: False)
+    nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
+    with pytest.raises(MeterUnavailable, match="no NVIDIA driver") as caught:
+        meter_for(nvml)
+    assert not isinstance(caught.value, MeterFailed)
 
 
 def test_driver_failure_while_listing_is_unavailable(nvml: FakeNvml) -> None:

@@ -31,10 +31,10 @@ def _moment(text: str | None, flag: str, default: datetime) -> datetime:
         return default
     try:
         value = datetime.fromisoformat(text.strip())
-    except ValueError:
+    except ValueError as exc:
         raise UsageError(
             f"{flag} {text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM"
-        ) from None
+        ) from exc
     return value.astimezone().replace(tzinfo=None) if value.tzinfo else value
 
 

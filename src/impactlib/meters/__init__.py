@@ -29,17 +29,27 @@ CPU_TIME_SPLIT = ("cpu", "dram")
 NVIDIA_DRIVER_PATHS = ("/dev/nvidiactl", "/dev/dxg", "/proc/driver/nvidia")
 
 
-def require_nvidia_driver() -> None:
-    """Raise :class:`MeterUnavailable` where no NVIDIA driver is loaded: checked before
-    importing ``pynvml`` (tens of milliseconds) on the many machines without a GPU. A
-    ``pynvml`` already imported (or injected by a test) is asked instead."""
-    if "pynvml" in sys.modules or any(os.path.exists(p) for p in NVIDIA_DRIVER_PATHS):
-        return
-    raise MeterUnavailable(
+def nvidia_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver's device nodes (or its proc folder)."""
+    return any(os.path.exists(p) for p in NVIDIA_DRIVER_PATHS)
+
+
+def no_nvidia_driver() -> MeterUnavailable:
+    """What to say where there is no NVIDIA driver: nothing failed, there is no GPU to read."""
+    return MeterUnavailable(
         "nvidia",
         f"no NVIDIA driver here (none of {', '.join(NVIDIA_DRIVER_PATHS)})",
         "run on a node with an NVIDIA GPU and its driver loaded (`nvidia-smi` must work)",
     )
+
+
+def require_nvidia_driver() -> None:
+    """Raise :class:`MeterUnavailable` where no NVIDIA driver is loaded: checked before
+    importing ``pynvml`` (tens of milliseconds) on the many machines without a GPU. A
+    ``pynvml`` already imported (or injected by a test) is asked instead."""
+    if "pynvml" in sys.modules or nvidia_driver_present():
+        return
+    raise no_nvidia_driver()
 
 
 @dataclass

@@ -93,6 +93,12 @@ class NvidiaMeter(GpuMeter[_Gpu]):
         try:
             self._nvml.nvmlInit()
         except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, OSError...
+            from . import no_nvidia_driver, nvidia_driver_present
+
+            # pynvml is often imported by other libraries (torch) on machines with no GPU:
+            # there, NVML not starting is no failure, and no record should say it is.
+            if not nvidia_driver_present():
+                raise no_nvidia_driver() from exc
             raise MeterFailed("nvidia", f"NVML did not start: {exc}", _DRIVER_FIX) from exc
         self._setup_or_close(lambda: self._setup(visible_devices), _DRIVER_FIX)
 

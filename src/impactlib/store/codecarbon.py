@@ -78,19 +78,19 @@ def _number(row: Mapping[str, str | None], column: str, where: str, default: flo
         return default
     try:
         return float(text)
-    except ValueError:
+    except ValueError as exc:
         raise UsageError(
             f"{where}: {column} {text!r} is not a number; correct or remove that row"
-        ) from None
+        ) from exc
 
 
 def _end(text: str, where: str, utc_stamps: bool) -> datetime:
     try:
         stamp = datetime.fromisoformat(text.strip())
-    except ValueError:
+    except ValueError as exc:
         raise UsageError(
             f"{where}: timestamp {text!r} is not a date; correct or remove that row"
-        ) from None
+        ) from exc
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC) if utc_stamps else stamp.astimezone()
     return stamp.astimezone(UTC)
