@@ -49,7 +49,7 @@ class Store(ABC):
     # -- writing -----------------------------------------------------------------------
     def insert_run(self, record: RunRecord, save_interval: float) -> None:
         """Create the record of a run that is starting (status ``running``)."""
-        self._write([(schema.INSERT_RUN, _insert_params(record, save_interval))])
+        self._write([(schema.INSERT_RUN, insert_params(record, save_interval))])
 
     def checkpoint(
         self,
@@ -106,7 +106,7 @@ class Store(ABC):
         statements: list[tuple[str, Any]] = []
         for record, series in runs:
             assert record.footprint is not None
-            statements.append((schema.INSERT_RUN_IF_NEW, _insert_params(record, 0.0)))
+            statements.append((schema.INSERT_RUN_IF_NEW, insert_params(record, 0.0)))
             statements += self._checkpoint_statements(
                 record.id, record.status, record.footprint, series, record.epochs
             )
@@ -199,7 +199,8 @@ class Store(ABC):
         )
 
 
-def _insert_params(record: RunRecord, save_interval: float) -> dict[str, Any]:
+def insert_params(record: RunRecord, save_interval: float) -> dict[str, Any]:
+    """The parameters that create a run's row (shared by trackers, ingestion and sync)."""
     return {
         "id": record.id,
         "project": record.project,

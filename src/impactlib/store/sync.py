@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from . import rollup, schema
-from .base import Store
+from .base import Store, insert_params
 from .records import RunRecord
 
 RUN_COLUMNS = (
@@ -116,25 +116,15 @@ def put_records(dest: Store, records: Sequence[RunRecord]) -> None:
 
 
 def _row(record: RunRecord) -> dict[str, Any]:
+    """The record's insert parameters plus what a finished run adds."""
     fp = record.footprint
     return {
-        "id": record.id,
-        "project": record.project,
-        "experiment": record.experiment,
-        "username": record.user,
-        "host": record.host,
-        "pid": record.pid,
-        "command": record.command,
-        "git_commit": record.git_commit,
-        "started_at": record.started_at,
+        **insert_params(record, save_interval=0.0),
         "ended_at": record.ended_at,
-        "updated_at": record.updated_at,
         "status": record.status,
-        "save_interval": 0.0,
         "duration_s": fp.duration_s if fp else 0.0,
         "energy_kwh": fp.energy_kwh if fp else 0.0,
         "emissions_kg": fp.emissions_kg if fp else 0.0,
-        "config": json.dumps(record.config, default=str),
         "footprint": json.dumps(fp.to_dict()) if fp else None,
         "model": json.dumps(record.model) if record.model is not None else None,
         "epochs": json.dumps(list(record.epochs)),
