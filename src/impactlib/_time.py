@@ -6,7 +6,8 @@ had drifted (one read a naive stamp as local time, one as UTC); a stamp read in 
 and written in another must mean the same instant. The rules here:
 
 - a naive datetime or stamp is taken to be UTC already (impactlib never writes local time);
-- stored text (records, series) is :func:`iso_utc`: ``2024-01-15T18:00:00.000+00:00``;
+- stored text (records, series) is :func:`iso_utc`: ``2024-01-15T18:00:00.000+00:00``
+  (a run's ``updated_at`` to the microsecond, see ``Store._next_stamp``);
 - text shown to people or exchanged as JSON is :func:`iso_z`: ``2024-01-15T18:00:00Z``;
 - :func:`parse_utc` reads both, and what providers send (``Z``, offsets, with or without
   seconds or fractions); it raises :class:`ValueError`, which each caller turns into its own

@@ -324,16 +324,16 @@ class Tracker:
     def _build_footprint(
         self, final: bool, by_minute: Mapping[tuple[int, str], float] | None = None
     ) -> Footprint:
-        from .carbon.pricing import price_final
-        from .embodied import embodied_for
-
         assert self._window is not None
         w = self._window
         components = w.components()
         warnings = list(self._warnings)
         if self.zone == "WORLD":
             warnings.append(f"carbon intensity: {self.located_by}")
-        if final:
+        if final:  # pricing and embodied figures are only needed once, at the end
+            from .carbon.pricing import price_final
+            from .embodied import embodied_for
+
             per_minute: dict[int, float] = {}
             for (minute, _), joules in (by_minute or w.minute_series()).items():
                 per_minute[minute] = per_minute.get(minute, 0.0) + joules

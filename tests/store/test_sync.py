@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,26 @@ def test_rollups_split_a_run_across_months_and_follow_updates(tmp_path: Path) ->
     store.checkpoint(record.id, "completed", bigger, [])
     refresh(store)
     assert lab_totals(store, (), Selection())[0].energy_kwh == pytest.approx(bigger.energy_kwh)
+
+
+def test_a_checkpoint_in_the_same_instant_is_still_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rollups and sync tell a changed run by a newer ``updated_at``: two checkpoints in one
+    clock reading (a flush, then stop(), or a clock stepped back) must still differ."""
+    store: Store = open_store(str(tmp_path / "s.db"))
+    frozen = datetime(2026, 2, 1, tzinfo=timezone.utc)
+    monkeypatch.setattr("impactlib.store.base.now_utc", lambda: frozen)
+    record = save_record(store, make_record("frozen"))
+    refresh(store)
+    bigger = replace(_fp(record), pue=3.0)
+    store.checkpoint(record.id, "completed", bigger, [])
+    refresh(store)
+    assert lab_totals(store, (), Selection())[0].energy_kwh == pytest.approx(bigger.energy_kwh)
+    monkeypatch.setattr("impactlib.store.base.now_utc", lambda: frozen - timedelta(hours=1))
+    store.checkpoint(record.id, "completed", _fp(record), [])
+    refresh(store)
+    assert lab_totals(store, (), Selection())[0].energy_kwh == pytest.approx(_fp(record).energy_kwh)
 
 
 def test_unreachable_database_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

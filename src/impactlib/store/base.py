@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .._time import iso_utc, now_utc, parse_utc
@@ -32,6 +33,22 @@ class Store(ABC):
     """Run records and their per-minute series."""
 
     location: str = ""
+
+    def __init__(self) -> None:
+        self._stamp_lock = threading.Lock()
+        self._last_stamp: datetime | None = None
+
+    def _next_stamp(self) -> str:
+        """The ``updated_at`` of a write: to the microsecond, and always after this store's
+        previous one. Rollups and ``sync`` tell a changed run by a newer stamp; two
+        checkpoints can fall in one millisecond (a flush, then ``stop()``) and the clock can
+        step back, and either would leave the later figures unseen."""
+        with self._stamp_lock:
+            now = now_utc()
+            if self._last_stamp is not None and now <= self._last_stamp:
+                now = self._last_stamp + timedelta(microseconds=1)
+            self._last_stamp = now
+        return iso_utc(now, timespec="microseconds")
 
     @abstractmethod
     def _write(
@@ -62,8 +79,8 @@ class Store(ABC):
         """Save the run's current figures and (new or changed) series rows atomically."""
         self._write(self._checkpoint_statements(run_id, status, footprint, series, epochs))
 
-    @staticmethod
     def _checkpoint_statements(
+        self,
         run_id: str,
         status: str,
         footprint: Footprint,
@@ -72,7 +89,7 @@ class Store(ABC):
     ) -> list[tuple[str, Any]]:
         run_params = {
             "id": run_id,
-            "updated_at": iso_utc(now_utc()),
+            "updated_at": self._next_stamp(),
             "status": status,
             "ended_at": footprint.ended_at,
             "duration_s": footprint.duration_s,

@@ -16,6 +16,7 @@ class SqlAlchemyStore(Store):
     """A central database shared by every tracker and daemon of a lab."""
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         try:
             import sqlalchemy
         except ImportError as exc:

@@ -48,6 +48,7 @@ class SqliteStore(Store):
     """
 
     def __init__(self, path: Path | None) -> None:
+        super().__init__()
         self.location = MEMORY if path is None else str(path)
         self._lock = threading.Lock()
         self._conn = _connect(":memory:") if path is None else _open(path)
