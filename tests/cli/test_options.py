@@ -626,7 +626,6 @@ MEMORY_W_PER_GB = 0.3725  # Green Algorithms' reference value
     "--gpus",
     "--gpu-usage",
     "--runs",
-    "--pue",
     "--format",
 )
 @pytest.mark.parametrize(
@@ -639,11 +638,31 @@ MEMORY_W_PER_GB = 0.3725  # Green Algorithms' reference value
         ),
         (["--gpu-w", "300", "--gpus", "2", "--gpu-usage", "0.5", "--hours", "1"], 0.3),
         (["--cpu-w-per-core", "10", "--cores", "1", "--hours", "1", "--runs", "3"], 0.03),
-        (["--cpu-w-per-core", "10", "--cores", "1", "--hours", "1", "--pue", "1.5"], 0.015),
     ],
 )
 def test_estimate_green_algorithms_terms(args: list[str], kwh: float) -> None:
     assert cli_json("estimate", *args)["energy_kwh"] == pytest.approx(kwh)
+
+
+@exercises("estimate", "--pue")
+@pytest.mark.parametrize("form", FORMS)
+def test_estimate_pue(form: str) -> None:
+    """The pue setting a lab made for its trackers applies to estimates; the flag wins."""
+    given = setting(form, "pue", "1.5")
+    args = ["--cpu-w-per-core", "10", "--cores", "1", "--hours", "1", *given.args]
+    data = cli_json("estimate", *args, env=given.env)
+    assert data["energy_kwh"] == pytest.approx(0.015) and data["pue"] == 1.5
+    source = data["pue_source"]
+    assert (form == "flag") == (source == "given"), source
+    assert form == "flag" or ("IMPACTLIB_PUE" if form == "env" else "impactlib.toml") in source
+    if form != "flag":  # the flag over the setting
+        data = cli_json("estimate", *args, "--pue", "2", env=given.env)
+        assert data["energy_kwh"] == pytest.approx(0.02) and data["pue_source"] == "given"
+
+
+def test_estimate_without_pue_says_its_default() -> None:
+    data = cli_json("estimate", "--cpu-w-per-core", "10", "--cores", "1", "--hours", "1")
+    assert data["pue"] == 1.0 and data["pue_source"].startswith("default")
 
 
 def test_estimate_text() -> None:

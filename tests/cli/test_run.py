@@ -127,6 +127,21 @@ def test_unknown_option_before_the_command(
     assert json.loads(cli("report", "--format", "json").stdout) == []
 
 
+def test_a_command_named_with_a_dash_is_given_by_its_path(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """``--`` does not reach us (the parser drops it), so ``-x`` reads as an option of ours:
+    the error says how to run such a command, and that way works."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "-train"
+    script.write_text(f"#!{sys.executable}\nopen({str(marker)!r}, 'w').close()\n")
+    script.chmod(0o755)
+    assert_one_line_error(cli("run", "--", "-train", env=env), "./NAME")
+    result = cli("run", "--", str(script), env=env)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()
+
+
 @pytest.mark.parametrize("args", [[], ["--"], ["-q"], ["-p", "x", "--"]])
 def test_nothing_to_run(args: list[str]) -> None:
     assert_one_line_error(cli("run", *args), "nothing to run")

@@ -31,6 +31,21 @@ def _location(country: str | None, zone: str | None) -> tuple[str | None, str]:
     return None, "none"
 
 
+def _pue(pue: float | None) -> tuple[float | None, str | None]:
+    """The PUE to apply and where it came from: the flag, else a configured ``pue`` (the
+    tracker's setting: a lab that set its data centre's PUE expects estimates to use it),
+    else none (the estimate's own default, which it states)."""
+    if pue is not None:
+        return pue, "given"
+    from ..config import load_config
+
+    config = load_config()
+    source = config.sources.get("pue", "default")
+    if source == "default":
+        return None, None
+    return config.pue, f"pue setting from {source}"
+
+
 def _print_estimate(result: Estimate, located: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -162,7 +177,9 @@ def register(app: typer.Typer) -> None:
         hours: float | None = typer.Option(None, "--hours", help="Run time in hours."),
         country: str | None = typer.Option(None, "--country", help="Country (FR, FRA...)."),
         zone: str | None = typer.Option(None, "--zone", help="Zone (US-CA, SE3, gcp:...)."),
-        pue: float | None = typer.Option(None, "--pue", help="PUE (default 1.0)."),
+        pue: float | None = typer.Option(
+            None, "--pue", help="PUE (default: the pue setting, else 1.0)."
+        ),
         runs: int = typer.Option(1, "--runs", help="Number of runs (e.g. HP trials)."),
         from_run: str | None = typer.Option(
             None, "--from-run", help="Predict a whole training from a stored run's epochs."
@@ -204,6 +221,7 @@ def register(app: typer.Typer) -> None:
         from ..planning.estimate import estimate as compute
 
         where, located = _location(country, zone)
+        pue, pue_source = _pue(pue)
         result = compute(
             hours=hours,
             cpu=cpu,
@@ -217,6 +235,7 @@ def register(app: typer.Typer) -> None:
             memory_gb=memory_gb,
             zone=where,
             pue=pue,
+            pue_source=pue_source,
             runs=runs,
         )
         if fmt == "json":

@@ -70,13 +70,15 @@ def _terminal_sent_sigint() -> bool:
 
 def _command(args: list[str]) -> list[str]:
     """The command to run. A leading dash can only be an option of ours that we do not know:
-    after ``--`` or after the first word, the parser hands everything over unread."""
+    after ``--`` or after the first word, the parser hands everything over unread (and it
+    drops the ``--``, so a command whose name starts with a dash is given by its path)."""
     if not args:
         raise UsageError(f"nothing to run; usage: {USAGE}")
     if args[0].startswith("-"):
         raise UsageError(
-            f"unknown option '{args[0]}' for impactlib run; "
-            "see `impactlib run --help` for its options, which go before the command"
+            f"unknown option '{args[0]}' for impactlib run; its options go before the "
+            "command (see `impactlib run --help`); a command whose name starts with '-' "
+            "is given by its path (./NAME)"
         )
     return args
 

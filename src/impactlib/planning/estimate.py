@@ -267,6 +267,7 @@ def estimate(
     memory_w_per_gb: float = MEMORY_W_PER_GB,
     zone: str | None = None,
     pue: float | None = None,
+    pue_source: str | None = None,
     runs: int = 1,
 ) -> Estimate:
     """Energy and CO2e of a planned computation with the Green Algorithms formula.
@@ -274,7 +275,8 @@ def estimate(
     ``zone`` is anything :func:`impactlib.carbon.static.lookup` knows (country code, region,
     cloud region); without it the estimate has energy only, since a silent world average
     would make the CO2e figure look more certain than it is. ``pue`` defaults to 1.0 (a
-    personal computer, Green Algorithms' own convention) and the result says so.
+    personal computer, Green Algorithms' own convention) and the result says so;
+    ``pue_source`` says where a given ``pue`` came from (default: "given").
     """
     for name, value in (
         ("--hours", hours),
@@ -294,7 +296,10 @@ def estimate(
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, got {runs}")
     pue_value = 1.0 if pue is None else pue
-    pue_source = "default 1.0 (no data-centre overhead; pass --pue)" if pue is None else "given"
+    if pue is None:
+        pue_source = "default 1.0 (no data-centre overhead; pass --pue)"
+    elif pue_source is None:
+        pue_source = "given"
 
     raw = [
         cpu_term(cpu, cores, cpu_w_per_core, usage),
