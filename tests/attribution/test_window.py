@@ -8,6 +8,7 @@ two CPUs (10 W x 8 s / 2 = 40 J): 160 J, alone or beside a neighbour.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -345,3 +346,44 @@ def test_an_uncalibrated_floor_is_named_with_its_fix(
     machine = host.window(MachineScope())
     host.step()
     assert Tracker._floor_warnings(machine) == []  # the machine pays all of it anyway
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+MEMORY = Domain("memory:model", "memory", "model-memory", "machine", "estimated")
+
+
+class _ScriptedMemory(Meter):
+    def domains(self) -> Sequence[Domain]:
+        return [MEMORY]
+
+    def read_energy_j(self) -> Mapping[str, float]:
+        return {}
+
+
+def test_memory_is_charged_for_what_the_tree_held_over_each_interval(tmp_path: Path) -> None:
+    """A process holding a quarter of the memory, which exits during the second second: the
+    first second charges a quarter, the second an eighth (a quarter at its start, nothing at
+    its end), so a run shorter than a tick is not charged zero."""
+    proc = FakeProc(tmp_path / "proc", ncpus=2)
+    job = proc.spawn()
+    job.rss_pages = int(16_000_000 * 1024 / 4 / os.sysconf("SC_PAGE_SIZE"))
+    proc.advance(0.0, {job.pid: 0.0})
+    meters = MeterSet([_ScriptedMemory()], MachineCpuReader(str(proc.root)))
+    window = Window(meters, load_config({"procfs_root": str(proc.root)}), TreeScope(job.pid))
+    wall0_ns = 1_767_225_600 * 10**9
+
+    def sample(second: int) -> Delivered:
+        machine = MachineCpu(proc.busy_s, proc.busy_s + proc.idle_s)
+        energy = {MEMORY.id: 10.0 * second}  # 10 W
+        at = Sample(second * 10**9, wall0_ns + second * 10**9, energy, machine)
+        return Delivered(at, window.capture())
+
+    window.account([sample(0)])
+    proc.advance(1.0, {})
+    window.account([sample(1)])
+    proc.advance(1.0, {})
+    proc.exit(job.pid)
+    window.account([sample(2)])
+    [memory] = window.components()
+    assert memory.energy_j == pytest.approx(10 / 4 + 10 / 8, rel=1e-3)

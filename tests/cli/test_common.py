@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from impactlib.cli.common import summary_lines
+from impactlib.cli.common import summary_lines, wrap_lines
 from impactlib.footprint import CarbonInfo, ComponentEnergy, Footprint
 
 # The notes as the model meters write them (meters/model.py)
@@ -60,3 +60,18 @@ def test_model_says_what_it_is_and_meters_say_of_what() -> None:
         and "embodied (separate, not in emissions): 0.85 mg" in text
     )
     assert not re.search(r"\d\.0{4}|\de-\d", text)  # no 0.0000 padding, no scientific notation
+
+
+def test_the_summary_folds_to_the_terminal_and_loses_no_word() -> None:
+    model = ComponentEnergy(
+        "cpu:model", "cpu", "model-tdp", "tree (of machine)", "estimated",
+        1.48, 0.33, 0.15, 1.0, CPU_MODEL_NOTE, 2.88, "model",
+    )  # fmt: skip
+    long_path = "/scratch/" + "x" * 90 + "/runs.db"
+    lines = summary_lines(footprint(model), "0123456789abcdef", "completed", long_path)
+    folded = wrap_lines(lines, 80)
+    assert all(len(line) <= 80 for line in folded if long_path not in line)
+    assert " ".join(" ".join(folded).split()) == " ".join(" ".join(lines).split())
+    model_at = next(i for i, line in enumerate(folded) if "model: P" in line)
+    label_end = folded[model_at].index("model: ") + len("model: ")
+    assert folded[model_at + 1].startswith(" " * label_end)  # continued under the label

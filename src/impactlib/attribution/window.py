@@ -212,7 +212,9 @@ class Window:
         self.first_wall_ns = self.last_wall_ns = sample.wall_ns
         busy = sample.machine.busy_s if sample.machine else 0.0
         self._machine_busy_at_start = busy
-        scope_cpu = self._usage(sample, captured).cpu_s
+        usage = self._usage(sample, captured)
+        scope_cpu, self.rss = usage.cpu_s, usage.rss_bytes
+        self.peak_rss = max(self.peak_rss, usage.rss_bytes)
         for domain_id, energy in sample.energy_j.items():
             if domain_id in self.accounts:
                 self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
@@ -239,6 +241,9 @@ class Window:
     def _interval(self, sample: Sample, captured: ScopeCapture | None) -> None:
         """Account the interval since each domain's last good reading."""
         usage = self._usage(sample, captured)
+        # Memory held over the interval: the mean of its two ends (a process that exits
+        # holds nothing at the end, and one attached late held nothing at the start)
+        held_rss = (self.rss + usage.rss_bytes) // 2
         self.scope_cpu_s = usage.cpu_s
         self.rss = usage.rss_bytes
         self.peak_rss = max(self.peak_rss, usage.rss_bytes)
@@ -264,7 +269,7 @@ class Window:
                 continue
             machine_busy = now.machine_busy_s - last.machine_busy_s if split_by_cpu else None
             shares = self._shares(
-                account, dt, usage.cpu_s - last.scope_cpu_s, machine_busy or 0.0, usage.rss_bytes
+                account, dt, usage.cpu_s - last.scope_cpu_s, machine_busy or 0.0, held_rss
             )
             account.add(energy - last.energy_j, dt, minute, shares, machine_busy)
             if account.domain.component == "gpu" and shares.busy > 0:

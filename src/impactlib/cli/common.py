@@ -62,6 +62,31 @@ def summary_lines(fp: Footprint, run_id: str, status: str, store: str) -> list[s
     return lines
 
 
+def wrap_lines(lines: list[str], width: int | None = None) -> list[str]:
+    """``lines`` folded to the terminal's width (``COLUMNS``, else 80), each continuation
+    indented under its line's text (after a ``note:`` or ``model:`` label), so a note reads
+    as one block at 80 columns. Words are never cut: a path longer than the width stays
+    whole."""
+    import re
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size().columns
+    out: list[str] = []
+    for line in lines:
+        spaces = len(line) - len(line.lstrip(" "))
+        label = re.match(r"[a-z]+: ", line[spaces:])
+        indent = " " * (spaces + (label.end() if label else 4))
+        out += textwrap.wrap(
+            line,
+            width,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [line]
+    return out
+
+
 def _component_lines(c: ComponentEnergy, width: int) -> list[str]:
     """One domain: its charged energy, how it was obtained and its idle floor; a model's
     constants follow on their own line."""

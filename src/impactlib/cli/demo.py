@@ -79,7 +79,7 @@ def demo_command(
     from rich.console import Console
 
     from ..store import open_store
-    from .common import summary_lines
+    from .common import summary_lines, wrap_lines
 
     if epochs < 1:
         raise UsageError(f"--epochs must be >= 1 (got {epochs})")
@@ -91,14 +91,17 @@ def demo_command(
     for name, hidden in MODELS:
         console.print(f"training {name} {hidden} on digits for {epochs} epochs...")
         result = _train(name, hidden, epochs, overrides)
-        for line in summary_lines(result["footprint"], result["run_id"], "completed", location):
+        summary = summary_lines(result["footprint"], result["run_id"], "completed", location)
+        for line in wrap_lines(summary):
             console.print(line)
         results.append(result)
     Console(markup=False).print(_table(results, _pepr(results)))
-    console.print(
-        "PePR-E = accuracy / (1 + energy min-max normalised over these two models). "
-        f"Runs saved in {location}: see `impactlib report --project {project}`."
-    )
+    closing = [
+        "PePR-E = accuracy / (1 + energy min-max normalised over these two models).",
+        f"Runs saved in {location}: see `impactlib report --project {project}`.",
+    ]
+    for line in wrap_lines(closing):
+        console.print(line)
 
 
 def _table(results: list[dict[str, Any]], scores: list[float | None]) -> Table:

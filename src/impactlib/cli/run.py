@@ -31,7 +31,7 @@ import typer
 
 from ..config import ARGUMENT, KEYS
 from ..errors import UsageError
-from .common import config_from, summary_lines
+from .common import config_from, summary_lines, wrap_lines
 
 if TYPE_CHECKING:
     from ..tracker import Tracker
@@ -191,7 +191,8 @@ def run_command(
     tracker.account_exit(usage.ru_utime + usage.ru_stime)
     footprint = tracker.stop(_status(code))
     if footprint is not None and not quiet:
-        for line in summary_lines(footprint, tracker.run_id, _status(code), store_obj.location):
+        summary = summary_lines(footprint, tracker.run_id, _status(code), store_obj.location)
+        for line in wrap_lines(summary):
             typer.echo(line, err=True)
     if code < 0:  # die of the same signal, so callers see what the command saw
         signal.signal(-code, signal.SIG_DFL)
