@@ -89,6 +89,12 @@ def test_filters_combine_with_by(tmp_path: Path) -> None:
         (("--by", "user", "--since", "2026-13"), ("--since", "YYYY-MM")),
         (("--by", "user", "--until", "last week"), ("--until", "YYYY-MM")),
         (("--since", "2026-05", "--until", "2026-03"), ("--since 2026-05 is after", "swap")),
+        # options a lab total has no use for are refused, not silently dropped
+        (("--by", "user", "--run", "abc"), ("--run", "--by")),
+        (("--by", "month", "--reprice"), ("--reprice", "--by")),
+        (("--by", "user", "--grid", "g.toml", "-f", "markdown"), ("--grid", "--by")),
+        (("--grid", "g.toml"), ("--grid", "--format markdown")),
+        (("--grid", "g.toml", "-f", "json"), ("--grid", "not json")),
     ],
 )
 def test_bad_lab_options_are_one_line(

@@ -332,6 +332,21 @@ def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
     return out
 
 
+def _refuse_ignored(lab: bool, run: str | None, reprice: bool, grid: Path | None, fmt: str) -> None:
+    """Options that would have no effect are an error, not silently dropped."""
+    if lab:
+        given = [f for f, v in (("--run", run), ("--reprice", reprice), ("--grid", grid)) if v]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} cannot be used with lab totals (--by); leave out --by "
+                "for a report of runs"
+            )
+    if grid is not None and fmt not in ("markdown", "latex", "html"):
+        raise UsageError(
+            f"--grid goes into a paper report, not {fmt}; add --format markdown, latex or html"
+        )
+
+
 def report_command(
     project: str = typer.Option(None, "--project", "-p", help="Only this project."),
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
@@ -366,6 +381,7 @@ def report_command(
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
     months = labreport.month_range(since, until)
+    _refuse_ignored(by is not None and not waste, run, reprice, grid, fmt)
     if by is not None and not waste:  # the lab report
         dims = labreport.parse_by(by)
         selection = Selection(*months, project=project, experiment=experiment)
