@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import textwrap
 from typing import Any
 
 from ..config import ARGUMENT, Config, load_config
@@ -67,10 +70,6 @@ def wrap_lines(lines: list[str], width: int | None = None) -> list[str]:
     indented under its line's text (after a ``note:`` or ``model:`` label), so a note reads
     as one block at 80 columns. Words are never cut: a path longer than the width stays
     whole."""
-    import re
-    import shutil
-    import textwrap
-
     width = width or shutil.get_terminal_size().columns
     out: list[str] = []
     for line in lines:

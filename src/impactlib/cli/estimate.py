@@ -3,7 +3,9 @@ training from its first epochs (``--from-run``)."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,18 +14,19 @@ from ..errors import UsageError
 from ..units import G_PER_KG
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..planning.estimate import Estimate
 
 
-def _location(country: str | None, zone: str | None) -> tuple[str | None, str]:
+def _location(
+    country: str | None, zone: str | None, settings: Callable[[], Config]
+) -> tuple[str | None, str]:
     """The zone to price with and where it came from (flags first, then configuration)."""
     if country and zone:
         raise UsageError("give --country or --zone, not both")
     if zone or country:
         return zone or country, "given"
-    from ..config import load_config
-
-    config = load_config()
+    config = settings()
     for key in ("zone", "region", "country"):
         value = getattr(config, key)
         if value:
@@ -31,15 +34,13 @@ def _location(country: str | None, zone: str | None) -> tuple[str | None, str]:
     return None, "none"
 
 
-def _pue(pue: float | None) -> tuple[float | None, str | None]:
+def _pue(pue: float | None, settings: Callable[[], Config]) -> tuple[float | None, str | None]:
     """The PUE to apply and where it came from: the flag, else a configured ``pue`` (the
     tracker's setting: a lab that set its data centre's PUE expects estimates to use it),
     else none (the estimate's own default, which it states)."""
     if pue is not None:
         return pue, "given"
-    from ..config import load_config
-
-    config = load_config()
+    config = settings()
     source = config.sources.get("pue", "default")
     if source == "default":
         return None, None
@@ -218,10 +219,12 @@ def register(app: typer.Typer) -> None:
             return
         if hours is None:
             raise UsageError("give --hours H (the expected run time)")
+        from ..config import load_config
         from ..planning.estimate import estimate as compute
 
-        where, located = _location(country, zone)
-        pue, pue_source = _pue(pue)
+        settings = functools.cache(load_config)  # read once, and only where a flag is missing
+        where, located = _location(country, zone, settings)
+        pue, pue_source = _pue(pue, settings)
         result = compute(
             hours=hours,
             cpu=cpu,

@@ -21,7 +21,8 @@ Measuring must never end the training it watches: once started, nothing here rai
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, NamedTuple
 
@@ -231,3 +232,48 @@ class EpochEnergy:
         tb: TracebackType | None,
     ) -> None:
         self.stop(status_for(exc))
+
+
+class EpochCallbackFigures:
+    """What every framework callback shows of its :class:`EpochEnergy` (``self.energy``)."""
+
+    energy: EpochEnergy
+
+    @property
+    def footprint(self) -> Footprint | None:
+        """The latest training's figures."""
+        return self.energy.footprint
+
+    @property
+    def prediction(self) -> EpochPrediction | None:
+        """The latest prediction of the whole training."""
+        return self.energy.prediction
+
+
+@contextmanager
+def measured_epochs(
+    tracker: Tracker | None,
+    *,
+    total_epochs: int | None,
+    predict_after: int,
+    on_epoch: Callable[[EpochFigures], None],
+    on_end: Callable[[Footprint, int], None],
+    **config: Any,
+) -> Iterator[EpochEnergy]:
+    """The block an experiment logger's ``track()`` measures, as one run: each epoch's
+    figures go to ``on_epoch``; the final footprint and the number of epochs to ``on_end``,
+    also when the block raises."""
+    energy = EpochEnergy(
+        tracker,
+        total_epochs=total_epochs,
+        predict_after=predict_after,
+        on_epoch=on_epoch,
+        **config,
+    )
+    try:
+        with energy:
+            yield energy
+    finally:
+        footprint = energy.footprint
+        if footprint is not None:
+            on_end(footprint, len(energy.epochs))

@@ -28,11 +28,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..footprint import Footprint
-from ..planning.estimate import EpochPrediction
 from ..tracker import Tracker
 from . import missing_extra
-from .epochs import PREFIX, EpochEnergy
+from .epochs import PREFIX, EpochCallbackFigures, EpochEnergy
 
 try:
     from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState
@@ -41,7 +39,7 @@ except ImportError as exc:
     raise missing_extra("Hugging Face", "huggingface") from exc
 
 
-class ImpactCallback(TrainerCallback):
+class ImpactCallback(EpochCallbackFigures, TrainerCallback):
     """Measures each ``train()`` as one run; ``config``: :func:`impactlib.init`'s settings
     (or give a running ``tracker``); metric names start with ``prefix``."""
 
@@ -56,16 +54,6 @@ class ImpactCallback(TrainerCallback):
         self.energy = EpochEnergy(tracker, predict_after=predict_after, **config)
         self.prefix = prefix
         self._pending: dict[str, float] = {}  # figures waiting for the next log
-
-    @property
-    def footprint(self) -> Footprint | None:
-        """The latest training's figures."""
-        return self.energy.footprint
-
-    @property
-    def prediction(self) -> EpochPrediction | None:
-        """The latest prediction of the whole training."""
-        return self.energy.prediction
 
     def on_train_begin(
         self,

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..footprint import Footprint
-from ..planning.estimate import EpochPrediction
 from ..tracker import Tracker
 from . import missing_extra
-from .epochs import PREFIX, EpochEnergy
+from .epochs import PREFIX, EpochCallbackFigures, EpochEnergy
 
 try:
     import keras
@@ -35,7 +33,7 @@ except ImportError as exc:
     raise missing_extra("Keras", "keras") from exc
 
 
-class ImpactCallback(keras.callbacks.Callback):
+class ImpactCallback(EpochCallbackFigures, keras.callbacks.Callback):
     """Measures each fit as one run; ``config``: :func:`impactlib.init`'s settings (or give
     a running ``tracker``); metric names start with ``prefix``."""
 
@@ -52,16 +50,6 @@ class ImpactCallback(keras.callbacks.Callback):
         self.energy = EpochEnergy(tracker, predict_after=predict_after, **config)
         self.example_input = example_input
         self.prefix = prefix
-
-    @property
-    def footprint(self) -> Footprint | None:
-        """The latest fit's figures."""
-        return self.energy.footprint
-
-    @property
-    def prediction(self) -> EpochPrediction | None:
-        """The latest prediction of the whole fit."""
-        return self.energy.prediction
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.energy.start(self.params.get("epochs"))

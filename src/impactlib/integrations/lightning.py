@@ -21,11 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from .._lifecycle import status_for
-from ..footprint import Footprint
-from ..planning.estimate import EpochPrediction
 from ..tracker import Tracker
 from . import missing_extra
-from .epochs import PREFIX, EpochEnergy
+from .epochs import PREFIX, EpochCallbackFigures, EpochEnergy
 
 try:
     import lightning.pytorch as pl
@@ -34,7 +32,7 @@ except ImportError as exc:
     raise missing_extra("Lightning", "lightning") from exc
 
 
-class ImpactCallback(pl.Callback):
+class ImpactCallback(EpochCallbackFigures, pl.Callback):
     """Measures each fit as one run; ``config``: :func:`impactlib.init`'s settings (or give
     a running ``tracker``); metric names start with ``prefix``."""
 
@@ -50,16 +48,6 @@ class ImpactCallback(pl.Callback):
         self.energy = EpochEnergy(tracker, predict_after=predict_after, **config)
         self.example_input = example_input
         self.prefix = prefix
-
-    @property
-    def footprint(self) -> Footprint | None:
-        """The latest fit's figures."""
-        return self.energy.footprint
-
-    @property
-    def prediction(self) -> EpochPrediction | None:
-        """The latest prediction of the whole fit."""
-        return self.energy.prediction
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.energy.start(trainer.max_epochs)

@@ -29,7 +29,7 @@ from typing import Any
 from ..footprint import Footprint
 from ..tracker import Tracker
 from . import missing_extra
-from .epochs import PREFIX, EpochEnergy, EpochFigures, footprint_metrics
+from .epochs import PREFIX, EpochEnergy, EpochFigures, footprint_metrics, measured_epochs
 
 try:
     import mlflow
@@ -59,18 +59,16 @@ def track(
     def log_epoch(figures: EpochFigures) -> None:
         mlflow.log_metrics(figures.metrics(prefix), step=figures.epoch)
 
-    energy = EpochEnergy(
+    def log_end(footprint: Footprint, epochs: int) -> None:
+        # the totals after the last epoch's running figures, so they are the latest
+        log_footprint(footprint, prefix=prefix, step=epochs)
+
+    with measured_epochs(
         tracker,
         total_epochs=total_epochs,
         predict_after=predict_after,
         on_epoch=log_epoch,
+        on_end=log_end,
         **config,
-    )
-    try:
-        with energy:
-            yield energy
-    finally:
-        footprint = energy.footprint
-        if footprint is not None:
-            # the totals after the last epoch's running figures, so they are the latest
-            log_footprint(footprint, prefix=prefix, step=len(energy.epochs))
+    ) as energy:
+        yield energy

@@ -32,7 +32,7 @@ from ..errors import UsageError
 from ..footprint import Footprint
 from ..tracker import Tracker
 from . import missing_extra
-from .epochs import PREFIX, EpochEnergy, EpochFigures, footprint_metrics
+from .epochs import PREFIX, EpochEnergy, EpochFigures, footprint_metrics, measured_epochs
 
 try:
     import wandb
@@ -70,17 +70,15 @@ def track(
     def log_epoch(figures: EpochFigures) -> None:
         run.log({**figures.metrics(prefix), f"{prefix}epoch": figures.epoch})
 
-    energy = EpochEnergy(
+    def log_end(footprint: Footprint, epochs: int) -> None:
+        log_footprint(footprint, prefix=prefix)
+
+    with measured_epochs(
         tracker,
         total_epochs=total_epochs,
         predict_after=predict_after,
         on_epoch=log_epoch,
+        on_end=log_end,
         **config,
-    )
-    try:
-        with energy:
-            yield energy
-    finally:
-        footprint = energy.footprint
-        if footprint is not None:
-            log_footprint(footprint, prefix=prefix)
+    ) as energy:
+        yield energy
