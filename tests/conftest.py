@@ -13,6 +13,7 @@ TESTS = Path(__file__).parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from ciskips import pytest_sessionfinish, pytest_terminal_summary  # noqa: E402,F401  (hooks)
 from pgserver import postgres_server, postgres_url  # noqa: E402,F401  (shared fixtures)
 
 

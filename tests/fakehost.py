@@ -1,11 +1,10 @@
-"""A fake host whose power follows its real load: a fake RAPL package driven by /proc/stat.
+"""A fake host whose power follows its load: a fake RAPL package and a fake ``/proc/stat``.
 
 A counter at constant power cannot test anything that depends on load (idle floors, the
-host power model, a job beside a neighbour). Here the package counter advances at
-``idle_w + w_per_busy_cpu x busy CPUs``, where busy CPUs are the *real* machine's, read from
-``/proc/stat`` every 20 ms: real processes (burners, the job under test, other people's
-work on a shared test machine) move the fake power the way they would move a socket's, so
-the truth is known exactly whatever else runs.
+host power model). :class:`SweepingHost` advances the package counter at ``idle_w +
+w_per_busy_cpu x busy CPUs`` from a load it sweeps itself and writes to its own ``stat``:
+the truth is known exactly whatever else runs on the real machine. (Hosts that mirror real
+processes, for jobs and daemons, are in :mod:`fakelab`.)
 """
 
 from __future__ import annotations
@@ -13,13 +12,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from powercap import FakePowercap
 
-from impactlib.procfs import CLK_TCK, MachineCpuReader
+from impactlib.procfs import CLK_TCK
 
 PACKAGE = "cpu:package-0"
 TICK_S = 0.02
@@ -30,34 +27,6 @@ def one_package(tmp_path: Path) -> FakePowercap:
     fake = FakePowercap(tmp_path)
     fake.add_package(0)
     return fake
-
-
-@contextmanager
-def load_dependent_power(
-    fake: FakePowercap, idle_w: float, w_per_busy_cpu: float, domain: str = PACKAGE
-) -> Iterator[None]:
-    """While in the block, advance ``domain`` at idle_w + w_per_busy_cpu x (busy CPUs),
-    like a real socket whose power follows its load."""
-    reader = MachineCpuReader()
-    stop = threading.Event()
-
-    def loop() -> None:
-        last_t, last = time.monotonic(), reader.read()
-        while not stop.wait(TICK_S):
-            now_t, now = time.monotonic(), reader.read()
-            dt = now_t - last_t
-            busy_cpus = (now.busy_s - last.busy_s) / dt if dt > 0 else 0.0
-            fake.advance(domain, (idle_w + w_per_busy_cpu * busy_cpus) * dt)
-            last_t, last = now_t, now
-
-    thread = threading.Thread(target=loop, name="fake-host-power", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        reader.close()
 
 
 class SweepingHost:

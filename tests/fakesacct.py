@@ -1,11 +1,15 @@
-"""A fake ``sacct`` on ``PATH`` answering in the output shapes of recent SLURM versions.
+"""A fake ``sacct`` (and ``scontrol``) on ``PATH`` answering in the output shapes of SLURM.
 
-The same jobs are written both ways, so a test can read them either way and expect the
-same answer: ``--json`` as data_parser v0.0.41 prints it (SLURM 24.05: ``{"set", "number"}``
-wrappers, TRES lists, steps with ``tres.requested`` usage and ``statistics.energy``), and
-``-P --format=...`` as sacct prints it (a header line, ``|`` between fields and none at the
-end, one line per job and per step, empty user on step lines, local times without a
-zone). The fake checks it was asked for an explicit window and records every call.
+Two sources of answers. :func:`recorded` gives the recorded outputs of 22.05 to 25.05 in
+``tests/data/sacct/<version>/`` (``sacct.json`` and ``sacct.txt``, the same ten jobs in each
+version's shape; ``scontrol-*.txt`` beside them: DefMemPerCPU=1000). :class:`Job` writes
+jobs of a test's own in the 24.05 shapes: ``--json`` as data_parser v0.0.41 prints it
+(``{"set", "number"}`` wrappers, TRES lists, steps with ``tres.requested`` usage and
+``statistics.energy``), and ``-P --format=...`` as sacct prints it (a header line, ``|``
+between fields and none at the end, one line per job and per step, empty user on step
+lines, local times without a zone). The fake checks it was asked for an explicit window
+and records every call; the fake ``scontrol`` answers ``show config`` and ``show
+partition`` where a test gave it answers, and fails otherwise.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from impactlib.slurm.sacct import FIELDS
+
+RECORDED = Path(__file__).parent / "data" / "sacct"
+VERSIONS = ("22.05", "23.02", "23.11", "24.05", "24.11", "25.05")
 
 SCRIPT = """#!{python}
 import json, os, sys
@@ -39,6 +47,41 @@ if not os.path.exists(path):
     sys.exit(1)
 sys.stdout.write(open(path).read())
 """
+SCONTROL = """#!{python}
+import os, sys
+folder = {folder!r}
+args = [a for a in sys.argv[1:] if a not in ("--oneliner", "-o")]
+name = {{("show", "config"): "config.out", ("show", "partition"): "partition.out"}}.get(tuple(args))
+path = os.path.join(folder, "scontrol-" + str(name))
+if name is None or not os.path.exists(path):
+    sys.stderr.write("slurm_load_ctl_conf error: Unable to contact slurm controller\\n")
+    sys.exit(1)
+sys.stdout.write(open(path).read())
+"""
+
+
+class Recorded(NamedTuple):
+    """One SLURM version's recorded outputs."""
+
+    version: str
+    json_text: str
+    parsable_text: str
+
+
+def recorded(version: str) -> Recorded:
+    """The recorded ``sacct --json`` and ``sacct -P`` outputs of a SLURM version."""
+    folder = RECORDED / version
+    return Recorded(
+        version, (folder / "sacct.json").read_text(), (folder / "sacct.txt").read_text()
+    )
+
+
+def recorded_scontrol() -> tuple[str, str]:
+    """The recorded ``scontrol show config`` and ``show partition --oneliner`` outputs."""
+    return (
+        (RECORDED / "scontrol-config.txt").read_text(),
+        (RECORDED / "scontrol-partition.txt").read_text(),
+    )
 
 
 @dataclass
@@ -128,6 +171,7 @@ def parsable(jobs: list[Job]) -> str:
                     str(job.elapsed_s),
                     _clock(job.cpu_s),
                     str(job.cpus),
+                    str(job.cpus),
                     f"{job.req_mem_mb}M",
                     "",
                     _alloc_tres(job),
@@ -158,6 +202,7 @@ def parsable(jobs: list[Job]) -> str:
                         _local(end),
                         str(job.elapsed_s),
                         _clock(step.cpu_s),
+                        str(job.cpus),
                         str(job.cpus),
                         "",
                         f"{step.max_rss_k}K",
@@ -291,9 +336,10 @@ class FakeSacct:
         self.bin = tmp_path / "bin"
         self.folder.mkdir(parents=True)
         self.bin.mkdir(parents=True, exist_ok=True)
-        script = self.bin / "sacct"
-        script.write_text(SCRIPT.format(python=sys.executable, folder=str(self.folder)))
-        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        for name, text in (("sacct", SCRIPT), ("scontrol", SCONTROL)):
+            script = self.bin / name
+            script.write_text(text.format(python=sys.executable, folder=str(self.folder)))
+            script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
     @property
     def path(self) -> str:
@@ -317,6 +363,18 @@ class FakeSacct:
                 target.unlink(missing_ok=True)
             else:
                 target.write_text(text)
+
+    def answer_recorded(self, version: str, scontrol: bool = True) -> None:
+        """Answer a SLURM version's recorded outputs (``scontrol``'s too if asked)."""
+        found = recorded(version)
+        self.answer_text(found.parsable_text, found.json_text)
+        if scontrol:
+            self.scontrol(*recorded_scontrol())
+
+    def scontrol(self, config: str, partitions: str) -> None:
+        """Make ``scontrol show config`` and ``show partition`` answer these texts."""
+        (self.folder / "scontrol-config.out").write_text(config)
+        (self.folder / "scontrol-partition.out").write_text(partitions)
 
     def fail(self, message: str) -> None:
         """Fail every call with ``message`` on stderr and exit 1."""

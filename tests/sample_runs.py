@@ -20,7 +20,7 @@ def make_record(
     """A finished run: CPU (RAPL, attributed) + GPU (NVML, measured), priced in FR."""
     comps = (
         ComponentEnergy(
-            "cpu:package-0", "cpu", "rapl", "tree", "attributed", cpu_j * 2, cpu_j, 0.0, cpu_j
+            "cpu:package-0", "cpu", "rapl", "machine", "attributed", cpu_j * 2, cpu_j, 0.0, cpu_j
         ),
         ComponentEnergy(
             "gpu:GPU-1234", "gpu", "nvml-energy", "device", "measured", gpu_j, gpu_j, 0.0, 0.0

@@ -246,3 +246,58 @@ def test_clean_environment_has_no_problems_in_either_mode(tmp_path: Path) -> Non
     strict = load_config(environ=env, cwd=tmp_path)
     assert lenient == strict and lenient.sources == strict.sources
     assert lenient.problems == () == strict.problems
+
+
+# --- names that are no setting -------------------------------------------------------------
+
+
+def test_an_unknown_variable_is_named_with_the_closest_known_one(tmp_path: Path) -> None:
+    env = {"IMPACTLIB_PEU": "1.4", "IMPACTLIB_COUNTRY": "FR"}
+    for lenient in (False, True):  # never an error: the environment is the user's shell
+        config = load_config(environ=env, cwd=tmp_path, lenient=lenient)
+        (line,) = config.unknown_variables
+        assert "IMPACTLIB_PEU" in line and "did you mean IMPACTLIB_PUE?" in line
+        assert config.pue == 1.0 and config.country == "FR" and config.problems == ()
+
+
+def test_variables_impactlib_sets_itself_are_not_typos(tmp_path: Path) -> None:
+    from impactlib.config import OTHER_VARIABLES
+
+    env = {name: "x" for name in OTHER_VARIABLES} | {env_name(k): "" for k in KEYS}
+    assert "IMPACTLIB_RUN_ID" in OTHER_VARIABLES
+    assert load_config(environ=env, cwd=tmp_path).unknown_variables == ()
+
+
+def test_a_variable_far_from_any_setting_is_named_without_a_guess(tmp_path: Path) -> None:
+    config = load_config(environ={"IMPACTLIB_ZZZZZZZZZZZZ": "1"}, cwd=tmp_path)
+    (line,) = config.unknown_variables
+    assert "IMPACTLIB_ZZZZZZZZZZZZ" in line and "did you mean" not in line
+
+
+# --- secrets --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("postgresql://alice:secret@db.lab/impact", "postgresql://alice:***@db.lab/impact"),
+        (
+            "postgresql+psycopg://alice:s%40c:ret@db:5433/impact?sslmode=require",
+            "postgresql+psycopg://alice:***@db:5433/impact?sslmode=require",
+        ),
+        (
+            "postgresql://db/impact?user=alice&password=secret",
+            "postgresql://db/impact?user=alice&password=***",
+        ),
+        ("postgresql://alice@db/impact", "postgresql://alice@db/impact"),
+        ("/home/alice/impactlib.db", "/home/alice/impactlib.db"),
+    ],
+)
+def test_a_store_urls_password_never_reaches_a_record(
+    tmp_path: Path, url: str, masked: str
+) -> None:
+    config = load_config({"store": url, "electricitymaps_key": "k3y"}, environ={}, cwd=tmp_path)
+    values = config.public_dict()
+    assert values["store"] == masked and values["electricitymaps_key"] == "***"
+    assert "secret" not in str(values) and "k3y" not in str(values)
+    assert config.store == url  # the tracker itself still connects with it

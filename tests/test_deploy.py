@@ -57,7 +57,12 @@ def test_the_sync_unit_copies_this_nodes_runs(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "impactlib.cli.main"]
     for _ in range(2):  # twice is the same as once
         done = subprocess.run(
-            cli + command[1:], env={**env, "PATH": ""}, capture_output=True, text=True
+            # systemd gives the unit its user's HOME: a private one here, so no fallback
+            # store of the machine running the tests is swept in (sync reads fallbacks too)
+            cli + command[1:],
+            env={**env, "PATH": "", "HOME": str(tmp_path / "home")},
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr
     assert [r.id for r in open_store(str(central)).list_runs()] == [record.id]

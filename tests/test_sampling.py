@@ -90,7 +90,7 @@ class CountingMeter(Meter):
         self.decoded: list[int] = []
 
     def domains(self) -> Sequence[Domain]:
-        return (Domain("cpu:count", "cpu", "test", "machine", "measured"),)
+        return (Domain("cpu:count", "cpu", "rapl", "machine", "measured"),)
 
     def read_energy_j(self) -> Mapping[str, float]:
         return self.decode(self.capture(), Tick(0.0, None))
@@ -223,7 +223,7 @@ def test_estimated_cpu_charged_to_a_child_follows_its_cpu_time(
     ncpus = os.cpu_count() or 1
     assert cpu.quality == "estimated" and cpu_s > 1.0
     assert cpu.energy_j == pytest.approx(100.0 * cpu_s / ncpus, rel=0.05)
-    assert cpu.dynamic_j + cpu.idle_j + cpu.unattributed_j == pytest.approx(cpu.measured_j)
+    assert cpu.dynamic_j + cpu.idle_j + cpu.unattributed_j == pytest.approx(cpu.domain_j)
 
 
 def test_a_running_tracker_reports_estimated_cpu_up_to_now(tmp_path: Path) -> None:
@@ -324,17 +324,17 @@ def test_checkpoints_write_recent_minutes_and_the_end_writes_all(tmp_path: Path)
     config = load_config(
         {"powercap_root": str(tmp_path / "none"), "interval": 0.05, "save_interval": 0.2}
     )
-    tracker = Tracker(config)
+    store = open_store(config)
+    tracker = Tracker(config, store=store)
     written: list[list[str]] = []
     tracker.start()
-    assert tracker._store is not None
-    checkpoint = tracker._store.checkpoint
+    checkpoint = store.checkpoint
 
     def spy(run_id: str, status: str, footprint: object, series: list, epochs: object) -> None:
         written.append([row.minute for row in series])
         checkpoint(run_id, status, footprint, series, epochs)  # type: ignore[arg-type]
 
-    tracker._store.checkpoint = spy  # type: ignore[method-assign]
+    store.checkpoint = spy  # type: ignore[method-assign]
     time.sleep(1.0)
     footprint = tracker.stop()
     assert footprint is not None and len(written) >= 3

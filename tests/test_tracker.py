@@ -102,7 +102,8 @@ def test_context_manager_decorator_and_nesting(tmp_path: Path) -> None:
     # All three trackers shared one sampler (one reading of the hardware per tick).
     from impactlib import sampling
 
-    assert len([s for key, s in sampling._samplers.items() if key[0] == str(tmp_path)]) == 1
+    here = [s for key, s in sampling._samplers.items() if key.powercap_root == str(tmp_path)]
+    assert len(here) == 1
 
 
 def test_exception_marks_the_run_failed_and_propagates(tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ RANK = textwrap.dedent(
     while time.monotonic() < end:
         pass
     fp = t.stop()
-    print(json.dumps({"scope": fp.scope, "energy": t.energy_consumption,
+    print(json.dumps({"scope": fp.charged_to, "energy": t.energy_consumption,
                       "warnings": list(fp.warnings), "run": t.run_id}))
     """
 )

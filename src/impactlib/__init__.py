@@ -22,6 +22,7 @@ import importlib
 
 from .errors import (
     ConfigError,
+    EstimateWarning,
     ImpactError,
     ImpactWarning,
     MeterError,
@@ -36,8 +37,8 @@ __version__ = "0.1.0"
 
 # name -> submodule that defines it
 _LAZY = {
-    "init": "tracker",
-    "track": "tracker",
+    "init": "api",
+    "track": "api",
     "Tracker": "tracker",
     "Config": "config",
     "load_config": "config",
@@ -61,6 +62,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "EpochEnergyPredictor",
+    "EstimateWarning",
     "Footprint",
     "ImpactError",
     "ImpactWarning",
@@ -89,6 +91,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (millisec
 if TYPE_CHECKING:
     from typing import Any
 
+    from .api import init, track
     from .config import Config, load_config
     from .footprint import CarbonInfo, ComponentEnergy, Footprint
     from .integrations.pandas import runs_dataframe
@@ -96,7 +99,7 @@ if TYPE_CHECKING:
     from .planning.modelmetrics import model_metrics
     from .planning.pepr import pepr_scores, pepr_table
     from .planning.schedule import best_window, find_window
-    from .tracker import Tracker, init, track
+    from .tracker import Tracker
 
 
 def __getattr__(name: str) -> Any:

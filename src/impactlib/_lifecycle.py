@@ -2,7 +2,9 @@
 
 A training script may end by returning, by an uncaught exception, by SIGTERM (a scheduler's
 time limit) or by ``sys.exit``; each running tracker's record must end with the status that
-says which, before the interpreter is gone. The hooks are installed once, by the first
+says which, before the interpreter is gone. Under SLURM a SIGTERM is the scheduler ending the
+job (``scancel``, the time limit, preemption): the record ends ``cancelled``, elsewhere
+``interrupted``. The hooks are installed once, by the first
 tracker that starts, and never replace a SIGTERM handler the program set itself.
 """
 
@@ -19,6 +21,10 @@ from typing import Protocol
 
 class Stoppable(Protocol):
     """What the hooks need of a tracker."""
+
+    @property
+    def placement(self) -> object | None:
+        """Where a workload manager put the run (None outside one)."""
 
     def stop(self, status: str = "completed") -> object:
         """Finish the record with ``status``."""
@@ -67,8 +73,16 @@ def _on_exit() -> None:
     _finish_all("completed")
 
 
+def _sigterm_status() -> str:
+    """What a SIGTERM means: a workload manager cancelling the job (a running tracker was
+    placed by one: its ``placement``), or someone interrupting the run."""
+    with _active_lock:
+        placed = any(t.placement is not None for t in _active)
+    return "cancelled" if placed else "interrupted"
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    _finish_all("interrupted")
+    _finish_all(_sigterm_status())
     # Exit as the signal would have, after the records are finished.
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)

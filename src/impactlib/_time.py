@@ -16,12 +16,14 @@ and written in another must mean the same instant. The rules here:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from .errors import UsageError
 
 UTC = timezone.utc
 S_PER_MINUTE = 60
+_MONTH = re.compile(r"(\d{4})(?:-(\d{2}))?")
 
 
 def utc(when: datetime) -> datetime:
@@ -78,3 +80,16 @@ def minute_iso(minute: int) -> str:
 def epoch_minutes(text: str) -> float:
     """Minutes since the epoch of an ISO 8601 stamp (for charts that need a number axis)."""
     return parse_utc(text).timestamp() / S_PER_MINUTE
+
+
+def parse_month(text: str, end: bool = False) -> str:
+    """A month given by a person, ``YYYY-MM`` or a year ``YYYY``, as ``YYYY-MM``.
+
+    A year stands for its January, or its December when ``end`` (an inclusive upper bound).
+    Lab reports and the dashboard read their ``since``/``until`` here, so both accept the same
+    forms; :class:`ValueError` names the form, each caller says which option or parameter.
+    """
+    match = _MONTH.fullmatch(text.strip())
+    if not match or not 1 <= int(match[2] or 1) <= 12:
+        raise ValueError(f"'{text}' is not a month; give YYYY-MM (e.g. 2026-03) or a year YYYY")
+    return f"{match[1]}-{match[2] or ('12' if end else '01')}"

@@ -14,6 +14,14 @@ bad setting from the environment falls back to the next lower layer (ultimately 
 ``sources[key]`` says so and :attr:`Config.problems` holds one line per problem for the
 caller's warning. Explicit keyword arguments are the caller's own code, so they are checked
 strictly in both modes and a wrong one raises :class:`ConfigError`, a :class:`ValueError`.
+
+Names that are no setting. An ``IMPACTLIB_*`` variable that names none (a typo, or a setting
+of another version) is only warned about, in both modes, naming the closest known variable
+(:attr:`Config.unknown_variables`): the environment is the user's shell, shared with other
+tools and versions, and such a variable changes no value. An unknown key in a configuration
+file is treated like a bad value in it: an error in the CLI (the file is written for
+impactlib, and a typo there would silently change what is measured), a warning in the
+library; both name the closest key.
 """
 
 from __future__ import annotations
@@ -24,13 +32,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .units import MEMORY_W_PER_GB
-
-if TYPE_CHECKING:
-    from .slurm.partitions import PartitionHardware
 
 SYSTEM_CONFIG = Path("/etc/impactlib/config.toml")
 
@@ -70,10 +75,17 @@ def _parse_optional_str(raw: Any) -> str | None:
     return value or None
 
 
-def _parse_partitions(raw: Any) -> tuple[PartitionHardware, ...]:
-    from .slurm.partitions import parse_partitions
-
-    return parse_partitions(raw)
+def _parse_tables(raw: Any) -> Mapping[str, Any] | str:
+    """A table of tables, or the path of an existing file of them: the shape only. What the
+    tables hold is checked by the one who reads them (``slurm_partitions``:
+    :func:`impactlib.slurm.partitions.configured_partitions`)."""
+    if isinstance(raw, str) and raw.strip():
+        if not Path(raw.strip()).expanduser().is_file():
+            raise ValueError
+        return raw.strip()
+    if isinstance(raw, Mapping) and all(isinstance(table, Mapping) for table in raw.values()):
+        return {str(name): dict(table) for name, table in raw.items()}
+    raise ValueError
 
 
 @dataclass(frozen=True)
@@ -134,7 +146,13 @@ KEYS: dict[str, _Key] = {
     ),
     "daemon_socket": _Key(_parse_str, "/run/impactlib/impactlib.sock", "a Unix socket path"),
     "metrics_address": _Key(_parse_optional_str, "127.0.0.1:9877", "HOST:PORT, or empty for none"),
-    "slurm_partitions": _Key(_parse_partitions, (), _PARTITIONS_ALLOWED),
+    "slurm_partitions": _Key(_parse_tables, None, _PARTITIONS_ALLOWED),
+    "slurm_project": _Key(
+        _parse_choice("account", "default"),
+        "account",
+        "account (a tracked SLURM job's project is its account) or default (the project "
+        "setting's value)",
+    ),
 }
 
 
@@ -170,22 +188,58 @@ class Config:
     power_model: str | None = None
     daemon_socket: str = "/run/impactlib/impactlib.sock"
     metrics_address: str | None = "127.0.0.1:9877"
-    slurm_partitions: tuple[PartitionHardware, ...] = ()
+    # As configured (tables, or a file of them): read by impactlib.slurm.partitions.
+    slurm_partitions: Mapping[str, Any] | str | None = None
+    # Inside a SLURM job, where no project is set: the job's account, or the project default.
+    slurm_project: str = "account"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # One line per environment problem worked around in lenient mode (empty when strict).
     problems: tuple[str, ...] = field(default=(), compare=False)
+    # One line per IMPACTLIB_* variable that names no setting, in both modes: it changes no
+    # value, so it is said to the user (a warning) but is no part of a run's record.
+    unknown_variables: tuple[str, ...] = field(default=(), compare=False)
 
     def public_dict(self) -> dict[str, Any]:
-        """Values fit to store in a run record (secrets masked)."""
-        out = {k: getattr(self, k) for k in KEYS}
-        if out.get("electricitymaps_key"):
-            out["electricitymaps_key"] = "***"
-        return out
+        """Values fit to store in a run record or show: secrets masked (the Electricity Maps
+        key; a store URL's password, keeping its user and host)."""
+        from .masking import masked_values
+
+        return masked_values({k: getattr(self, k) for k in KEYS})
+
+
+ENV_PREFIX = "IMPACTLIB_"
+# Not a configuration key: it names one run (``impactlib run`` sets it for its command), and
+# must never become a setting for the next.
+RUN_ID_VARIABLE = "IMPACTLIB_RUN_ID"
+# Variables impactlib reads or sets that are not settings of a run, so never a typo.
+OTHER_VARIABLES = (
+    RUN_ID_VARIABLE,
+    "IMPACTLIB_DASHBOARD_TOKEN",  # `impactlib dashboard --token`
+    "IMPACTLIB_SYNC_TO",  # the sync timer's central store (deploy/impactlib-sync.service)
+)
 
 
 def env_name(key: str) -> str:
     """The environment variable that sets ``key``."""
-    return f"IMPACTLIB_{key.upper()}"
+    return f"{ENV_PREFIX}{key.upper()}"
+
+
+def _unknown_variable_lines(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``IMPACTLIB_*`` variable that is no setting, naming the closest one:
+    a typo, or a setting this version lacks, would otherwise be ignored without a word."""
+    import difflib
+
+    # Compared without the prefix they all share, which would make any two names look alike.
+    known = {name.removeprefix(ENV_PREFIX): name for name in map(env_name, KEYS)}
+    known.update((name.removeprefix(ENV_PREFIX), name) for name in OTHER_VARIABLES)
+    lines = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name.removeprefix(ENV_PREFIX) in known:
+            continue
+        close = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), known, n=1, cutoff=0.6)
+        hint = f"did you mean {known[close[0]]}? " if close else ""
+        lines.append(f"environment variable {name} is not an impactlib setting; {hint}ignored")
+    return lines
 
 
 ARGUMENT = "argument"
@@ -361,9 +415,10 @@ def load_config(
     keyword argument (``overrides``) raises in both modes.
     """
     problems = _Problems(lenient)
+    environ = os.environ if environ is None else environ
     settings = [
         *_file_settings(cwd, problems),
-        *_env_settings(os.environ if environ is None else environ),
+        *_env_settings(environ),
         *_argument_settings(overrides or {}),
     ]
     values: dict[str, Any] = {k: spec.default for k, spec in KEYS.items()}
@@ -389,4 +444,9 @@ def load_config(
         key = item.setting.key
         if key in KEYS and given_at[key] < item.position:
             sources[key] = f"{sources[key]} ({item.setting.label} ignored)"
-    return Config(**values, sources=sources, problems=tuple(problems.lines))
+    return Config(
+        **values,
+        sources=sources,
+        problems=tuple(problems.lines),
+        unknown_variables=tuple(_unknown_variable_lines(environ)),
+    )

@@ -88,3 +88,12 @@ class ImpactWarning(UserWarning):
     Its own category so that users can filter it (``warnings.simplefilter("error",
     impactlib.ImpactWarning)`` in a test suite) without touching other warnings.
     """
+
+
+class EstimateWarning(ImpactWarning):
+    """A figure rests on an estimate where a user may expect a measurement: a CPU or GPU
+    modelled from its TDP, the world-average carbon intensity.
+
+    A category of its own because the CLI's run summary already says it (``impactlib run``
+    filters it out), and a user who has accepted the estimate can silence just this.
+    """

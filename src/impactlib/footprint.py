@@ -1,47 +1,261 @@
 """Footprint records: plain immutable dataclasses with units in their field names.
 
 These are the only shapes that cross from measuring to pricing, storing and reporting, so
-every number carries its provenance: which domain and method produced it, at what scope,
-with which quality, and (for carbon) which intensity source, zone and year.
+every number carries its provenance: which domain and method produced it, what the run was
+charged for and what extent the meter saw, with which quality, and (for carbon) which
+intensity source, zone and year and how the zone was found.
+
+The words of that provenance are enumerations, not free text, so that an output derives its
+labels from them (:attr:`Word.label`) instead of matching strings, and mypy catches a
+producer that invents a word. Their values are the strings records have always stored: a
+record written by an earlier version loads (:meth:`Footprint.from_dict` maps the old free-text
+fields), and the JSON of a record is the same text as before.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .units import j_to_kwh
+
+
+class Word(str, enum.Enum):
+    """A word of the record vocabulary: a ``str`` equal to its stored value (JSON, SQL and
+    ``f"{word}"`` give the value, as :class:`enum.StrEnum` does from Python 3.11 on; ``repr``
+    too, so a printed footprint reads as it always has)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    @property
+    def label(self) -> str:
+        """The short phrase a person reads for this word."""
+        return _LABELS.get(type(self), {}).get(self, str(self.value))
+
+
+class Component(Word):
+    """The kind of hardware a domain's energy is drawn by."""
+
+    CPU = "cpu"
+    DRAM = "dram"
+    GPU = "gpu"
+    MEMORY = "memory"  # modelled from the memory installed (DRAM where RAPL has no domain)
+    NODE = "node"  # a whole node, as SLURM's energy accounting counts it
+    PLATFORM = "platform"  # wall power minus the metered parts (reserved: not produced yet)
+    OTHER = "other"  # energy an imported record counted without saying what drew it
+
+
+class Method(Word):
+    """How a domain's energy was obtained."""
+
+    RAPL = "rapl"
+    NVML_ENERGY = "nvml-energy"
+    NVML_POWER = "nvml-power"
+    AMDSMI_ENERGY = "amdsmi-energy"
+    MODEL_TDP = "model-tdp"
+    MODEL_MEMORY = "model-memory"
+    DAEMON = "daemon"
+    GREEN_ALGORITHMS = "green-algorithms"
+    SLURM_EXCLUSIVE = "slurm-exclusive"
+    CODECARBON = "codecarbon"
+    UNKNOWN = "unknown"  # a method this version does not know, read from a newer record
+
+
+class Quality(Word):
+    """How much a figure is worth. ``measured`` and ``attributed`` come from a meter (all of
+    a domain, or a share of one): only those are called measured (:attr:`metered`)."""
+
+    MEASURED = "measured"
+    ATTRIBUTED = "attributed"
+    ESTIMATED = "estimated"
+    IMPORTED = "imported"  # another tool's figure, which does not say how it was obtained
+
+    @property
+    def metered(self) -> bool:
+        """Whether a meter read this energy (the whole domain, or a share of it)."""
+        return self in (Quality.MEASURED, Quality.ATTRIBUTED)
+
+
+class FloorSource(Word):
+    """Where a domain's idle power came from, in order of trust."""
+
+    CALIBRATED = "calibrated"  # `impactlib calibrate` (the host power model)
+    LEARNED = "learned"  # fitted from runs' own samples (the host power model)
+    MODEL = "model"  # an estimation model's own idle power
+    OBSERVED = "observed"  # the lowest power seen: may hold the run's own load
+
+
+class Status(Word):
+    """How a run ended (or that it has not yet)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"  # ended by the scheduler: scancel, time limit, preemption
+    KILLED = "killed"  # left running by a process that no longer exists
+
+
+class ChargedTo(Word):
+    """What a run was charged for: the processes or machine whose energy it holds."""
+
+    MACHINE = "machine"
+    TREE = "tree"  # a process and its descendants
+    CGROUP = "cgroup"  # every process of a cgroup (a SLURM job on one node)
+    FOLLOWER = "follower"  # another rank of the job measured this node
+    SLURM_JOB = "slurm-job"  # a job from SLURM's accounting
+    PROCESS = "process"  # one process, as CodeCarbon's process mode counted it
+
+
+class Extent(Word):
+    """What a component's meter (or model) saw: the whole machine (a socket, a board) or
+    one device; or, for an estimate from a scheduler's accounting, the allocation itself."""
+
+    MACHINE = "machine"
+    DEVICE = "device"
+    ALLOCATION = "allocation"
+
+
+class LocatedBy(Word):
+    """How the carbon-intensity zone was chosen."""
+
+    CONFIGURATION = "configuration"  # zone, region or country set in any configuration layer
+    TIMEZONE = "timezone"  # guessed from the system timezone
+    WORLD_AVERAGE = "world-average"  # nothing known: the world average, always said so
+    IMPORTED = "imported"  # as the tool that made an imported record chose it
+
+
+# Each word's label, per vocabulary (words of two vocabularies may be equal strings).
+_LABELS: dict[type[Word], dict[Word, str]] = {
+    Component: {
+        Component.CPU: "CPU",
+        Component.DRAM: "DRAM",
+        Component.GPU: "GPU",
+        Component.MEMORY: "memory",
+        Component.NODE: "whole node",
+        Component.PLATFORM: "platform",
+        Component.OTHER: "other",
+    },
+    Method: {
+        Method.RAPL: "RAPL",
+        Method.NVML_ENERGY: "NVML energy counter",
+        Method.NVML_POWER: "NVML power readings",
+        Method.AMDSMI_ENERGY: "AMD SMI energy counter",
+        Method.MODEL_TDP: "TDP model",
+        Method.MODEL_MEMORY: "memory model",
+        Method.DAEMON: "impactlib daemon",
+        Method.GREEN_ALGORITHMS: "Green Algorithms estimate",
+        Method.SLURM_EXCLUSIVE: "SLURM energy accounting",
+        Method.CODECARBON: "CodeCarbon",
+        Method.UNKNOWN: "unknown method",
+    },
+    Quality: {
+        Quality.MEASURED: "measured",
+        Quality.ATTRIBUTED: "measured, attributed",
+        Quality.ESTIMATED: "estimated",
+        Quality.IMPORTED: "imported",
+    },
+    FloorSource: {
+        FloorSource.CALIBRATED: "calibrated",
+        FloorSource.LEARNED: "learned from runs",
+        FloorSource.MODEL: "the model's",
+        FloorSource.OBSERVED: "lowest power seen",
+    },
+    Status: {
+        Status.RUNNING: "running",
+        Status.COMPLETED: "completed",
+        Status.FAILED: "failed",
+        Status.INTERRUPTED: "interrupted",
+        Status.CANCELLED: "cancelled",
+        Status.KILLED: "killed",
+    },
+    ChargedTo: {
+        ChargedTo.MACHINE: "machine",
+        ChargedTo.TREE: "process tree",
+        ChargedTo.CGROUP: "cgroup",
+        ChargedTo.FOLLOWER: "follower rank",
+        ChargedTo.SLURM_JOB: "SLURM job",
+        ChargedTo.PROCESS: "process",
+    },
+    Extent: {
+        Extent.MACHINE: "machine",
+        Extent.DEVICE: "device",
+        Extent.ALLOCATION: "allocation",
+    },
+    LocatedBy: {
+        LocatedBy.CONFIGURATION: "configured",
+        LocatedBy.TIMEZONE: "guessed from the system timezone",
+        LocatedBy.WORLD_AVERAGE: "unknown: world average",
+        LocatedBy.IMPORTED: "as the imported record says",
+    },
+}
+
+
+def words(record: object, **kinds: type[Word]) -> None:
+    """Make the named fields of a frozen ``record`` words of their vocabulary: a plain
+    string equal to a word becomes that word, anything else raises ``ValueError`` at once
+    (where it was made, not in a report months later)."""
+    for name, kind in kinds.items():
+        value = getattr(record, name)
+        if type(value) is not kind:
+            object.__setattr__(record, name, kind(value))
+
+
+def charged_label(charged_to: ChargedTo, extent: Extent) -> str:
+    """What a component's energy is a share of, in words: ``machine`` when the whole
+    machine was charged, else ``process tree (of machine)``, ``cgroup (of device)``..."""
+    if charged_to is ChargedTo.MACHINE:
+        return charged_to.label
+    return f"{charged_to.label} (of {extent.label})"
 
 
 @dataclass(frozen=True)
 class ComponentEnergy:
     """Energy of one domain over a run, split the way attribution split it.
 
-    ``measured_j`` is what the meter saw for the whole domain (socket, board, device);
-    ``dynamic_j + idle_j`` is what was charged to the tracked scope; ``unattributed_j`` is
-    the rest (other users, the system, idle not held by the scope). Conservation:
-    ``dynamic_j + idle_j + unattributed_j == measured_j``.
+    ``domain_j`` is the energy of the whole domain over the run (socket, board, device: its
+    ``extent``), read by a meter or given by a model: ``quality`` says which, so the name
+    claims no meter. ``dynamic_j + idle_j`` is what was charged to the run;
+    ``unattributed_j`` is the rest (other users, the system, idle not held by the run).
+    Conservation: ``dynamic_j + idle_j + unattributed_j == domain_j``.
     """
 
     domain: str
-    component: str
-    method: str
-    scope: str
-    quality: str
-    measured_j: float
+    component: Component
+    method: Method
+    extent: Extent
+    quality: Quality
+    domain_j: float
     dynamic_j: float
     idle_j: float
     unattributed_j: float
     note: str = ""
-    # The idle power split by the idle policy, and where it came from: "calibrated" or
-    # "learned" (the host power model), "model" (an estimation model's own idle power) or
-    # "observed" (the lowest power seen during this run: may hold the run's own load).
+    # The idle power split by the idle policy, and where it came from.
     idle_floor_w: float = 0.0
-    idle_floor_source: str = "observed"
+    idle_floor_source: FloorSource = FloorSource.OBSERVED
+
+    def __post_init__(self) -> None:
+        words(
+            self,
+            component=Component,
+            method=Method,
+            extent=Extent,
+            quality=Quality,
+            idle_floor_source=FloorSource,
+        )
 
     @property
     def energy_j(self) -> float:
-        """Energy charged to the tracked scope (before PUE)."""
+        """Energy charged to the run (before PUE)."""
         return self.dynamic_j + self.idle_j
 
 
@@ -54,7 +268,11 @@ class CarbonInfo:
     mean_g_per_kwh: float
     detail: str = ""  # table + year, or resolution and actual/forecast mix
     fallback: str | None = None  # set when a live source failed: what failed and what was used
-    located_by: str = "configuration"  # how the zone was chosen (configuration, timezone guess...)
+    located_by: LocatedBy = LocatedBy.CONFIGURATION  # how the zone was chosen
+    located_detail: str = ""  # the same in a sentence: which setting, which timezone...
+
+    def __post_init__(self) -> None:
+        words(self, located_by=LocatedBy)
 
 
 @dataclass(frozen=True)
@@ -62,7 +280,7 @@ class Footprint:
     """The full result of one tracked run."""
 
     run_id: str
-    scope: str
+    charged_to: ChargedTo
     idle_policy: str
     started_at: str  # ISO 8601 UTC
     ended_at: str | None
@@ -78,17 +296,25 @@ class Footprint:
     embodied_note: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        words(self, charged_to=ChargedTo)
+
     @property
     def energy_j(self) -> float:
-        """Energy charged to the scope, without PUE."""
+        """Energy charged to the run, without PUE."""
         return sum(c.energy_j for c in self.components)
 
     @property
     def energy_kwh(self) -> float:
-        """Energy charged to the scope, PUE included (the promised ``energy_consumption``)."""
+        """Energy charged to the run, PUE included (the promised ``energy_consumption``)."""
         return j_to_kwh(self.energy_j) * self.pue
 
-    def component_kwh(self, component: str) -> float:
+    @property
+    def metered_j(self) -> float:
+        """The part of :attr:`energy_j` a meter read (quality measured or attributed)."""
+        return sum(c.energy_j for c in self.components if c.quality.metered)
+
+    def component_kwh(self, component: Component) -> float:
         """Energy of one component kind (cpu, dram, gpu, memory), PUE included."""
         joules = sum(c.energy_j for c in self.components if c.component == component)
         return j_to_kwh(joules) * self.pue
@@ -97,7 +323,8 @@ class Footprint:
         """A JSON-ready dictionary (the store and the JSON export use this shape).
 
         Copied from the instances' ``__dict__`` rather than with ``dataclasses.asdict``,
-        whose recursive deep copies made this the most expensive step of a checkpoint.
+        whose recursive deep copies made this the most expensive step of a checkpoint. The
+        enumerations are ``str``: ``json`` writes their values.
         """
         out = dict(vars(self))
         out["components"] = [
@@ -111,15 +338,80 @@ class Footprint:
         return out
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> Footprint:
-        """Inverse of :meth:`to_dict` (derived keys are ignored)."""
-        comps = tuple(
-            ComponentEnergy(**{k: v for k, v in c.items() if k not in ("energy_j", "energy_kwh")})
-            for c in data.get("components", ())
-        )
+    def from_dict(data: Mapping[str, Any]) -> Footprint:
+        """Inverse of :meth:`to_dict` (derived keys are ignored); also reads the records of
+        earlier versions, whose ``scope`` fields and ``located_by`` were free text and whose
+        components named ``domain_j`` ``measured_j``."""
+        fields = {k: v for k, v in data.items() if k not in _DERIVED}
+        charged_to = fields.pop("scope", None)  # its name before the vocabulary was typed
+        fields["charged_to"] = _word(ChargedTo, data.get("charged_to", charged_to), ChargedTo.TREE)
+        fields["components"] = tuple(_component(c) for c in data.get("components", ()))
         carbon = data.get("carbon")
-        fields = {k: v for k, v in data.items() if k not in ("energy_j", "energy_kwh")}
-        fields["components"] = comps
-        fields["carbon"] = CarbonInfo(**carbon) if carbon else None
+        fields["carbon"] = _carbon(carbon) if carbon else None
         fields["warnings"] = tuple(data.get("warnings", ()))
         return Footprint(**fields)
+
+
+_DERIVED = ("energy_j", "energy_kwh")
+W = TypeVar("W", bound=Word)
+
+
+def _word(kind: type[W], value: object, default: W) -> W:
+    """``value`` as a word of ``kind``; ``default`` for a word this version does not know."""
+    try:
+        return kind(value)
+    except ValueError:
+        return default
+
+
+def _component(data: Mapping[str, Any]) -> ComponentEnergy:
+    fields = {k: v for k, v in data.items() if k not in _DERIVED}
+    old_scope = fields.pop("scope", None)  # before 0.x: "machine", "tree (of device)"...
+    if "measured_j" in fields:  # its name before it was seen to hold modelled energy too
+        fields.setdefault("domain_j", fields.pop("measured_j"))
+    if "extent" not in fields:
+        fields["extent"] = _old_extent(str(old_scope or ""))
+    fields["component"] = _word(Component, fields.get("component"), Component.OTHER)
+    fields["method"] = _word(Method, fields.get("method"), Method.UNKNOWN)
+    fields["extent"] = _word(Extent, fields["extent"], Extent.MACHINE)
+    # An unknown quality is never promoted to measured; CodeCarbon's figures, stored as
+    # estimated by earlier versions, are imported.
+    quality = _word(Quality, fields.get("quality"), Quality.ESTIMATED)
+    if fields["method"] is Method.CODECARBON:
+        quality = Quality.IMPORTED
+    fields["quality"] = quality
+    fields["idle_floor_source"] = _word(
+        FloorSource, fields.get("idle_floor_source", "observed"), FloorSource.OBSERVED
+    )
+    return ComponentEnergy(**fields)
+
+
+def _old_extent(scope: str) -> Extent:
+    """The extent in an earlier version's free-text component scope."""
+    if scope.endswith("(of device)"):
+        return Extent.DEVICE
+    if scope == "slurm job (allocation)":
+        return Extent.ALLOCATION
+    return Extent.MACHINE  # "machine", "tree (of machine)", "slurm job (whole nodes)"...
+
+
+def _carbon(data: Mapping[str, Any]) -> CarbonInfo:
+    fields = dict(data)
+    located = str(fields.get("located_by", LocatedBy.CONFIGURATION.value))
+    try:
+        fields["located_by"] = LocatedBy(located)
+    except ValueError:  # an earlier version's sentence: keep it, and read its kind from it
+        fields["located_by"] = _old_located_by(located)
+        fields.setdefault("located_detail", located)
+    return CarbonInfo(**fields)
+
+
+def _old_located_by(sentence: str) -> LocatedBy:
+    """How the zone was found, from the sentence earlier versions stored."""
+    if sentence.startswith("guessed from the system timezone"):
+        return LocatedBy.TIMEZONE
+    if sentence.startswith("no location configured"):
+        return LocatedBy.WORLD_AVERAGE
+    if sentence == "CodeCarbon":
+        return LocatedBy.IMPORTED
+    return LocatedBy.CONFIGURATION  # "configured zone (argument)", "configured country (...)"

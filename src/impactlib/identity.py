@@ -74,13 +74,13 @@ def system_info(
 ) -> dict[str, Any]:
     """What the record says about the machine and software the run used: read here, at the
     start, because exports made later on another machine must not describe that one."""
-    from .planning.hardware import local_cpu_model
+    from .procfs import read_cpuinfo
 
     gpus = Counter(gpu_names)
     return {
         "os": _os_name(),
         "python": ".".join(str(v) for v in sys.version_info[:3]),
-        "cpu_model": local_cpu_model(procfs_root) or "",
+        "cpu_model": read_cpuinfo(procfs_root).model or "",
         "cpu_count": ncpus,
         "ram_total_bytes": int(total_memory_bytes),
         "gpus": dict(gpus),

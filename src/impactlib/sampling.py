@@ -21,9 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from .config import Config
 from .log import log
-from .meters import MeterSet, open_meters
+from .meters import MeterSet, MeterSettings, open_meters
 from .meters.base import Tick
 from .procfs import MachineCpu
 
@@ -250,17 +249,18 @@ class Sampler:
                         log.exception("impactlib listener failed; measurement continues")
 
 
-_samplers: dict[tuple[str, str, float], Sampler] = {}
+_samplers: dict[MeterSettings, Sampler] = {}
 _samplers_lock = threading.Lock()
 
 
-def shared_sampler(config: Config) -> Sampler:
-    """The process's sampler for this hardware configuration (created on first use)."""
-    key = (config.powercap_root, config.procfs_root, config.interval)
+def shared_sampler(settings: MeterSettings) -> Sampler:
+    """The process's sampler for these meter settings (created on first use): trackers
+    share one exactly when every setting that shaped its meters is the same."""
     with _samplers_lock:
-        sampler = _samplers.get(key)
+        sampler = _samplers.get(settings)
         if sampler is None:
-            meters = open_meters(config)
-            sampler = Sampler(meters, meters.tick_interval_s(config.interval, config.save_interval))
-            _samplers[key] = sampler
+            meters = open_meters(settings)
+            tick_s = meters.tick_interval_s(settings.interval_s, settings.save_interval_s)
+            sampler = Sampler(meters, tick_s)
+            _samplers[settings] = sampler
         return sampler

@@ -110,3 +110,8 @@ def format_duration_s(duration_s: float) -> str:
 def format_power_w(power_w: float) -> str:
     """Watts for people: ``10 W``, ``2.88 W``."""
     return f"{format_number(power_w)} W"
+
+
+def format_share(fraction: float | None) -> str:
+    """A share for people: ``85 %``; ``-`` when there is nothing to take a share of."""
+    return "-" if fraction is None else f"{fraction:.0%}".replace("%", " %")

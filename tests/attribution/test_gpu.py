@@ -65,8 +65,8 @@ def test_exclusive_gpu_is_ours_idle_gpu_is_not(gpus: FakeNvml, tmp_path: Path) -
     comps = _gpu_components(fp)
     ours, idle = comps["GPU-aaaaaaaa"], comps["GPU-bbbbbbbb"]
     assert ours.method == "nvml-energy" and ours.quality == "measured"
-    assert ours.energy_j == pytest.approx(ours.measured_j, rel=1e-6) and ours.measured_j > 150
-    assert idle.energy_j == 0.0 and idle.unattributed_j == pytest.approx(idle.measured_j)
+    assert ours.energy_j == pytest.approx(ours.domain_j, rel=1e-6) and ours.domain_j > 150
+    assert idle.energy_j == 0.0 and idle.unattributed_j == pytest.approx(idle.domain_j)
     assert fp.gpu_hours * 3600 == pytest.approx(fp.duration_s, rel=0.2)
 
 
@@ -84,8 +84,8 @@ def test_shared_gpu_is_split_by_sm_samples(gpus: FakeNvml, tmp_path: Path) -> No
     assert fp is not None
     shared = _gpu_components(fp)["GPU-aaaaaaaa"]
     assert shared.quality == "attributed"
-    assert shared.energy_j == pytest.approx(shared.measured_j * 60 / 90, rel=0.05)
-    assert shared.energy_j + shared.unattributed_j == pytest.approx(shared.measured_j, rel=1e-6)
+    assert shared.energy_j == pytest.approx(shared.domain_j * 60 / 90, rel=0.05)
+    assert shared.energy_j + shared.unattributed_j == pytest.approx(shared.domain_j, rel=1e-6)
 
 
 def test_cuda_visible_devices_limits_what_is_measured(

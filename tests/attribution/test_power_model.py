@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -368,3 +373,78 @@ def test_hardware_lines_name_an_unusable_file(tmp_path: Path) -> None:
     (tmp_path / "m.json").write_text("[]")
     text = " ".join(" ".join(pm.hardware_lines(config_at(tmp_path / "m.json"), "node1")).split())
     assert "None for node1" in text and "Problem:" in text and "not a valid" in text
+
+
+# --- refining one file from several places at once --------------------------------------------
+
+DRAM = "dram:package-0"
+
+
+def test_runs_learning_at_the_same_moment_keep_each_others_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs end together, each with a fit for its own domain. Each one's read of the
+    saved model is held until the other has had the chance to read too (the interleaving
+    that loses an update: both merge into the same old model). Both fits are kept."""
+    config = config_at(tmp_path / "model.json")
+    has_read = {PACKAGE: threading.Event(), DRAM: threading.Event()}
+    real_load = pm.load_power_model
+
+    def held_load(config: Config, host: str) -> tuple[HostPowerModel | None, str | None]:
+        found = real_load(config, host)
+        me = threading.current_thread().name
+        has_read[me].set()
+        has_read[DRAM if me == PACKAGE else PACKAGE].wait(timeout=0.5)
+        return found
+
+    monkeypatch.setattr(pm, "load_power_model", held_load)
+    runs = [
+        threading.Thread(
+            target=pm.learn, args=({domain: line_points(8.0, 12.0)}, config, "node1"), name=domain
+        )
+        for domain in (PACKAGE, DRAM)
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    saved, problem = real_load(config, "node1")
+    assert problem is None and saved is not None
+    assert set(saved.domains) == {PACKAGE, DRAM}
+    assert (tmp_path / "model.json.lock").exists()  # the lock file lives beside the model
+
+
+REFINER = textwrap.dedent(
+    """
+    import os, sys, time
+    from impactlib.attribution.power_model import PowerPoint, learn
+    from impactlib.config import load_config
+
+    path, prefix = sys.argv[1], sys.argv[2]
+    open(f"{path}.{prefix}.ready", "w").close()
+    while not os.path.exists(path + ".go"):  # every child starts refining at once
+        time.sleep(0.001)
+    points = [PowerPoint(8.0 + 12.0 * b / 10, b / 10) for b in range(21)]
+    for i in range(40):
+        learn({f"{prefix}:{i}": points}, load_config({"power_model": path}), "node1")
+    """
+)
+
+
+def test_processes_refining_one_file_lose_no_fit(tmp_path: Path) -> None:
+    """Real processes (two trackers, or a tracker and the daemon) refining the same file
+    many times at once: every fit any of them added is in the file at the end."""
+    path = tmp_path / "model.json"
+    prefixes = ("cpu", "dram")
+    children = [
+        subprocess.Popen([sys.executable, "-c", REFINER, str(path), prefix]) for prefix in prefixes
+    ]
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{path}.{prefix}.ready").exists() for prefix in prefixes):
+        assert time.monotonic() < deadline, "the children did not start"
+        time.sleep(0.001)
+    Path(f"{path}.go").touch()
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    saved, problem = load_power_model(config_at(path), "node1")
+    assert problem is None and saved is not None
+    assert set(saved.domains) == {f"{prefix}:{i}" for prefix in prefixes for i in range(40)}

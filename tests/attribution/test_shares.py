@@ -14,6 +14,7 @@ from impactlib.attribution.shares import (
     gpu_shares,
     memory_shares,
 )
+from impactlib.footprint import ChargedTo, FloorSource
 from impactlib.meters.base import Domain
 
 DOMAIN = Domain("cpu:package-0", "cpu", "rapl", "machine", "measured")
@@ -37,13 +38,13 @@ DOMAIN = Domain("cpu:package-0", "cpu", "rapl", "machine", "measured")
 def test_conservation_per_domain_and_per_minute(
     intervals: list[tuple[float, float, float, float, int]], prior: float | None
 ) -> None:
-    known = Floor(prior, "calibrated") if prior is not None else None
+    known = Floor(prior, FloorSource.CALIBRATED) if prior is not None else None
     account = DomainAccount(DOMAIN, known_floor=known)
     for energy, dt, busy, idle, minute in intervals:
         account.add(energy, dt, minute, Shares(busy, idle))
-    comp = account.component("tree")
+    comp = account.component(ChargedTo.TREE)
     measured = sum(i[0] for i in intervals)
-    assert comp.measured_j == pytest.approx(measured)
+    assert comp.domain_j == pytest.approx(measured)
     assert comp.dynamic_j + comp.idle_j + comp.unattributed_j == pytest.approx(measured, abs=1e-6)
     assert comp.dynamic_j >= 0 and comp.idle_j >= 0 and comp.unattributed_j >= -1e-6
     per_minute = account.minute_charged_j()
@@ -56,7 +57,7 @@ def test_floor_is_applied_retroactively_with_the_final_minimum() -> None:
     # quarter of capacity.
     for power in (100.0, 60.0, 80.0):
         account.add(power, 1.0, 0, Shares(0.5, 0.25))
-    comp = account.component("tree")
+    comp = account.component(ChargedTo.TREE)
     floor = 60.0
     expected_dynamic = sum((p - floor) * 0.5 for p in (100, 60, 80))
     expected_idle = floor * 3 * 0.25
@@ -71,7 +72,7 @@ def test_machine_scope_takes_everything_as_measured() -> None:
     account = DomainAccount(DOMAIN)
     account.add(50.0, 1.0, 0, Shares(1.0, 1.0))
     account.add(70.0, 1.0, 1, Shares(1.0, 1.0))
-    comp = account.component("machine")
+    comp = account.component(ChargedTo.MACHINE)
     assert comp.energy_j == pytest.approx(120.0) and comp.unattributed_j == pytest.approx(0.0)
     assert comp.quality == "measured"
     assert account.minute_charged_j() == pytest.approx({0: 50.0, 1: 70.0})

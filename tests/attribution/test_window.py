@@ -26,8 +26,10 @@ from impactlib.attribution.scope import (
     choose_scope,
 )
 from impactlib.attribution.shares import Floor
+from impactlib.attribution.summary import floor_warnings
 from impactlib.attribution.window import Window
 from impactlib.config import load_config
+from impactlib.footprint import ChargedTo, FloorSource
 from impactlib.meters import MeterSet
 from impactlib.meters.base import Domain, Meter
 from impactlib.procfs import MachineCpu, MachineCpuReader
@@ -94,8 +96,8 @@ class Host:
 def package(window: Window) -> tuple[float, float, str]:
     """(charged J, measured J, floor source) of the package domain."""
     comp = next(c for c in window.components() if c.domain == PACKAGE.id)
-    assert comp.dynamic_j + comp.idle_j + comp.unattributed_j == pytest.approx(comp.measured_j)
-    return comp.energy_j, comp.measured_j, comp.idle_floor_source
+    assert comp.dynamic_j + comp.idle_j + comp.unattributed_j == pytest.approx(comp.domain_j)
+    return comp.energy_j, comp.domain_j, comp.idle_floor_source
 
 
 def job(host: Host, floor: Floor | None, *, neighbour: bool) -> float:
@@ -125,20 +127,20 @@ def test_machine_scope_is_charged_every_joule_as_measured(tmp_path: Path) -> Non
     for busy in (0.0, 1.0, 2.0, 0.5):
         host.step(other_busy_s=busy)
     comp = window.components()[0]
-    assert comp.energy_j == pytest.approx(comp.measured_j) == pytest.approx(4 * IDLE_W + 3.5 * 15)
-    assert comp.quality == "measured" and comp.scope == "machine"
+    assert comp.energy_j == pytest.approx(comp.domain_j) == pytest.approx(4 * IDLE_W + 3.5 * 15)
+    assert comp.quality == "measured" and comp.extent == "machine"
     assert window.scope_cpu_s == pytest.approx(3.5)  # since the baseline, not since boot
 
 
 def test_tree_scope_with_a_known_floor_gets_the_truth(tmp_path: Path) -> None:
     host = Host(tmp_path)
-    charged = job(host, Floor(IDLE_W, "calibrated"), neighbour=False)
+    charged = job(host, Floor(IDLE_W, FloorSource.CALIBRATED), neighbour=False)
     assert charged == pytest.approx(TRUTH_J, rel=1e-6)
 
 
 def test_pending_tree_counts_nothing_before_attach_and_everything_after(tmp_path: Path) -> None:
     host = Host(tmp_path)
-    window = host.window(PendingTreeScope(), Floor(IDLE_W, "calibrated"))
+    window = host.window(PendingTreeScope(), Floor(IDLE_W, FloorSource.CALIBRATED))
     host.step(other_busy_s=1.0)  # somebody else's work, before our command exists
     proc = host.proc.spawn()
     proc.cpu_s = 0.0
@@ -155,13 +157,13 @@ def test_attach_is_ignored_by_the_other_scopes(tmp_path: Path) -> None:
     host = Host(tmp_path)
     window = host.window(MachineScope())
     window.attach(host.proc.spawn().pid)
-    assert window.tree is None and window.label == "machine"
+    assert window.tree is None and window.charged_to is ChargedTo.MACHINE
 
 
 def test_a_gap_is_covered_by_the_next_reading_and_conservation_holds(tmp_path: Path) -> None:
     host = Host(tmp_path, gaps=(3, 4))
     proc = host.proc.spawn()
-    window = host.window(TreeScope(proc.pid), Floor(IDLE_W, "calibrated"))
+    window = host.window(TreeScope(proc.pid), Floor(IDLE_W, FloorSource.CALIBRATED))
     for _ in range(8):
         host.step({proc.pid: 1.0})
     charged, measured, _ = package(window)
@@ -175,9 +177,9 @@ def test_nested_windows_share_samples_and_the_inner_never_exceeds_the_outer(
     host = Host(tmp_path)
     parent = host.proc.spawn()
     child = host.proc.spawn(ppid=parent.pid)  # (children are found every few real seconds)
-    outer = host.window(TreeScope(parent.pid), Floor(IDLE_W, "calibrated"))
+    outer = host.window(TreeScope(parent.pid), Floor(IDLE_W, FloorSource.CALIBRATED))
     host.step({parent.pid: 0.5, child.pid: 0.2})
-    inner = host.window(TreeScope(child.pid), Floor(IDLE_W, "calibrated"))
+    inner = host.window(TreeScope(child.pid), Floor(IDLE_W, FloorSource.CALIBRATED))
     for _ in range(4):
         host.step({parent.pid: 0.3, child.pid: 0.7}, other_busy_s=0.5)
     host.close(inner)
@@ -195,7 +197,7 @@ def test_job_figure_does_not_swing_with_a_neighbour_on_a_calibrated_host(
     tmp_path: Path, neighbour_first: bool
 ) -> None:
     host = Host(tmp_path)
-    calibrated = Floor(IDLE_W, "calibrated")
+    calibrated = Floor(IDLE_W, FloorSource.CALIBRATED)
     figures = {}
     for neighbour in (neighbour_first, not neighbour_first):
         figures[neighbour] = job(host, calibrated, neighbour=neighbour)
@@ -222,7 +224,7 @@ def test_an_observed_floor_swings_and_says_where_it_came_from(tmp_path: Path) ->
 def test_the_model_floor_of_an_estimated_domain_is_labelled_model(tmp_path: Path) -> None:
     host = Host(tmp_path)
     window = host.window(MachineScope())
-    window.accounts[PACKAGE.id].known_floor = Floor(7.0, "model")
+    window.accounts[PACKAGE.id].known_floor = Floor(7.0, FloorSource.MODEL)
     host.step()
     assert package(window)[2] == "model"
 
@@ -239,7 +241,7 @@ def test_windows_learn_the_host_model_from_their_own_samples(tmp_path: Path) -> 
     assert model.idle_w == pytest.approx(IDLE_W, rel=0.02)
     assert model.w_per_busy_cpu == pytest.approx(W_PER_CPU, rel=0.02)
     host.close(watcher)
-    learned = Floor(model.idle_w, "learned")
+    learned = Floor(model.idle_w, FloorSource.LEARNED)
     alone = job(host, learned, neighbour=False)
     beside = job(host, learned, neighbour=True)
     assert alone == pytest.approx(TRUTH_J, rel=0.10) and beside == pytest.approx(alone, rel=0.10)
@@ -310,13 +312,15 @@ def test_a_cgroup_scope_is_charged_by_its_own_counter(
     counter.parent.mkdir()
     used_s = 5.0  # before the baseline: not this window's
     counter.write_text(f"usage_usec {round(used_s * 1e6)}\n")
-    window = host.window(CgroupScope(str(counter), cpus=cpus), Floor(IDLE_W, "calibrated"), policy)
+    window = host.window(
+        CgroupScope(str(counter), cpus=cpus), Floor(IDLE_W, FloorSource.CALIBRATED), policy
+    )
     for _ in range(8):
         used_s += 1.0
         counter.write_text(f"usage_usec {round(used_s * 1e6)}\n")
         host.step(other_busy_s=1.0)  # the job's processes, seen by the machine
     assert window.scope_cpu_s == pytest.approx(8.0)
-    assert window.label == "cgroup"
+    assert window.charged_to is ChargedTo.CGROUP
     expected = W_PER_CPU * 8 + IDLE_W * 8 * idle_share
     assert package(window)[0] == pytest.approx(expected, rel=1e-6)
 
@@ -325,27 +329,25 @@ def test_a_cgroup_scope_is_charged_by_its_own_counter(
     ("floor", "needle"),
     [
         (None, "only observed"),
-        (Floor(IDLE_W, "learned"), "learned"),
-        (Floor(IDLE_W, "calibrated"), None),
+        (Floor(IDLE_W, FloorSource.LEARNED), "learned"),
+        (Floor(IDLE_W, FloorSource.CALIBRATED), None),
     ],
 )
 def test_an_uncalibrated_floor_is_named_with_its_fix(
     tmp_path: Path, floor: Floor | None, needle: str | None
 ) -> None:
-    from impactlib.tracker import Tracker
-
     host = Host(tmp_path)
     proc = host.proc.spawn()
     window = host.window(TreeScope(proc.pid), floor)
     host.step({proc.pid: 1.0})
-    warnings = Tracker._floor_warnings(window)
+    warnings = floor_warnings(window)
     if needle is None:
         assert warnings == []
     else:
         assert len(warnings) == 1 and needle in warnings[0] and "impactlib calibrate" in warnings[0]
     machine = host.window(MachineScope())
     host.step()
-    assert Tracker._floor_warnings(machine) == []  # the machine pays all of it anyway
+    assert floor_warnings(machine) == []  # the machine pays all of it anyway
 
 
 # -- memory ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from replay_server import ALL_ROUTES, DATA, KEY, ReplayServer, clean_env, closed_port_url
 
 from impactlib.carbon.base import EnergyBucket, IntensityPoint, IntensitySeries
+from impactlib.carbon.location import Location
 from impactlib.carbon.pricing import (
     ProvisionalPrice,
     price_final,
@@ -29,11 +30,16 @@ from impactlib.carbon.select import static_series
 from impactlib.carbon.static import lookup
 from impactlib.config import load_config
 from impactlib.errors import UnknownZoneError
-from impactlib.footprint import CarbonInfo, ComponentEnergy, Footprint
+from impactlib.footprint import CarbonInfo, ChargedTo, ComponentEnergy, Footprint, LocatedBy
 
 UTC = timezone.utc
 T0 = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
+
+
+def at(zone: str, detail: str) -> Location:
+    """A configured location, as ``locate`` gives one."""
+    return Location(zone, LocatedBy.CONFIGURATION, detail)
 
 
 @pytest.fixture
@@ -113,7 +119,7 @@ def gb_actuals() -> list[tuple[datetime, datetime, float]]:
 def test_priced_run_from_recorded_gb_history_is_exact(server: ReplayServer):
     config = load_config({"pue": 1.2})
     buckets = [EnergyBucket(T0 + i * MIN, 1000.0 + 37 * i) for i in range(8 * 60)]
-    kg, info = price_run(buckets, config, "GB", "configured zone", T0, T0 + 8 * 60 * MIN)
+    kg, info = price_run(buckets, config, at("GB", "configured zone"), T0, T0 + 8 * 60 * MIN)
     truth = gb_actuals()
     expected_g = 0.0
     for b in buckets:
@@ -121,14 +127,14 @@ def test_priced_run_from_recorded_gb_history_is_exact(server: ReplayServer):
         expected_g += b.energy_j / 3.6e6 * 1.2 * ci
     assert kg * 1000 == pytest.approx(expected_g, rel=1e-12)
     assert info.source == "gb" and info.fallback is None
-    assert info.zone == "GB" and info.located_by == "configured zone"
+    assert info.zone == "GB" and info.located_detail == "configured zone"
     assert "generation" in info.detail and "16 actual" in info.detail
 
 
 def test_rte_null_rows_leave_a_gap_priced_from_the_table(server: ReplayServer):
     start = datetime(2024, 1, 15, 19, 0, tzinfo=UTC)
     buckets = [EnergyBucket(start + i * MIN, 3.6e6) for i in range(60)]
-    kg, info = price_run(buckets, load_config(), "FR", "configured", start, start + 60 * MIN)
+    kg, info = price_run(buckets, load_config(), at("FR", "configured"), start, start + 60 * MIN)
     # Only 19:00 has a value (63); it prices 19:00-19:30 (its quarter plus one step of grace).
     fr = lookup("FR").g_per_kwh
     assert kg * 1000 == pytest.approx(31 * 63 + 29 * fr, rel=1e-12)
@@ -137,14 +143,14 @@ def test_rte_null_rows_leave_a_gap_priced_from_the_table(server: ReplayServer):
 
 
 def test_no_energy_means_no_network(server: ReplayServer):
-    kg, info = price_run([], load_config(), "GB", "configured", T0, T0 + MIN)
+    kg, info = price_run([], load_config(), at("GB", "configured"), T0, T0 + MIN)
     assert kg == 0.0 and server.requests == []
     assert "not asked" in info.detail
 
 
 def test_unknown_zone_raises(server: ReplayServer):
     with pytest.raises(UnknownZoneError):
-        price_run([EnergyBucket(T0, 1.0)], load_config(), "XX", "configured", T0, T0 + MIN)
+        price_run([EnergyBucket(T0, 1.0)], load_config(), at("XX", "configured"), T0, T0 + MIN)
 
 
 # --- network unreachable: bounded wall time, fallback named ----------------------------------
@@ -168,7 +174,7 @@ def test_unreachable_network_closed_port(
     monkeypatch.setenv("IMPACTLIB_ELECTRICITYMAPS_KEY", KEY)
     t0 = time.monotonic()
     kg, info = price_run(
-        one_hour(start), load_config(), zone, "configured", start, start + 60 * MIN
+        one_hour(start), load_config(), at(zone, "configured"), start, start + 60 * MIN
     )
     assert time.monotonic() - t0 < 5.0
     static_value = static_series(zone).points[0].g_per_kwh
@@ -181,14 +187,14 @@ def test_unreachable_network_closed_port(
 def test_hanging_server_costs_at_most_a_few_seconds(server: ReplayServer):
     server.fail = "hang"
     t0 = time.monotonic()
-    kg, info = price_run(one_hour(T0), load_config(), "GB", "configured", T0, T0 + 60 * MIN)
+    kg, info = price_run(one_hour(T0), load_config(), at("GB", "configured"), T0, T0 + 60 * MIN)
     elapsed = time.monotonic() - t0
     assert elapsed < 5.0  # default network_timeout 2 s, budget 4 s
     assert elapsed >= 1.5  # it did wait for the timeout, it did not skip the request
     assert info.fallback is not None and "no answer within 2.0 s" in info.fallback
     # A second run at once does not wait again: the failure is remembered.
     t0 = time.monotonic()
-    _, again = price_run(one_hour(T0), load_config(), "GB", "configured", T0, T0 + 60 * MIN)
+    _, again = price_run(one_hour(T0), load_config(), at("GB", "configured"), T0, T0 + 60 * MIN)
     assert time.monotonic() - t0 < 0.5
     assert again.fallback is not None and "remembered" in again.fallback
 
@@ -197,10 +203,12 @@ def test_hanging_server_costs_at_most_a_few_seconds(server: ReplayServer):
 
 
 def footprint(carbon: CarbonInfo | None, kg: float = 0.0) -> Footprint:
-    comp = ComponentEnergy("cpu:package-0", "cpu", "rapl", "tree", "measured", 1.0, 1.0, 0.0, 0.0)
+    comp = ComponentEnergy(
+        "cpu:package-0", "cpu", "rapl", "machine", "measured", 1.0, 1.0, 0.0, 0.0
+    )
     return Footprint(
         run_id="r1",
-        scope="tree",
+        charged_to=ChargedTo.TREE,
         idle_policy="usage",
         started_at="2024-01-15T12:00:00Z",
         ended_at="2024-01-15T13:00:00Z",
@@ -213,7 +221,15 @@ def footprint(carbon: CarbonInfo | None, kg: float = 0.0) -> Footprint:
 
 
 def test_reprice_replaces_an_offline_fallback_with_live_data(server: ReplayServer):
-    offline = CarbonInfo("static", "GB-13", 200.0, "table", "gb failed (...)", "configured zone")
+    offline = CarbonInfo(
+        "static",
+        "GB-13",
+        200.0,
+        "table",
+        "gb failed (...)",
+        LocatedBy.CONFIGURATION,
+        "configured zone",
+    )
     # The recorded regional answer covers 18:00 onwards: reprice a run in that window.
     old = dataclasses.replace(
         footprint(offline, kg=1.0),
@@ -227,7 +243,7 @@ def test_reprice_replaces_an_offline_fallback_with_live_data(server: ReplayServe
     new = reprice(old, buckets, load_config())
     assert new is not old and new.carbon is not None
     assert new.carbon.source == "gb" and new.carbon.fallback is None
-    assert new.carbon.zone == "GB-13" and new.carbon.located_by == "configured zone"
+    assert new.carbon.zone == "GB-13" and new.carbon.located_detail == "configured zone"
     raw = json.loads((DATA / "gb_regional_fw48h_regionid_13.json").read_text())["data"]["data"]
     expected = sum(0.01 * 1.5 * raw[i // 30]["intensity"]["forecast"] for i in range(60))
     assert new.emissions_kg * 1000 == pytest.approx(expected, rel=1e-12)
@@ -239,7 +255,7 @@ def test_reprice_never_replaces_live_with_a_fallback(
 ):
     clean_env(monkeypatch, tmp_path)
     monkeypatch.setenv("IMPACTLIB_GB_URL", closed_port_url())
-    live = CarbonInfo("gb", "GB", 180.0, "live", None, "configured zone")
+    live = CarbonInfo("gb", "GB", 180.0, "live", None, LocatedBy.CONFIGURATION, "configured zone")
     old = footprint(live, kg=0.123)
     assert reprice(old, one_hour(T0), load_config()) is old
 
@@ -248,7 +264,9 @@ def test_reprice_static_record_keeps_the_static_price(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
     clean_env(monkeypatch, tmp_path)
-    info = CarbonInfo("static", "DE", 381.0, "table", None, "configured zone")
+    info = CarbonInfo(
+        "static", "DE", 381.0, "table", None, LocatedBy.CONFIGURATION, "configured zone"
+    )
     new = reprice(footprint(info, kg=9.9), one_hour(T0), load_config())
     assert new.emissions_kg == pytest.approx(0.6 * 1.5 * lookup("DE").g_per_kwh / 1000, rel=1e-12)
     assert new.carbon is not None and new.carbon.source == "static"
@@ -265,7 +283,7 @@ def test_final_price_is_the_time_aligned_price_of_the_minutes(server: ReplayServ
     config = load_config({"pue": 1.2})
     joules = {epoch_minute(T0 + i * MIN): 1000.0 + 37 * i for i in range(8 * 60)}
     shuffled = dict(sorted(joules.items(), key=lambda kv: -kv[0]))  # order must not matter
-    priced = price_final(shuffled, config, "GB", "configured zone", T0, T0 + 8 * 60 * MIN)
+    priced = price_final(shuffled, config, at("GB", "configured zone"), T0, T0 + 8 * 60 * MIN)
     truth = gb_actuals()
     expected_g = 0.0
     for minute, j in joules.items():
@@ -274,7 +292,7 @@ def test_final_price_is_the_time_aligned_price_of_the_minutes(server: ReplayServ
         expected_g += j / 3.6e6 * 1.2 * ci
     assert priced.kg * 1000 == pytest.approx(expected_g, rel=1e-12)
     assert priced.warning is None and priced.carbon is not None
-    assert priced.carbon.source == "gb" and priced.carbon.located_by == "configured zone"
+    assert priced.carbon.source == "gb" and priced.carbon.located_detail == "configured zone"
 
 
 @pytest.mark.parametrize(
@@ -293,7 +311,7 @@ def test_final_price_never_raises_and_keeps_the_energy(
 ):
     clean_env(monkeypatch, tmp_path)
     priced = price_final(
-        {epoch_minute(T0): 3.6e6}, load_config(settings_), zone, "configured", T0, T0 + MIN
+        {epoch_minute(T0): 3.6e6}, load_config(settings_), at(zone, "configured"), T0, T0 + MIN
     )
     assert priced.kg == 0.0 and priced.carbon is None
     assert priced.warning is not None
@@ -301,23 +319,24 @@ def test_final_price_never_raises_and_keeps_the_energy(
 
 
 def test_final_price_of_no_energy_asks_nothing(server: ReplayServer):
-    priced = price_final({}, load_config(), "GB", "configured", T0, T0 + MIN)
+    priced = price_final({}, load_config(), at("GB", "configured"), T0, T0 + MIN)
     assert priced.kg == 0.0 and priced.warning is None and server.requests == []
 
 
 def test_provisional_price_is_the_static_value_and_says_provisional():
-    provisional = ProvisionalPrice.for_zone("DE", "configured zone (argument)")
+    provisional = ProvisionalPrice.for_location(at("DE", "configured zone (argument)"))
     carbon = provisional.carbon
     assert carbon.source == "static" and carbon.zone == "DE" and carbon.fallback is None
     assert carbon.mean_g_per_kwh == lookup("DE").g_per_kwh
     assert carbon.detail.startswith("provisional until the run ends: ")
-    assert carbon.located_by == "configured zone (argument)"
+    assert carbon.located_by is LocatedBy.CONFIGURATION
+    assert carbon.located_detail == "configured zone (argument)"
     assert provisional.kg(3.6e6, 1.5) == pytest.approx(1.5 * lookup("DE").g_per_kwh / 1000)
 
 
 def test_provisional_price_fails_when_made_for_an_unknown_zone():
     with pytest.raises(UnknownZoneError, match="unknown zone 'XX'"):
-        ProvisionalPrice.for_zone("XX", "configured")
+        ProvisionalPrice.for_location(at("XX", "configured"))
 
 
 @settings(max_examples=50, deadline=None)
@@ -328,15 +347,16 @@ def test_provisional_price_fails_when_made_for_an_unknown_zone():
 def test_provisional_total_prices_what_the_static_minutes_would(energies: list[float], pue: float):
     config = load_config({"pue": pue, "intensity_source": "static"}, environ={})
     buckets = [EnergyBucket(T0 + i * MIN, e) for i, e in enumerate(energies)]
-    final = price_run(buckets, config, "DE", "configured", T0, T0 + len(energies) * MIN)
-    provisional = ProvisionalPrice.for_zone("DE", "configured").kg(sum(energies), pue)
+    final = price_run(buckets, config, at("DE", "configured"), T0, T0 + len(energies) * MIN)
+    provisional = ProvisionalPrice.for_location(at("DE", "configured")).kg(sum(energies), pue)
     assert math.isclose(provisional, final.kg, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def test_provisional_price_loads_no_network_code():
     code = (
         "import sys; from impactlib.carbon.pricing import ProvisionalPrice;"
-        "ProvisionalPrice.for_zone('GB-13', 'configured');"
+        "from impactlib.carbon.location import Location;"
+        "ProvisionalPrice.for_location(Location('GB-13', 'configuration', 'configured'));"
         "print(sorted(m for m in ('impactlib.carbon.cache', 'impactlib.carbon.http', 'httpx') "
         "if m in sys.modules))"
     )

@@ -1,7 +1,7 @@
-"""``impactlib calibrate`` on fake hosts drawing 10 W + 15 W per busy CPU (of the real machine,
-loaded by the burners; or of a fake ``/proc`` whose load sweeps by itself, where only the
-settings are under test): it finds both numbers, saves them where each option, variable and
-config file says, fails in one line with the fix, and never leaves a burner behind."""
+"""``impactlib calibrate`` on fake hosts drawing 10 W + 15 W per busy CPU of a fake ``/proc``
+whose load sweeps by itself (:class:`SweepingHost`: whatever else loads the real machine, the
+truth is known): it finds both numbers, saves them where each option, variable and config
+file says, fails in one line with the fix, and never leaves a burner behind."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from clihelp import assert_one_line_error, cli
-from fakehost import SweepingHost, load_dependent_power, one_package
+from fakehost import SweepingHost, one_package
 from powercap import FakePowercap
 
 from impactlib.attribution.power_model import load_power_model
@@ -41,21 +41,21 @@ def saved_package(path: Path) -> tuple[float, float]:
 
 
 @pytest.mark.slow
-def test_finds_idle_and_watts_per_cpu_and_hardware_shows_them(
-    host: FakePowercap, tmp_path: Path
-) -> None:
+def test_finds_idle_and_watts_per_cpu_and_hardware_shows_them(tmp_path: Path) -> None:
+    host = SweepingHost(tmp_path, IDLE_W, PER_CPU_W)
     target = tmp_path / "model.json"
-    with load_dependent_power(host, IDLE_W, PER_CPU_W):
+    with host:
         result = cli(
             "calibrate",
             "--power-model",
             str(target),
             "--powercap-root",
-            str(host.root),
+            str(host.powercap.root),
             "--steps",
             "3",
             "--seconds",
             "3",
+            env={"IMPACTLIB_PROCFS_ROOT": str(host.procfs)},  # no flag: a setting of the host
         )
     assert result.returncode == 0, result.stderr
     idle_w, per_cpu_w = saved_package(target)

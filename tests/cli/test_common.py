@@ -33,11 +33,11 @@ def footprint(*components: ComponentEnergy) -> Footprint:
 
 def test_model_says_what_it_is_and_meters_say_of_what() -> None:
     model = ComponentEnergy(
-        "cpu:model", "cpu", "model-tdp", "tree (of machine)", "estimated",
+        "cpu:model", "cpu", "model-tdp", "machine", "estimated",
         1.48, 0.33, 0.15, 1.0, CPU_MODEL_NOTE, 2.88, "model",
     )  # fmt: skip
     rapl = ComponentEnergy(
-        "cpu:package-0", "cpu", "rapl", "tree (of machine)", "attributed",
+        "cpu:package-0", "cpu", "rapl", "machine", "attributed",
         7200.0, 3000.0, 600.0, 3600.0, "/sys/class/powercap/intel-rapl:0", 10.0, "calibrated",
     )  # fmt: skip
     lines = summary_lines(footprint(model, rapl), "0123456789abcdef", "completed", "/tmp/s.db")
@@ -64,7 +64,7 @@ def test_model_says_what_it_is_and_meters_say_of_what() -> None:
 
 def test_the_summary_folds_to_the_terminal_and_loses_no_word() -> None:
     model = ComponentEnergy(
-        "cpu:model", "cpu", "model-tdp", "tree (of machine)", "estimated",
+        "cpu:model", "cpu", "model-tdp", "machine", "estimated",
         1.48, 0.33, 0.15, 1.0, CPU_MODEL_NOTE, 2.88, "model",
     )  # fmt: skip
     long_path = "/scratch/" + "x" * 90 + "/runs.db"

@@ -108,7 +108,7 @@ def _stored_run_with_epochs() -> str:
     )
     store.insert_run(record, 10.0)
     comp = ComponentEnergy(
-        "cpu:package-0", "cpu", "rapl", "tree", "attributed", 4.0e6, 3.3e6, 0.0, 0.7e6
+        "cpu:package-0", "cpu", "rapl", "machine", "attributed", 4.0e6, 3.3e6, 0.0, 0.7e6
     )
     fp = Footprint(
         "run-epochs-1",

@@ -8,6 +8,7 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from clihelp import assert_one_line_error, cli
 from sample_runs import make_record, save_record
 
@@ -107,3 +108,25 @@ def test_lab_summary_per_site_and_year_on_and_off_site(tmp_path: Path) -> None:
     assert float(by_site["lab"]["g_co2e_per_kwh"]) == 56.0
     assert "static FR" in by_site["lab"]["factor_source"]
     assert float(by_site["lab"]["measured_kwh"]) == float(by_site["lab"]["kwh"])
+
+
+def test_lab_summary_counts_imported_and_modelled_energy_as_estimated(tmp_path: Path) -> None:
+    """Only energy a meter read is ``measured_kwh``: a CodeCarbon import (quality
+    ``imported``) and a TDP model (``estimated``) are not, whatever their method says."""
+    store_path = tmp_path / "lab.db"
+    store = open_store(str(store_path))
+    metered = make_record("metered")
+    assert metered.footprint is not None
+    parts = []
+    for quality in ("imported", "estimated"):
+        comps = tuple(replace(c, quality=quality) for c in metered.footprint.components)
+        fp = replace(metered.footprint, run_id=quality, components=comps)
+        parts.append(replace(metered, id=quality, footprint=fp))
+    for record in (metered, *parts):
+        save_record(store, record)
+    result = cli("export", "--store", str(store_path), "-f", "lab-summary")
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert float(row["kwh"]) == pytest.approx(3 * metered.footprint.energy_kwh, rel=1e-12)
+    assert float(row["measured_kwh"]) == pytest.approx(metered.footprint.energy_kwh, rel=1e-12)
+    assert float(row["estimated_kwh"]) == pytest.approx(2 * metered.footprint.energy_kwh, rel=1e-12)

@@ -130,7 +130,7 @@ def test_gpu_whose_driver_answers_but_nvml_fails(
     nvml.add_gpu(H100)
     nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
-    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: True)
+    monkeypatch.setattr("impactlib.meters.driver.nvidia_driver_present", lambda: True)
     output = hardware(tmp_path / "absent")
     unavailable = " ".join(output.split("Not measured here", 1)[1].split())
     assert "nvidia: NVML did not start: NVML error 9" in unavailable

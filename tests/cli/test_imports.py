@@ -40,7 +40,8 @@ def test_codecarbon_file_imports_with_the_same_energy_and_emissions(
         assert fp.duration_s == pytest.approx(float(row["duration"]))
         assert fp.component_kwh("cpu") == pytest.approx(float(row["cpu_energy"]), rel=1e-12)
         assert {c.method for c in fp.components} == {"codecarbon"}
-        assert {c.quality for c in fp.components} == {"estimated"}
+        assert {c.quality for c in fp.components} == {"imported"}  # never called measured
+        assert fp.carbon is not None and fp.carbon.located_by == "imported"
         assert run.config["source"] == "imported from CodeCarbon"
         assert run.config["codecarbon_version"] == row["codecarbon_version"]
         assert "imported from CodeCarbon " + row["codecarbon_version"] in fp.warnings[0]

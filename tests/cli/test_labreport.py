@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,8 +13,9 @@ import pytest
 from clihelp import assert_one_line_error, cli
 from sample_runs import make_record, save_record
 
-from impactlib.cli.report import FORMATS
+from impactlib.report.formats import FORMATS
 from impactlib.store import open_store
+from impactlib.units import J_PER_KWH, format_energy_j
 
 
 def _store(tmp_path: Path) -> str:
@@ -34,7 +38,14 @@ def test_every_format_has_the_groups_and_the_total(tmp_path: Path, fmt: str) -> 
     text = out.read_text(encoding="utf-8")
     for needle in ("ann", "ben", "vision", "nlp"):
         assert needle in text, (fmt, text)
-    assert "13.5" in text or "13.500" in text or "13.5 kWh" in text  # 3 x 4.5 kWh in total
+    # 3 x 4.5 kWh in total, as raw kWh where scripts read it, else as people read it
+    if fmt == "json":
+        assert json.loads(text)["total"]["energy_kwh"] == pytest.approx(13.5)
+    elif fmt == "csv":
+        [total] = [row for row in csv.DictReader(io.StringIO(text)) if row["user"] == "all"]
+        assert float(total["energy_kwh"]) == pytest.approx(13.5)
+    else:
+        assert "13.5 kWh" in text, text
 
 
 def test_since_until_select_months(tmp_path: Path) -> None:
@@ -101,3 +112,62 @@ def test_bad_lab_options_are_one_line(
     tmp_path: Path, args: tuple[str, ...], needles: tuple[str, ...]
 ) -> None:
     assert_one_line_error(cli("report", "--store", _store(tmp_path), *args), *needles)
+
+
+def _lab_with_daemon_minutes(tmp_path: Path) -> str:
+    """Two users' runs in 2026-11 on node1, where the daemon modelled the CPU (no RAPL) and
+    left 187 mWh to nobody's runs."""
+    path = tmp_path / "lab.db"
+    store = open_store(str(path))
+    for i, user in enumerate(("nobody", "alice")):
+        record = make_record(f"n{i}", project="vision")
+        fp = replace(record.footprint, started_at="2026-11-02T08:00:00+00:00")  # type: ignore[type-var]
+        save_record(store, replace(record, user=user, started_at=fp.started_at, footprint=fp))
+    store.add_host_minutes(
+        [
+            {
+                "host": "node1",
+                "minute": f"2026-11-02T08:{m:02d}:00+00:00",
+                "kind": kind,
+                "name": "",
+                "domain": "cpu:model",
+                "quality": "estimated",
+                "energy_j": joules,
+                "floor_w": None,
+            }
+            for m in range(3)
+            for kind, joules in (("machine", 900.0), ("unattributed", 224.4))  # 3 x 224.4 J
+        ]
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("width", ["80", "60"])
+def test_by_user_month_keeps_every_cell_whole(tmp_path: Path, width: str) -> None:
+    store = _lab_with_daemon_minutes(tmp_path)
+    result = cli("report", "--store", store, "--by", "user,month", env={"COLUMNS": width})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= int(width), result.stdout
+    data = json.loads(cli("report", "--store", store, "--by", "user,month", "-f", "json").stdout)
+    for group in [*data["groups"], {**data["total"], "user": "all", "month": "all"}]:
+        energy = format_energy_j(group["energy_kwh"] * J_PER_KWH)
+        [row] = [line for line in lines if line.split()[:2] == [group["user"], group["month"]]]
+        assert energy in row, (energy, row)  # the value and its unit, on the row's line
+    [unattributed] = data["unattributed"]
+    assert format_energy_j(unattributed["unattributed_kwh"] * J_PER_KWH) == "187 mWh"
+    [row] = [line for line in lines if "187 mWh" in line]
+    assert row.split() == ["2026-11", "187", "mWh", "0", "%"]  # its own table: month, energy
+
+
+def test_unattributed_modelled_energy_is_not_called_measured(tmp_path: Path) -> None:
+    store = _lab_with_daemon_minutes(tmp_path)
+    for fmt in ("table", "markdown", "html"):
+        text = cli("report", "--store", store, "--by", "month", "-f", fmt).stdout
+        words = " ".join(text.split())
+        assert "measured energy" not in words, (fmt, words)  # the daemon modelled it
+        [row] = [line for line in re.split(r"\n|<tr>", text) if "187 mWh" in line]
+        assert "0 %" in row and "100 %" not in row, (fmt, row)  # a model's, not a meter's
+    data = json.loads(cli("report", "--store", store, "--by", "month", "-f", "json").stdout)
+    [line] = data["unattributed"]
+    assert line["measured_kwh"] == 0 and line["estimated_kwh"] > 0

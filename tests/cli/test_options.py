@@ -201,6 +201,31 @@ def test_run_option(case: RunCase, form: str, tmp_path: Path) -> None:
     assert case.effect is None or case.effect(stored.summary), stored.summary
 
 
+IN_A_JOB = {  # what sbatch exports to a batch script (tests/fakejob.py's job, no cgroup)
+    "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_ACCOUNT": "physics",
+    "SLURM_CLUSTER_NAME": "hpc",
+}
+
+
+@exercises("run", "--slurm-project")
+@pytest.mark.parametrize("form", [*FORMS, "default"])
+def test_run_slurm_project(form: str, tmp_path: Path) -> None:
+    """Issue 17 (bug 8): inside a job the project is the job's account, as ingested jobs
+    have it, unless ``slurm_project = "default"``; a project the user sets wins either way."""
+    env = {**run_env(tmp_path), **IN_A_JOB}
+    if form == "default":
+        stored = run([], env)
+        assert stored.summary["project"] == "physics"
+        assert "SLURM" in stored.config["sources"]["project"]
+        assert run(["--project", "mine"], env).summary["project"] == "mine"
+        return
+    given = setting(form, "slurm_project", "default")
+    stored = run(given.args, {**env, **given.env})
+    assert_source(stored.config, "slurm_project", form)
+    assert stored.summary["project"] == "default"
+
+
 WRAP_J = 200  # at 40 W the counter wraps every 5 s
 SLEEP = "import time; time.sleep(5.5)"
 
@@ -854,6 +879,8 @@ exercised("sync", "--to", "--store")
 exercised("report", "--since", "--until")
 exercised("export", "--inventory", "--sites")
 exercised("dashboard", "--host", "--port", "--store", "--token")
+# impactlib's own options (before any command): --version in tests/cli/test_cli.py.
+exercised("", "--version")
 
 
 # --- every command, every option -----------------------------------------------------------
@@ -866,9 +893,10 @@ def test_help(name: str) -> None:
 
 
 def test_every_option_is_exercised() -> None:
+    root = typer.main.get_command(build_app())
     missing = [
         f"impactlib {name} {param.opts[0]}"
-        for name, command in COMMANDS.items()
+        for name, command in {"": root, **COMMANDS}.items()
         for param in command.params
         if param.param_type_name == "option" and not set(param.opts) & EXERCISED.get(name, set())
     ]

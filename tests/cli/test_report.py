@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator
@@ -16,8 +19,9 @@ from powercap import FakePowercap
 from sample_runs import make_record, save_record
 
 from impactlib.footprint import ComponentEnergy
+from impactlib.report.formats import FORMATS
 from impactlib.store import RunRecord, open_store
-from impactlib.units import format_energy_j, format_mass_kg
+from impactlib.units import J_PER_KWH, format_energy_j, format_mass_kg
 
 MODEL_NOTE = "estimated: P = TDP x (0.12 + 0.88 x utilisation); [bold]12 W/core[/bold]"
 
@@ -27,7 +31,7 @@ def tiny(run_id: str, project: str = "impactlib-demo", joules: float = 0.48) -> 
     base = make_record(run_id, project=project, pue=1.0, g_per_kwh=475.0)
     assert base.footprint is not None
     cpu = ComponentEnergy(
-        "cpu:model", "cpu", "model-tdp", "tree (of machine)", "estimated",
+        "cpu:model", "cpu", "model-tdp", "machine", "estimated",
         joules * 3, joules * 0.7, joules * 0.3, joules * 2, MODEL_NOTE, 2.88, "model",
     )  # fmt: skip
     fp = replace(
@@ -168,7 +172,7 @@ def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     for key in ("id", "project", "status", "duration_s", "energy_kwh", "emissions_kg"):
         assert key in run
     assert run["project"] == "p1" and run["status"] == "completed" and run["energy_kwh"] > 0, [
-        (c["measured_j"], c["energy_j"], c["note"][-40:]) for c in run["components"]
+        (c["domain_j"], c["energy_j"], c["note"][-40:]) for c in run["components"]
     ]
     methods = {c["domain"]: (c["method"], c["quality"]) for c in run["components"]}
     assert methods["cpu:package-0"] == ("rapl", "attributed")
@@ -179,3 +183,99 @@ def test_report_json_has_the_promised_fields(tmp_path: Path) -> None:
     assert csv_text.startswith("timestamp,project_name,run_id")
     assert_one_line_error(cli("report", "--format", "pdf"), "unknown format 'pdf'")
     assert_one_line_error(cli("report", "--run", "nope"), "no run 'nope'")
+
+
+def _total_energy_j(fmt: str, text: str) -> float | None:
+    """The total energy a machine-readable format carries (None for a format people read)."""
+    if fmt == "json":
+        return sum(run["energy_kwh"] for run in json.loads(text)) * J_PER_KWH
+    if fmt == "csv":
+        rows = csv.DictReader(io.StringIO(text))
+        return sum(float(row["energy_consumed"]) for row in rows) * J_PER_KWH
+    return None
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_shows_the_same_total_energy(stored: list[RunRecord], fmt: str) -> None:
+    save_record(open_store(os.environ["IMPACTLIB_STORE"]), make_record("7c35e25fbbbb"))
+    records = open_store(os.environ["IMPACTLIB_STORE"]).list_runs()
+    expected = format_energy_j(sum(r.footprint.energy_j * r.footprint.pue for r in records))  # type: ignore[union-attr]
+    result = cli("report", "--format", fmt, env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    total = _total_energy_j(fmt, result.stdout)
+    if total is not None:
+        assert format_energy_j(total) == expected
+    else:
+        assert expected in result.stdout, (fmt, expected)
+
+
+def test_task_metrics_are_shown_in_every_format(stored: list[RunRecord]) -> None:
+    attached = cli("metrics", stored[0].id[:8], "accuracy=0.91", "dice=0.734")
+    assert attached.returncode == 0, attached.stderr
+    for fmt in FORMATS:
+        result = cli("report", "--format", fmt, env={"COLUMNS": "80"})
+        assert result.returncode == 0, result.stderr
+        for needle in ("accuracy", "0.91", "dice", "0.734"):
+            assert needle in result.stdout, (fmt, needle)
+    rows = list(csv.DictReader(io.StringIO(cli("report", "--format", "csv").stdout)))
+    assert [row["metric:accuracy"] for row in rows] == ["0.91", ""]  # the second run logged none
+    table = cli("report", env={"COLUMNS": "80"}).stdout.splitlines()
+    [row] = [line for line in table if line.startswith(stored[0].id[:8]) and "0.91" in line]
+    assert "0.734" in row  # one row per run, a column per metric
+
+
+def _measured_run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, busy: bool = False
+) -> str:
+    """``impactlib run ARGS -- CMD`` on a machine without meters (the CPU is modelled), CMD
+    a short sleep or (``busy``) a short computation; its run summary."""
+    settings = {
+        "IMPACTLIB_POWERCAP_ROOT": str(tmp_path),  # no RAPL: estimated, never measured
+        "IMPACTLIB_CGROUP_ROOT": str(tmp_path / "cgroup"),
+        "IMPACTLIB_INTENSITY_SOURCE": "static",
+        **(env or {}),
+    }
+    command = [sys.executable, "-c", "sum(range(3_000_000))"] if busy else ["sleep", "0.2"]
+    result = cli("run", *args, "--", *command, env=settings)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_json_carries_each_runs_settings_with_their_sources_and_slurm_job(tmp_path: Path) -> None:
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_JOB_PARTITION": "gpu", "IMPACTLIB_PUE": "1.2"}
+    _measured_run(tmp_path, "--country", "FR", env=slurm)
+    _measured_run(tmp_path, env={"IMPACTLIB_COUNTRY": "DE"})
+    first, second = json.loads(cli("report", "--format", "json").stdout)
+    assert first["config"]["values"]["country"] == "FR"
+    assert first["config"]["sources"]["country"] == "argument"
+    assert first["config"]["values"]["pue"] == 1.2
+    assert first["config"]["sources"]["pue"] == "env IMPACTLIB_PUE"
+    assert first["slurm"]["job_id"] == "4242" and first["slurm"]["partition"] == "gpu"
+    assert second["config"]["sources"]["country"] == "env IMPACTLIB_COUNTRY"
+    assert second["slurm"] is None
+    assert first["location"]["configured"] and second["location"]["zone"] == "DE"
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("--country", "FR"), {}), ((), {"IMPACTLIB_COUNTRY": "FR"})],
+    ids=["flag", "environment"],
+)
+def test_methods_call_a_configured_location_configured(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    _measured_run(tmp_path, *args, env=env)
+    text = cli("report", "--format", "markdown").stdout
+    methods = " ".join(text.split("## Methods", 1)[1].split("## Figures", 1)[0].split())
+    assert "for zone FR" in methods and "guessed" not in methods, methods
+
+
+def test_the_run_summary_renders_the_reports_figures(tmp_path: Path) -> None:
+    summary = " ".join(_measured_run(tmp_path, "--country", "FR", busy=True).split())
+    energy = re.search(r"energy (\S+ \S+) \(PUE 1, estimated\)", summary)
+    assert energy is not None, summary  # modelled energy: never called measured, even 0 %
+    assert "zone FR (configured)" in summary
+    [record] = open_store(os.environ["IMPACTLIB_STORE"]).list_runs()
+    table = cli("report", env={"COLUMNS": "80"}).stdout
+    [row] = [line for line in table.splitlines() if line.startswith(record.id[:8])]
+    assert energy[1] in row and "estimated" in table

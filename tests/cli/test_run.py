@@ -5,8 +5,11 @@ and bad input as one line with exit 2."""
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -190,12 +193,172 @@ def test_invalid_config_value_from_file(tmp_path: Path) -> None:
     assert_one_line_error(result, "impactlib.toml", "'idle_policy'", "usage, allocation or none")
 
 
-def test_unwritable_store_path(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    assert_one_line_error(
-        cli("run", "--store", str(blocker / "db.sqlite"), "--", "true"), "cannot open the store"
+# --- a store that fails never swallows a run --------------------------------------------------
+
+
+def fallback_path() -> Path:
+    """Where conftest's private home puts this user's fallback store."""
+    return Path(os.environ["XDG_DATA_HOME"]) / "impactlib" / "impactlib-fallback.db"
+
+
+def warning_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("impactlib: warning:")]
+
+
+def saved_to(stderr: str) -> str:
+    """What the summary's last line names (a long path is folded onto the next line)."""
+    assert stderr.count("saved to") == 1, stderr
+    return " ".join(stderr.split("saved to", 1)[1].split())
+
+
+def assert_ran_into_the_fallback(result: subprocess.CompletedProcess[str], broken: str) -> str:
+    """The command ran and passed its exit code through; one warning line named the broken
+    store and the fallback one; the summary says the run was saved to the fallback store."""
+    assert result.returncode == 0, result.stderr
+    assert "the command ran" in result.stdout
+    (warning,) = warning_lines(result.stderr)
+    assert broken in warning and str(fallback_path()) in warning
+    assert saved_to(result.stderr) == str(fallback_path())
+    (run_id,) = [r for r in stored_ids(fallback_path())]
+    return run_id
+
+
+def stored_ids(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [str(row[0]) for row in conn.execute("SELECT id FROM runs")]
+    finally:
+        conn.close()
+
+
+def damage(path: Path) -> None:
+    """Grow a real store past a few pages (copies of its one run), then write garbage over a
+    page in the middle of the file, as a bad disk or a crashed copy leaves it."""
+    conn = sqlite3.connect(path)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    others = ", ".join(c for c in columns if c != "id")
+    for n in range(300):
+        conn.execute(
+            f"INSERT INTO runs (id, {others}) SELECT id || '{n}', {others} FROM runs LIMIT 1"
+        )
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    size = path.stat().st_size
+    assert size > 20 * 4096
+    with path.open("r+b") as fh:
+        fh.seek(size // 2 // 4096 * 4096)
+        fh.write(bytes(range(256)) * 16)
+
+
+RAN = "print('the command ran')"
+
+
+def test_a_damaged_store_is_never_reported_as_saved_to(env: dict[str, str], tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    assert cli("run", "-q", "--store", str(store), "--", "true", env=env).returncode == 0
+    damage(store)
+    before = store.read_bytes()
+    result = cli("run", "--store", str(store), "--", sys.executable, "-c", RAN, env=env)
+    run_id = assert_ran_into_the_fallback(result, str(store))
+    assert "damaged" in warning_lines(result.stderr)[0]
+    assert store.read_bytes() == before  # nothing written into the damaged file
+    # Once the damaged file is moved aside, as the warning says, the run is reported...
+    store.rename(tmp_path / "store.db.damaged")
+    shown = cli("report", "--store", str(store), "--format", "json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert [r["id"] for r in json.loads(shown.stdout)] == [run_id]
+    (notice,) = shown.stderr.strip().splitlines()
+    assert str(fallback_path()) in notice and str(store) in notice
+    # ...and synced to the lab's store.
+    central = tmp_path / "central.db"
+    synced = cli("sync", "--store", str(store), "--to", str(central), env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert str(fallback_path()) in synced.stdout
+    assert stored_ids(central) == [run_id]
+
+
+def test_the_api_keeps_a_run_its_damaged_store_cannot_take(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    assert cli("run", "-q", "--store", str(store), "--", "true", env=env).returncode == 0
+    damage(store)
+    code = "import impactlib; t = impactlib.init(); t.start(); t.stop(); print(t.run_id)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env, "IMPACTLIB_STORE": str(store)},
+        capture_output=True,
+        text=True,
     )
+    assert result.returncode == 0, result.stderr
+    assert stored_ids(fallback_path()) == [result.stdout.strip()]
+    (warning,) = [line for line in result.stderr.splitlines() if "ImpactWarning" in line]
+    assert "damaged" in warning and str(fallback_path()) in warning
+
+
+def test_an_unreachable_postgresql_store_still_runs_the_command(
+    env: dict[str, str], postgres_server: str
+) -> None:
+    """The server answers, but the database is not there yet: the run goes to the fallback
+    store; once the database exists, ``report`` on it shows the run."""
+    import sqlalchemy
+
+    url = postgres_server + "later"
+    result = cli("run", "--", sys.executable, "-c", RAN, env={**env, "IMPACTLIB_STORE": url})
+    run_id = assert_ran_into_the_fallback(result, url.split("://")[0])
+    admin = sqlalchemy.create_engine(postgres_server + "postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text("CREATE DATABASE later"))
+    admin.dispose()
+    shown = cli("report", "--format", "json", env={**env, "IMPACTLIB_STORE": url})
+    assert shown.returncode == 0, shown.stderr
+    assert [r["id"] for r in json.loads(shown.stdout)] == [run_id]
+    assert str(fallback_path()) in shown.stderr
+
+
+def test_a_store_lost_during_a_run_keeps_the_whole_run_elsewhere(
+    env: dict[str, str], postgres_url: str
+) -> None:
+    """The database goes away while the script trains: the run, started there, ends in
+    the fallback store with every figure, and one warning says where."""
+    server, database = postgres_url.rsplit("/", 1)
+    code = textwrap.dedent(
+        f"""
+        import sqlalchemy, impactlib
+        t = impactlib.init(store={postgres_url!r})
+        t.start()
+        admin = sqlalchemy.create_engine({server + "/postgres"!r}, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text("DROP DATABASE {database} WITH (FORCE)"))
+        fp = t.stop()
+        print(t.run_id, fp.energy_j)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    run_id, energy_j = result.stdout.split()
+    (warning,) = [line for line in result.stderr.splitlines() if "ImpactWarning" in line]
+    assert str(fallback_path()) in warning
+    conn = sqlite3.connect(fallback_path())
+    stored = conn.execute("SELECT status, footprint FROM runs WHERE id = ?", (run_id,)).fetchone()
+    conn.close()
+    assert stored[0] == "completed"
+    assert json.loads(stored[1])["energy_j"] == pytest.approx(float(energy_j))
+
+
+def test_an_unwritable_store_path_still_runs_the_command(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A store path SQLite cannot open (here a directory: a typo in a flag whose folder is
+    missing is refused instead, tests/cli/test_store_directory.py) keeps the run elsewhere."""
+    store = tmp_path / "a-directory"
+    store.mkdir()
+    result = cli("run", "--store", str(store), "--", sys.executable, "-c", RAN, env=env)
+    assert_ran_into_the_fallback(result, str(store))
+    assert "is a directory" in warning_lines(result.stderr)[0]
 
 
 def test_a_store_given_on_the_command_line_reaches_the_command(

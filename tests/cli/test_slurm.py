@@ -14,7 +14,7 @@ import pytest
 import typer.main
 from clihelp import assert_one_line_error, cli
 from fakejob import FakeJob
-from fakesacct import PARTITIONS, FakeSacct, Job, Step, cluster_jobs
+from fakesacct import PARTITIONS, FakeSacct, Job, Step, cluster_jobs, recorded_scontrol
 
 from impactlib.cli.main import build_app
 from impactlib.slurm.ingest import job_run_id
@@ -232,6 +232,22 @@ def test_report_by_user_shows_the_failed_jobs_energy_as_waste(
     assert "failed job" in row
 
 
+def test_an_estimated_job_is_never_shown_as_measured_in_json(
+    fake: FakeSacct, tmp_path: Path
+) -> None:
+    """``report --format json``: a job estimated from its allocation (Green Algorithms) gives
+    its energy as ``domain_j``, under no ``measured`` key; only SLURM's own meter is metered."""
+    path = _partitions_file(tmp_path, PARTITIONS)
+    assert ingest(fake, *PERIOD, "--slurm-partitions", str(path)).returncode == 0
+    result = cli("report", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    components = [c for run in json.loads(result.stdout) for c in run["components"]]
+    estimated = [c for c in components if c["quality"] == "estimated"]
+    assert estimated and all(c["domain_j"] > 0 for c in estimated), components
+    claims = [(c["domain"], k) for c in estimated for k in c if "measured" in k]
+    assert not claims, f"estimated components under a measured key: {claims}"
+
+
 # --- impactlib run inside a job: the cgroup_root setting ------------------------------------
 
 
@@ -256,6 +272,19 @@ def test_run_inside_a_job_measures_its_cgroup(tmp_path: Path, form: str) -> None
     assert record.config["slurm"]["job_id"] == "4240_2"
     assert record.config["slurm"]["cgroup"]["cpu_file"] == str(job.cpu_file)
     assert record.footprint is not None and record.footprint.idle_policy == "allocation"
-    assert record.footprint.scope == "cgroup"
+    assert record.footprint.charged_to == "cgroup"
     source = record.config["sources"]["cgroup_root"]
     assert ("IMPACTLIB_CGROUP_ROOT" in source) if form == "env" else ("impactlib.toml" in source)
+
+
+def test_memory_defaults_that_could_not_be_checked_are_said(fake: FakeSacct) -> None:
+    """Without scontrol, SLURM's default memory cannot be told from a request: one note on
+    stderr says every job's memory counts as requested, and how to avoid it."""
+    result = ingest(fake, "--since", "2026-03-01", "--until", "2026-03-02")
+    assert result.returncode == 0, result.stderr
+    (note,) = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert "scontrol did not answer" in note and "counts as requested" in note
+    fake.scontrol(*recorded_scontrol())
+    again = ingest(fake, "--since", "2026-03-01", "--until", "2026-03-02")
+    assert again.returncode == 0, again.stderr
+    assert "scontrol did not answer" not in again.stderr

@@ -20,7 +20,7 @@ def test_energy_accumulator_times_resolution() -> None:
     meter = AmdMeter(smi.module())
     (domain,) = meter.domains()
     assert domain.id == f"gpu:{MI300}"
-    assert (domain.component, domain.method, domain.scope) == ("gpu", "amdsmi-energy", "device")
+    assert (domain.component, domain.method, domain.extent) == ("gpu", "amdsmi-energy", "device")
     gpu.accumulator += 1_000_000  # 1e6 counts x 15.3 uJ = 15.3 J
     assert meter.read_energy_j() == {f"gpu:{MI300}": pytest.approx(15.3, rel=1e-12)}
     assert meter.device_names() == {f"gpu:{MI300}": "AMD Instinct MI300X"}

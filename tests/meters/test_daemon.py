@@ -13,9 +13,9 @@ from powercap import FakePowercap
 
 import impactlib
 import impactlib.meters as meters_module
-from impactlib.config import Config, load_config
+from impactlib.config import load_config
 from impactlib.errors import MeterUnavailable
-from impactlib.meters import open_meters
+from impactlib.meters import MeterSettings, open_meters
 from impactlib.meters.daemon import INSTALL_FIX, DaemonMeter
 from impactlib.meters.model import CpuModelMeter
 from impactlib.meters.rapl import RaplMeter
@@ -48,8 +48,8 @@ def rapl_denied(fake: FakePowercap, monkeypatch: pytest.MonkeyPatch) -> None:
     the daemon, started before, reads it."""
     fake.deny(CPU)
 
-    def open_denied(config: Config) -> RaplMeter:
-        return RaplMeter(config.powercap_root, read_counter=fake.read_counter)
+    def open_denied(settings: MeterSettings) -> RaplMeter:
+        return RaplMeter(settings.powercap_root, read_counter=fake.read_counter)
 
     monkeypatch.setattr(meters_module, "_open_rapl", open_denied)
 
@@ -100,7 +100,7 @@ def test_open_meters_uses_the_daemon_where_rapl_is_unreadable(
     served: InProcess, fake: FakePowercap, rapl_denied: None
 ) -> None:
     config = load_config({"powercap_root": str(fake.root), "daemon_socket": served.socket})
-    found = open_meters(config)
+    found = open_meters(MeterSettings.of(config))
     try:
         assert [m.name for m in found.meters if m.name in ("daemon", "cpu-model")] == ["daemon"]
         assert found.notes == []
@@ -114,7 +114,7 @@ def test_without_a_daemon_the_model_says_how_to_get_measurements(
     tmp_path: Path, fake: FakePowercap, rapl_denied: None
 ) -> None:
     config = load_config({"powercap_root": str(fake.root), "daemon_socket": str(tmp_path / "x")})
-    found = open_meters(config)
+    found = open_meters(MeterSettings.of(config))
     try:
         assert any(isinstance(m, CpuModelMeter) for m in found.meters)
         assert [e.meter for e in found.unavailable][:2] == ["rapl", "daemon"]
@@ -132,7 +132,7 @@ def test_no_daemon_is_asked_for_the_machine_scope_or_without_rapl(
     )
     no_rapl = load_config({"powercap_root": str(tmp_path / "none"), "daemon_socket": served.socket})
     for config in (machine, no_rapl):
-        found = open_meters(config)
+        found = open_meters(MeterSettings.of(config))
         try:
             assert "daemon" not in [m.name for m in found.meters]
             assert "daemon" not in [e.meter for e in found.unavailable]
@@ -155,6 +155,29 @@ def test_a_tracker_records_daemon_energy_as_attributed(
     footprint = tracker.stop()
     assert footprint is not None
     (cpu,) = [c for c in footprint.components if c.component == "cpu"]
-    assert (cpu.method, cpu.quality, cpu.scope) == ("daemon", "attributed", "tree (of machine)")
+    assert (cpu.method, cpu.quality, cpu.extent) == ("daemon", "attributed", "machine")
+    assert footprint.charged_to == "tree"
     assert 0.0 < cpu.energy_j <= 20.0
-    assert cpu.energy_j == pytest.approx(cpu.measured_j)
+    assert cpu.energy_j == pytest.approx(cpu.domain_j)
+
+
+def test_a_machine_tracker_after_a_served_tree_tracker_is_not_served(
+    served: InProcess, fake: FakePowercap, rapl_denied: None
+) -> None:
+    """The daemon gives the machine's energy to nobody: a ``scope="machine"`` tracker in the
+    same process as a served tree tracker opens its own meters, never the daemon's."""
+    settings = {
+        "powercap_root": str(fake.root),
+        "daemon_socket": served.socket,
+        "country": "FR",
+        "intensity_source": "static",
+    }
+    with impactlib.track(**settings) as tree:
+        fake.advance(CPU, 5.0)
+        burn(0.1)
+        with impactlib.track(scope="machine", **settings) as machine:
+            burn(0.1)
+    assert tree.footprint is not None and machine.footprint is not None
+    assert {c.method for c in tree.footprint.components if c.component == "cpu"} == {"daemon"}
+    machine_cpu = [c for c in machine.footprint.components if c.component == "cpu"]
+    assert machine_cpu and all(c.method != "daemon" for c in machine_cpu)

@@ -16,7 +16,7 @@ from impactlib.meters.gpu import DeviceError, GpuDevice, GpuMeter
 
 
 def device(uuid: str, name: str = "Scripted GPU") -> GpuDevice:
-    return GpuDevice(Domain(f"gpu:{uuid}", "gpu", "scripted", "device", "measured"), name)
+    return GpuDevice(Domain(f"gpu:{uuid}", "gpu", "nvml-energy", "device", "measured"), name)
 
 
 class ScriptedMeter(GpuMeter[GpuDevice]):

@@ -14,7 +14,7 @@ from powercap import INTEL_RANGE_UJ, FakePowercap
 
 from impactlib.config import load_config
 from impactlib.errors import MeterFailed
-from impactlib.meters import MeterSet, open_meters
+from impactlib.meters import MeterSet, MeterSettings, open_meters
 
 H100 = "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6"
 
@@ -34,7 +34,7 @@ def no_amdsmi(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def open_here(opened: list[MeterSet], powercap_root: Path) -> MeterSet:
-    meters = open_meters(load_config({"powercap_root": str(powercap_root)}))
+    meters = open_meters(MeterSettings.of(load_config({"powercap_root": str(powercap_root)})))
     opened.append(meters)
     return meters
 
@@ -43,7 +43,7 @@ def fake_driver(monkeypatch: pytest.MonkeyPatch, nvml: FakeNvml) -> None:
     """A loaded NVIDIA driver: the fake module stands for pynvml, and the driver's device
     nodes count as present."""
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
-    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: True)
+    monkeypatch.setattr("impactlib.meters.driver.nvidia_driver_present", lambda: True)
 
 
 def test_model_floors_come_from_the_models(opened: list[MeterSet], tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_pynvml_imported_by_another_library_on_a_machine_without_gpu_is_not_note
     nvml = FakeNvml()
     nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
-    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: False)
+    monkeypatch.setattr("impactlib.meters.driver.nvidia_driver_present", lambda: False)
     meters = open_here(opened, tmp_path / "absent")
     (missing,) = [exc for exc in meters.unavailable if exc.meter == "nvidia"]
     assert not isinstance(missing, MeterFailed) and "no NVIDIA driver" in missing.reason

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from impactlib.meters import tdp
 from impactlib.meters.model import IDLE_FRACTION, CpuModelMeter, MemoryModelMeter, cpu_power_w
-from impactlib.planning import hardware
 
 XEON = "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz"
 
@@ -38,7 +38,7 @@ def cpuinfo(model: str, sockets: int, cores_per_socket: int) -> str:
 
 def test_known_model_is_its_tdp_times_the_sockets(tmp_path: Path) -> None:
     watts, source = cpu_power_w(fake_proc(tmp_path, cpuinfo(XEON, 2, 4)), None)
-    entry = hardware.cpu_tdp(XEON)
+    entry = tdp.cpu_tdp(XEON)
     assert entry.tdp_w is not None
     assert watts == entry.tdp_w * 2
     assert "x 2 socket(s)" in source and entry.name in source
@@ -46,13 +46,13 @@ def test_known_model_is_its_tdp_times_the_sockets(tmp_path: Path) -> None:
 
 def test_unknown_model_is_the_default_per_physical_core(tmp_path: Path) -> None:
     watts, source = cpu_power_w(fake_proc(tmp_path, cpuinfo("Mystery CPU 9000", 2, 3)), None)
-    assert watts == hardware.GA_DEFAULT_W_PER_CORE * 6  # hyper-threads are not cores
+    assert watts == tdp.GA_DEFAULT_W_PER_CORE * 6  # hyper-threads are not cores
     assert "'Mystery CPU 9000' not in the bundled tables" in source and "6 core(s)" in source
 
 
 def test_without_cpuinfo_the_logical_cpus_count(tmp_path: Path) -> None:
     watts, source = cpu_power_w(fake_proc(tmp_path, None), None)
-    assert watts == hardware.GA_DEFAULT_W_PER_CORE * (os.cpu_count() or 1)
+    assert watts == tdp.GA_DEFAULT_W_PER_CORE * (os.cpu_count() or 1)
     assert "'unknown'" in source
 
 

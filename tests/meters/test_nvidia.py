@@ -63,7 +63,7 @@ def test_volta_and_newer_read_the_energy_counter(
     meter = meter_for(nvml)
     (domain,) = meter.domains()
     assert domain.id == f"gpu:{H100}"
-    assert (domain.component, domain.method, domain.scope, domain.quality) == (
+    assert (domain.component, domain.method, domain.extent, domain.quality) == (
         "gpu",
         "nvml-energy",
         "device",
@@ -287,7 +287,7 @@ def test_missing_pynvml_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
 def test_a_driver_nvml_cannot_start_is_a_failure(
     nvml: FakeNvml, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: True)
+    monkeypatch.setattr("impactlib.meters.driver.nvidia_driver_present", lambda: True)
     nvml.add_gpu(H100)
     nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
     with pytest.raises(MeterFailed, match="NVML did not start") as caught:
@@ -298,7 +298,7 @@ def test_a_driver_nvml_cannot_start_is_a_failure(
 def test_no_driver_at_all_is_unavailable_not_a_failure(
     nvml: FakeNvml, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("impactlib.meters.nvidia_driver_present", lambda: False)
+    monkeypatch.setattr("impactlib.meters.driver.nvidia_driver_present", lambda: False)
     nvml.init_error = NVML_ERROR_DRIVER_NOT_LOADED
     with pytest.raises(MeterUnavailable, match="no NVIDIA driver") as caught:
         meter_for(nvml)
@@ -438,13 +438,13 @@ def test_fake_constants_match_pynvml() -> None:
 def test_no_driver_is_told_before_importing_pynvml(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
-    from impactlib import meters
+    from impactlib.meters import driver
 
     monkeypatch.delitem(sys.modules, "pynvml", raising=False)
-    monkeypatch.setattr(meters, "NVIDIA_DRIVER_PATHS", (f"{tmp_path}/nvidiactl",))
+    monkeypatch.setattr(driver, "NVIDIA_DRIVER_PATHS", (f"{tmp_path}/nvidiactl",))
     with pytest.raises(MeterUnavailable, match="no NVIDIA driver here") as caught:
-        meters.require_nvidia_driver()
+        driver.require_nvidia_driver()
     assert "nvidia-smi" in caught.value.fix
     assert "pynvml" not in sys.modules
     monkeypatch.setitem(sys.modules, "pynvml", FakeNvml().module())  # a loaded NVML is asked
-    meters.require_nvidia_driver()
+    driver.require_nvidia_driver()

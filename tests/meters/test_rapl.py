@@ -59,7 +59,7 @@ def test_laptop_reports_package_and_dram_but_not_core_uncore_or_psys(
 def test_domain_records_carry_provenance(tmp_path: Path, rapl: OpenRapl) -> None:
     tree = FakePowercap.laptop(tmp_path)
     package, dram = rapl(tree.root).domains()
-    assert (package.component, package.method, package.scope, package.quality) == (
+    assert (package.component, package.method, package.extent, package.quality) == (
         "cpu",
         "rapl",
         "machine",

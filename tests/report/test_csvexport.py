@@ -19,8 +19,8 @@ from impactlib.report.csvexport import (
     csv_row,
     place,
     to_csv,
-    to_json,
 )
+from impactlib.report.jsonexport import to_json
 from impactlib.store.records import RunRecord
 
 # The fields of codecarbon.output_methods.emissions_data.EmissionsData in CodeCarbon 3.3.0, in
@@ -182,6 +182,16 @@ def test_only_iso_codes_in_the_iso_column(zone: str, expected: Place) -> None:
     assert row["intensity_zone"] == zone  # the zone itself is kept in our own column
 
 
+def test_task_metrics_follow_as_columns_of_their_own() -> None:
+    scored = dataclasses.replace(_record(), model={"metrics": {"accuracy": 0.91, "f1": 0.8}})
+    other = dataclasses.replace(_record(), id="run-csv-2", model={"metrics": {"f1": 0.7}})
+    header = to_csv([scored, other]).splitlines()[0].split(",")
+    assert header[len(CODECARBON_COLUMNS) + len(OUR_COLUMNS) :] == ["metric:accuracy", "metric:f1"]
+    first, second = _rows([scored, other])
+    assert (first["metric:accuracy"], first["metric:f1"]) == ("0.91", "0.8")
+    assert (second["metric:accuracy"], second["metric:f1"]) == ("", "0.7")
+
+
 def test_a_run_without_footprint_still_has_a_full_row() -> None:
     bare = dataclasses.replace(_record(), footprint=None, status="running")
     (row,) = _rows([bare])
@@ -190,9 +200,26 @@ def test_a_run_without_footprint_still_has_a_full_row() -> None:
     assert row["os"] == SYSTEM["os"]
 
 
-def test_json_is_the_summary() -> None:
-    record = _record()
-    assert json.loads(to_json([record])) == [json.loads(json.dumps(record.summary()))]
+def test_json_is_the_summary_with_settings_and_slurm_job() -> None:
+    record = dataclasses.replace(
+        _record(),
+        config={
+            **_record().config,
+            "values": {"country": "FR", "pue": 1.5},
+            "sources": {"country": "IMPACTLIB_COUNTRY"},
+            "slurm": {"job_id": "4242", "partition": "gpu"},
+        },
+        model={"metrics": {"accuracy": 0.91}},
+    )
+    [run] = json.loads(to_json([record]))
+    summary = json.loads(json.dumps(record.summary()))
+    assert {k: v for k, v in run.items() if k in summary} == summary
+    assert run["config"] == {
+        "values": {"country": "FR", "pue": 1.5},
+        "sources": {"country": "IMPACTLIB_COUNTRY", "pue": "default"},
+    }
+    assert run["slurm"] == {"job_id": "4242", "partition": "gpu"}
+    assert run["metrics"] == {"accuracy": 0.91}
     assert csv_row(record)["intensity_source"] == "static"
 
 

@@ -164,3 +164,21 @@ def test_report_grid_through_the_cli(tmp_path: Path) -> None:
     assert_one_line_error(
         cli("report", "--format", "markdown", "--grid", str(path)), "unknown key 'fairnes'"
     )
+
+
+def test_a_method_still_to_be_built_is_not_measured(tmp_path: Path) -> None:
+    store = open_store(load_config())
+    for record in RUNS:
+        save_record(store, record)
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        '[[methods]]\nname = "Rule"\nexperiment = "rule"\n'
+        '[[methods]]\nname = "Neural network"\nperformance = { metric = "f1" }\n'
+        'need = "Not built yet"\n'
+    )
+    result = cli("report", "--format", "markdown", "--grid", str(path))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines() if " | " in line}
+    assert rows["| Environmental impact"].endswith(" | not measured |")  # never all runs summed
+    assert rows["| Performance"].endswith(" | f1: not measured |")
+    assert rows["| Environmental impact"].count("(1 run)") == 1  # the rule: its own run

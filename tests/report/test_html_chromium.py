@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from renderhelp import render
 from sample_runs import sample
 
 from impactlib.report import html
@@ -93,7 +94,7 @@ def run_chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess
 def test_report_renders_with_charts(tmp_path: Path) -> None:
     records, series, g = sample()
     page = tmp_path / "report.html"
-    page.write_text(html.render(records, series, g), encoding="utf-8")
+    page.write_text(render(html, records, series, g), encoding="utf-8")
     shot = tmp_path / "report.png"
     result = run_chromium(
         [f"--screenshot={shot}", "--window-size=1200,2000", page.as_uri()], tmp_path
@@ -123,7 +124,7 @@ def test_report_fits_1280_pixels(tmp_path: Path) -> None:
     records, series, g = sample()
     # the widest figures table: every optional column, long project names
     records = [replace(r, project=f"{r.project}-with-a-long-name") for r in records]
-    page = html.render(records, series, g)
+    page = render(html, records, series, g)
     # a test-only probe: the page's own width, written where --dump-dom shows it
     probe = "<script>document.title = 'width=' + document.documentElement.scrollWidth</script>"
     path = tmp_path / "probe.html"

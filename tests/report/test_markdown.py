@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from renderhelp import render
 from sample_runs import sample
 
 from impactlib.report import markdown
@@ -9,7 +10,7 @@ from impactlib.report import markdown
 
 def test_markdown() -> None:
     records, series, g = sample()
-    text = markdown.render(records, series, g)
+    text = render(markdown, records, series, g)
     assert text.startswith("# Energy and carbon report")
     assert "| Run | Duration (h) | Energy (kWh) |" in text
     assert "| run-a | 2 | 4.5 |" in text
@@ -23,7 +24,7 @@ def test_markdown() -> None:
 
 def test_notes_follow_the_methods_prose() -> None:
     records, series, _ = sample()
-    text = markdown.render(records, series)
+    text = render(markdown, records, series)
     methods_part = text.split("## Methods\n\n", 1)[1].split("\n\n## Figures", 1)[0]
     prose, notes = methods_part.split("\n\n### Notes\n\n")
     assert "\n" not in prose  # one configuration, one paragraph

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
 from prose import NOT_PROSE
 from sample_runs import MODEL, make_record, sample
 
-from impactlib.footprint import CarbonInfo, ComponentEnergy
+from impactlib.footprint import CarbonInfo, ComponentEnergy, LocatedBy
 from impactlib.report import methods
 from impactlib.store.records import RunRecord
 
@@ -28,7 +29,7 @@ def modelled(run_id: str) -> RunRecord:
     base = make_record(run_id, cpu_j=1800.0, gpu_j=0.0, pue=1.0, g_per_kwh=475.0)
     assert base.footprint is not None
     cpu = ComponentEnergy(
-        "cpu:model", "cpu", "model-tdp", "tree (of machine)", "estimated",
+        "cpu:model", "cpu", "model-tdp", "machine", "estimated",
         3600.0, 1500.0, 300.0, 1800.0, CPU_MODEL_NOTE, 36.0, "model",
     )  # fmt: skip
     carbon = CarbonInfo(
@@ -37,6 +38,7 @@ def modelled(run_id: str) -> RunRecord:
         475.0,
         "IEA 2019 world average via Green Algorithms CI_aggregated v3.0",
         "rte: [Errno -2] Name or service not known (https://odre.opendatasoft.com)",
+        LocatedBy.WORLD_AVERAGE,
         "no location configured: world average; set IMPACTLIB_COUNTRY or --country",
     )
     fp = replace(
@@ -154,7 +156,7 @@ def test_idle_floor_source_is_stated() -> None:
 def test_machine_scope_and_no_carbon() -> None:
     record = make_record("run-a")
     assert record.footprint is not None
-    fp = replace(record.footprint, scope="machine", carbon=None)
+    fp = replace(record.footprint, charged_to="machine", carbon=None)
     text = methods.methods_text([replace(record, footprint=fp)]).paragraphs[0]
     assert "The whole machine's energy was charged to the run, which had it to itself." in text
     assert "No carbon intensity was available" in text
@@ -163,20 +165,15 @@ def test_machine_scope_and_no_carbon() -> None:
 def test_model_metrics_logged_as_metrics_count() -> None:
     record = make_record("run-a", model={"metrics": {"accuracy": 0.9, "params": 2410}})
     assert "The model had 2,410 parameters." in methods.methods_text([record]).paragraphs[0]
-    assert methods.figures([record]).rows[0][-1] == "2,410"
-    assert "FLOPs/forward" not in methods.figures([record]).columns
+    table = methods.figures([record])
+    cells = dict(zip(table.columns, table.rows[0], strict=True))
+    assert cells["Params"] == "2,410" and cells["accuracy"] == "0.9"  # a task metric's column
+    assert "FLOPs/forward" not in table.columns and "params" not in table.columns
 
 
 def test_human_summary() -> None:
     records, _, _ = sample()
     assert methods.human_summary(records).startswith("5.25 kWh and 294 g CO2e in 2 runs. About")
-
-
-def test_quality_label() -> None:
-    assert methods.quality_label(["measured", "measured"]) == "measured"
-    assert methods.quality_label(["measured", "attributed"]) == "attributed"
-    assert methods.quality_label(["attributed", "estimated"]) == "part estimated"
-    assert methods.quality_label([]) == "-"
 
 
 def test_model_constants_drop_what_is_said_elsewhere() -> None:
@@ -189,3 +186,27 @@ def test_model_constants_drop_what_is_said_elsewhere() -> None:
 def test_fmt_count() -> None:
     counts = (None, 2410, 301_066, 11.7e6, MODEL["forward_flops"])
     assert [methods.fmt_count(v) for v in counts] == ["-", "2,410", "301,066", "11.7 M", "3.64 G"]
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        (LocatedBy.CONFIGURATION, None),
+        (LocatedBy.TIMEZONE, "for a location guessed from the system timezone"),
+        (LocatedBy.WORLD_AVERAGE, "as no location was configured"),
+        (LocatedBy.IMPORTED, "for the location the imported record gives"),
+    ],
+)
+def test_how_the_zone_was_found_is_said_from_the_record(how: LocatedBy, said: str | None) -> None:
+    record = make_record("run-a")
+    assert record.footprint is not None and record.footprint.carbon is not None
+    detail = "configured country (env IMPACTLIB_COUNTRY)" if said is None else "x"
+    carbon = replace(record.footprint.carbon, located_by=how, located_detail=detail)
+    text = methods.methods_text(
+        [replace(record, footprint=replace(record.footprint, carbon=carbon))]
+    )
+    paragraph, notes = text.paragraphs[0], " ".join(text.notes)
+    if said is None:  # configured: nothing to add, and never called guessed
+        assert "guessed" not in paragraph and "Location" not in notes
+    else:
+        assert said in paragraph and f"Location (FR): {detail}" in notes

@@ -189,3 +189,28 @@ def test_a_stale_socket_is_replaced_and_a_live_one_or_a_file_is_refused(
     with pytest.raises(SocketInUse, match="not a socket"):
         ApiServer(str(regular), served.daemon)
     assert regular.read_text() == "not a socket"
+
+
+@pytest.mark.filterwarnings("ignore::impactlib.errors.ImpactWarning")  # estimated CPU: expected
+def test_health_names_a_modelled_floor_as_the_tracker_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same idle floor (the CPU model's, on a machine without readable RAPL) is ``model``
+    in the daemon's ``/v1/health`` and in a tracker's record, and its energy is estimated."""
+    import impactlib
+
+    no_rapl = tmp_path / "no-powercap"
+    monkeypatch.setenv("IMPACTLIB_STORE", str(tmp_path / "runs.db"))
+    with public_dir() as public, in_process(daemon_config(no_rapl, public / "api.sock")) as d:
+        health = ask(d.socket, "/v1/health").body["domains"]["cpu:model"]
+    with impactlib.track(
+        powercap_root=str(no_rapl),
+        daemon_socket=str(tmp_path / "no-daemon.sock"),
+        country="FR",
+        interval=0.1,
+    ) as tracker:
+        time.sleep(0.3)
+    assert tracker.footprint is not None
+    (tracked,) = [c for c in tracker.footprint.components if c.domain == "cpu:model"]
+    assert health["quality"] == tracked.quality == "estimated"
+    assert health["floor_source"] == tracked.idle_floor_source == "model"

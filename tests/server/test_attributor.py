@@ -72,7 +72,7 @@ def test_conservation_holds_exactly_every_interval() -> None:
         energy = {CPU.id: rng.uniform(0, 80), DRAM.id: rng.uniform(0, 5)}  # even below the floor
         scan = Scan([Usage(p, s) for p, s in used.items()], [])
         a.account(Interval(1.0, WALL + t * 10**9, energy, busy), scan, {p.pid: p for p in procs})
-    for domain, measured in a.measured().items():
+    for domain, measured in a.domain_energy().items():
         charged = sum(user.get(domain, 0.0) for user in a.users.values())
         assert charged + a.unattributed[domain] == pytest.approx(measured, rel=1e-12)
 

@@ -41,7 +41,7 @@ def test_a_counter_wrap_between_ticks_loses_nothing(fake: FakePowercap, tmp_path
     daemon.tick()
     fake.advance(CPU, 5.0)
     daemon.tick()
-    assert daemon.attributor.measured()[CPU] == pytest.approx(5.0)
+    assert daemon.attributor.domain_energy()[CPU] == pytest.approx(5.0)
     daemon.close()
 
 
@@ -57,7 +57,7 @@ def test_processes_that_vanish_mid_scan_do_not_stop_the_ticks(
         fake.advance(CPU, 1.0)
         daemon.tick()
         ticks += 1
-    measured = daemon.attributor.measured()[CPU]
+    measured = daemon.attributor.domain_energy()[CPU]
     charged = sum(u.get(CPU, 0.0) for u in daemon.attributor.users.values())
     assert charged + daemon.attributor.unattributed[CPU] == pytest.approx(measured, rel=1e-9)
     assert measured == pytest.approx(ticks - 1.0)
@@ -70,14 +70,14 @@ class FlakyStore(Store):
     def __init__(self, inner: Store, failures: int) -> None:
         self.inner, self.failures = inner, failures
 
-    def _write(self, statements: Any) -> None:
+    def write(self, statements: Any) -> None:
         if self.failures:
             self.failures -= 1
             raise StoreError("the store is restarting")
-        self.inner._write(statements)
+        self.inner.write(statements)
 
-    def _query(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        return self.inner._query(sql, params)
+    def read(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        return self.inner.read(sql, params)
 
 
 def test_a_store_briefly_unavailable_gets_every_row_later(
@@ -109,7 +109,7 @@ def test_a_store_briefly_unavailable_gets_every_row_later(
     assert daemon.unsent_rows == 0 and daemon.store_problem is None
     rows = real.host_minutes(host_name(), "machine")
     assert sum(r[5] for r in rows if r[4] == CPU) == pytest.approx(10.0)
-    assert daemon.attributor.measured()[CPU] == pytest.approx(10.0)
+    assert daemon.attributor.domain_energy()[CPU] == pytest.approx(10.0)
     everything = [r for r in real.host_minutes(host_name()) if r[4] == CPU]
     users = sum(r[5] for r in everything if r[2] == "user")
     rest = sum(r[5] for r in everything if r[2] == "unattributed")
@@ -143,7 +143,7 @@ def test_the_loop_ticks_until_stopped_and_close_flushes(fake: FakePowercap, tmp_
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
-    measured = daemon.attributor.measured()[CPU]
+    measured = daemon.attributor.domain_energy()[CPU]
     assert 4.0 < measured < 12.0
     daemon.close()
     rows = open_store(str(store_path)).host_minutes(host_name(), "machine")

@@ -53,7 +53,8 @@ def families(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def test_metrics_parse_and_carry_users_jobs_remainder_and_floor(daemon: Daemon) -> None:
+def scrape(daemon: Daemon) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """One scrape of the exporter over HTTP, parsed by prometheus-client's own parser."""
     server, url = start_exporter(daemon, "127.0.0.1:0")
     try:
         assert url.startswith("http://127.0.0.1:")
@@ -61,12 +62,18 @@ def test_metrics_parse_and_carry_users_jobs_remainder_and_floor(daemon: Daemon) 
             text = answer.read().decode()
     finally:
         server.shutdown()
-    metrics = families(text)
+    return families(text)
+
+
+def test_metrics_parse_and_carry_users_jobs_remainder_and_floor(daemon: Daemon) -> None:
+    metrics = scrape(daemon)
     assert {
-        labels["domain"] for labels, _ in metrics["impactlib_measured_energy_joules_total"]
+        (labels["domain"], labels["quality"])
+        for labels, _ in metrics["impactlib_domain_energy_joules_total"]
     } == {
-        CPU,
-        "memory:model",  # no DRAM zone here: memory is modelled and split by resident memory
+        (CPU, "measured"),
+        # no DRAM zone here: memory is modelled and split by resident memory
+        ("memory:model", "estimated"),
     }
     cpu = {name: [s for s in samples if s[0]["domain"] == CPU] for name, samples in metrics.items()}
     users = {s[0]["user"]: s[1] for s in cpu["impactlib_energy_joules_total"]}
@@ -75,7 +82,7 @@ def test_metrics_parse_and_carry_users_jobs_remainder_and_floor(daemon: Daemon) 
     assert [(labels["job"], labels["domain"]) for labels, _ in jobs] == [("42", CPU)]
     assert jobs[0][1] == pytest.approx(users["123456"])
     (rest,) = [v for labels, v in cpu["impactlib_unattributed_energy_joules_total"]]
-    (measured,) = [v for labels, v in cpu["impactlib_measured_energy_joules_total"]]
+    (measured,) = [v for labels, v in cpu["impactlib_domain_energy_joules_total"]]
     assert sum(users.values()) + rest == pytest.approx(measured, rel=1e-9)
     assert measured == pytest.approx(165.0)
     (floor,) = cpu["impactlib_idle_floor_watts"]
@@ -102,3 +109,29 @@ def test_the_grafana_dashboard_queries_only_metrics_the_exporter_serves(daemon: 
     served = {family.name for family in DaemonCollector(daemon).collect()}
     served |= {f"{name}_total" for name in served}
     assert used and used <= served, used - served
+
+
+def test_a_modelled_cpu_is_never_exported_as_measured(tmp_path: Path) -> None:
+    """A daemon on a machine without readable RAPL models the CPU (``cpu:model``): its energy
+    is exported with ``quality="estimated"``, no series calls it measured, and its idle floor
+    is the model's, as a tracker's record names the same floor."""
+    proc = FakeProc(tmp_path / "proc", ncpus=4)
+    user = _process(proc, 0, "0::/init.scope\n")
+    d = Daemon(
+        daemon_config(tmp_path / "no-powercap", tmp_path / "d.sock", procfs_root=str(proc.root))
+    )
+    d.tick()
+    for _ in range(2):
+        proc.advance(1.0, {user: 1.0})
+        d.tick()
+    metrics = scrape(d)
+    whole = {
+        labels["domain"]: labels["quality"]
+        for labels, _ in metrics["impactlib_domain_energy_joules_total"]
+    }
+    assert whole == {"cpu:model": "estimated", "memory:model": "estimated"}
+    assert not any(name.startswith("impactlib_measured") for name in metrics)
+    floors = {
+        labels["domain"]: labels["source"] for labels, _ in metrics["impactlib_idle_floor_watts"]
+    }
+    assert floors == {"cpu:model": "model", "memory:model": "model"}

@@ -103,7 +103,7 @@ def test_a_tracker_in_a_job_measures_the_jobs_cgroup(
     assert slurm["cgroup"]["cpus"] == 4
     assert record.footprint.idle_policy == "allocation"
     assert record.config["sources"]["idle_policy"].startswith("default under SLURM")
-    assert record.footprint.scope == "cgroup"
+    assert record.footprint.charged_to == "cgroup"
     assert record.footprint.cpu_hours * 3600 == pytest.approx(12.5)
     assert record.footprint.peak_memory_bytes == fake.memory
 
@@ -123,5 +123,6 @@ def test_a_chosen_idle_policy_and_scope_are_kept_in_a_job(
         scope="tree",
     )
     assert tracker.config.idle_policy == "usage"
-    assert tracker.scope.label == "tree"
-    assert tracker.slurm is not None and tracker.slurm.job_id == "4240_2"
+    assert tracker.scope.charged_to == "tree"
+    assert tracker.placement is not None
+    assert tracker.placement.record["slurm"]["job_id"] == "4240_2"

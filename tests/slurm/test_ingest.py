@@ -51,7 +51,7 @@ def test_each_job_once_with_its_user_and_label(store: Store) -> None:
         "1002_2": ("estimated", "added"),
         "1003": ("estimated", "added"),
         "1004": ("slurm-exclusive", "added"),
-        "1005": ("measured", "measured by impactlib"),
+        "1005": ("measured", "tracked by impactlib"),
         "1006": ("", "not finished"),
         "1007": ("", "not finished"),
     }
@@ -150,7 +150,9 @@ def test_without_partition_hardware_the_estimate_says_which_defaults(store: Stor
 
 
 def test_a_job_the_daemon_measured_holds_the_daemons_energy(store: Store) -> None:
-    def row(minute: str, name: str, domain: str, joules: float) -> dict[str, object]:
+    def row(
+        minute: str, name: str, domain: str, joules: float, quality: str = "measured"
+    ) -> dict[str, object]:
         return {
             "host": "node02",
             "minute": minute,
@@ -159,6 +161,7 @@ def test_a_job_the_daemon_measured_holds_the_daemons_energy(store: Store) -> Non
             "domain": domain,
             "energy_j": joules,
             "floor_w": None,
+            "quality": quality,
         }
 
     store.add_host_minutes(
@@ -166,6 +169,7 @@ def test_a_job_the_daemon_measured_holds_the_daemons_energy(store: Store) -> Non
             row("2025-11-30T10:00:00+00:00", "1003", "cpu:package-0", 1000.0),
             row("2025-11-30T10:01:00+00:00", "1003", "cpu:package-0", 1500.0),
             row("2025-11-30T10:01:00+00:00", "1003", "dram:0", 100.0),
+            row("2025-11-30T10:01:00+00:00", "1003", "memory:model", 10.0, "estimated"),
             row("2025-11-30T10:01:00+00:00", "999", "cpu:package-0", 5e6),  # another job
         ]
     )
@@ -176,15 +180,18 @@ def test_a_job_the_daemon_measured_holds_the_daemons_energy(store: Store) -> Non
     record = store.get_run(job_run_id("hpc", "1003"))
     assert record is not None and record.footprint is not None
     assert record.config["slurm"]["label"] == "measured"
-    assert {(c.domain, c.method, c.energy_j) for c in record.footprint.components} == {
-        ("cpu:package-0@node02", "daemon", 2500.0),
-        ("dram:0@node02", "daemon", 100.0),
+    # The daemon's share of a metered domain is attributed; of a modelled one, an estimate.
+    assert {(c.domain, c.method, c.quality, c.energy_j) for c in record.footprint.components} == {
+        ("cpu:package-0@node02", "daemon", "attributed", 2500.0),
+        ("dram:0@node02", "daemon", "attributed", 100.0),
+        ("memory:model@node02", "daemon", "estimated", 10.0),
     }
     series = {(r.minute, r.component): r.energy_j for r in store.series(record.id)}
     assert series == {
         ("2025-11-30T10:00:00+00:00", "cpu"): 1000.0,
         ("2025-11-30T10:01:00+00:00", "cpu"): 1500.0,
         ("2025-11-30T10:01:00+00:00", "dram"): 100.0,
+        ("2025-11-30T10:01:00+00:00", "memory"): 10.0,
     }
     assert outcomes["1002_1"].label == "estimated"  # the same node, another job
 

@@ -11,6 +11,8 @@ from clihelp import cli
 
 from impactlib.store import open_store, schema
 
+HEAD = "0003_mask_store_passwords"  # the newest revision: what an upgrade ends at
+
 
 def _layout(path: Path) -> dict[str, list[tuple[str, str, int, int]]]:
     conn = sqlite3.connect(path)
@@ -51,7 +53,7 @@ def test_db_upgrade_adopts_a_store_trackers_made_and_is_idempotent(tmp_path: Pat
     for _ in range(2):
         result = cli("db", "upgrade", "--store", str(path))
         assert result.returncode == 0, result.stderr
-        assert "schema at revision 0001_baseline" in result.stdout
+        assert f"schema at revision {HEAD}" in result.stdout
     after = cli("db", "current", "--store", str(path))
     assert "up to date" in after.stdout
 
@@ -84,7 +86,7 @@ def test_db_upgrade_on_postgresql_widens_old_real_columns(postgres_url: str) -> 
         ).scalar()
         revision = conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
-    assert (kinds, revision) == ("double precision", "0001_baseline")
+    assert (kinds, revision) == ("double precision", HEAD)
 
 
 def test_db_upgrade_to_a_named_revision(tmp_path: Path) -> None:

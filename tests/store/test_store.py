@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from clihelp import cli
 
-from impactlib.store import open_store
+from impactlib.store import open_store, with_liveness
 
 WRITER = textwrap.dedent(
     """
@@ -76,7 +77,10 @@ def test_kill_9_loses_at_most_one_save_interval(tmp_path: Path) -> None:
     runs = open_store(os.environ["IMPACTLIB_STORE"]).list_runs()
     assert len(runs) == 1
     run = runs[0]
-    assert run.status == "killed"  # left "running" by a dead process
+    assert run.status == "running"  # as stored: reading the store probes no process
+    assert with_liveness(run).status == "killed"  # left "running" by a dead process
+    shown = json.loads(cli("report", "--format", "json").stdout)
+    assert [r["status"] for r in shown] == ["killed"]  # and so every report shows it
     assert run.footprint is not None
     # Startup of the interpreter eats a little of the 4.5 s; the rest minus one interval is saved.
     assert run.footprint.duration_s >= killed_after - save_interval - 1.0
@@ -105,7 +109,8 @@ def test_sigterm_and_sigint_lose_nothing(tmp_path: Path, sig: int, expected: str
 
 def test_exports_csv_codecarbon_columns_first_and_json(tmp_path: Path) -> None:
     import impactlib
-    from impactlib.report.csvexport import CODECARBON_COLUMNS, to_csv, to_json
+    from impactlib.report.csvexport import CODECARBON_COLUMNS, to_csv
+    from impactlib.report.jsonexport import to_json
 
     with impactlib.track(powercap_root=str(tmp_path), country="FR", project="exp") as t:
         sum(range(500_000))

@@ -131,6 +131,7 @@ def test_daemon_minutes_are_synced_and_reported_as_unattributed(tmp_path: Path) 
             "domain": "cpu:package-0",
             "energy_j": joules,
             "floor_w": None,
+            "quality": "measured",
         }
         for m in range(3)
         for kind, joules in (("machine", 3.6e6), ("unattributed", 1.8e6))
@@ -147,6 +148,7 @@ def test_daemon_minutes_are_synced_and_reported_as_unattributed(tmp_path: Path) 
             "month": "2026-02",
             "measured_kwh": pytest.approx(3.0),
             "unattributed_kwh": pytest.approx(1.5),
+            "estimated_kwh": pytest.approx(0.0),
         }
     ]
 
@@ -213,6 +215,7 @@ def test_daemon_increments_keep_the_monthly_rollup_current(tmp_path: Path) -> No
         "domain": "cpu:package-0",
         "energy_j": 3.6e6,
         "floor_w": None,
+        "quality": "measured",
     }
     store.add_host_minutes([row])
     store.add_host_minutes([row, {**row, "minute": "2026-06-01T00:00:00+00:00"}])

@@ -40,23 +40,28 @@ Merging (:func:`merge`; loading folds the files it finds the same way, oldest fi
 Where it is kept: the ``power_model`` setting (a file path) when set; otherwise
 ``/var/lib/impactlib/power-model/<host>.json`` where that is writable (so every user's
 tracker finds it), else the per-user data directory. Loading reads both default places.
+Runs, the daemon and ``impactlib calibrate`` add their fits with :func:`refine`: under a lock
+on a file beside the model, re-read from disk, merged, written atomically, so concurrent
+refiners keep each other's fits.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from ..footprint import FloorSource
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from ..config import Config
 
-FloorSource = Literal["calibrated", "learned", "observed", "model"]
 FitMethod = Literal["calibrated", "learned"]
 
 MIN_POINTS = 6
@@ -121,7 +126,7 @@ class HostPowerModel:
         model = self.domains.get(domain)
         if model is None:
             return None
-        return model.idle_w, model.method
+        return model.idle_w, FloorSource(model.method)
 
 
 Refusal = Literal["gpu-learned", "few-points", "narrow-load", "no-energy", "erratic", "negative"]
@@ -355,25 +360,97 @@ def load_power_model(config: Config, host: str) -> tuple[HostPowerModel | None, 
 
 
 def save_power_model(model: HostPowerModel, config: Config) -> Path:
-    """Write the model atomically where :func:`model_locations` looks first and can write.
+    """Write the model atomically where :func:`model_locations` looks first and can write,
+    replacing what is there (a calibration's or a test's own model; runs that add their fits
+    to what others saved use :func:`refine`).
 
     Raises :class:`~impactlib.errors.ImpactError` when an explicit ``power_model`` path
     cannot be written (its directory must exist) or no default location is writable.
     """
     from .._files import atomic_write
 
-    text = _encode(model)
+    return atomic_write(_writable_location(config, model.host), _encode(model))
+
+
+def refine(
+    config: Config, host: str, fits: Mapping[str, DomainPowerModel]
+) -> tuple[HostPowerModel, Path]:
+    """Merge ``fits`` into the host's saved model and write the result back; return it and
+    where it went.
+
+    Trackers, the daemon and ``impactlib calibrate`` refine the same file, at any time. Each
+    takes an exclusive lock on a lock file beside it, re-reads the model from disk *under the
+    lock* and merges into that, then writes atomically: merging into a copy read earlier (at
+    a run's start) would write back a model without the fits others saved meanwhile. Raises
+    :class:`~impactlib.errors.ImpactError` (or ``OSError``) when the model cannot be written.
+    """
+    from .._files import atomic_write
+
+    target = _writable_location(config, host)
+    with _locked(target):
+        existing, _problem = load_power_model(config, host)  # a bad file is replaced
+        model = merge(existing, fits, host=host)
+        atomic_write(target, _encode(model))
+    return model, target
+
+
+def learn(
+    points: Mapping[str, Sequence[PowerPoint]], config: Config, host: str
+) -> dict[str, DomainPowerModel]:
+    """Fit a ``learned`` model for every domain whose (power, busy CPUs) points span enough
+    load, add the fits to the host's saved model (:func:`refine`) and return them, so the
+    caller can use a fresh fit where it had no floor. Never raises over the file: a run's
+    figures do not depend on the model being saved."""
+    from ..errors import ImpactError
+    from ..log import log
+
+    fits = {d: m for d, p in points.items() if p and (m := fit(p, d, "learned")) is not None}
+    if fits:
+        try:
+            refine(config, host, fits)
+        except (ImpactError, OSError) as exc:
+            log.info("impactlib: power model not saved: %s", exc)
+    return fits
+
+
+def _writable_location(config: Config, host: str) -> Path:
+    """The explicit ``power_model`` path, else the system-wide file where its directory is
+    writable, else the per-user one (directories created as needed)."""
     if config.power_model:
-        return atomic_write(Path(config.power_model).expanduser(), text)
-    system, user = model_locations(config, model.host)
+        return Path(config.power_model).expanduser()
+    system, user = model_locations(config, host)
     try:
         system.parent.mkdir(parents=True, exist_ok=True)
         if os.access(system.parent, os.W_OK):
-            return atomic_write(system, text)
+            return system
     except OSError:
         pass
     user.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(user, text)
+    return user
+
+
+@contextmanager
+def _locked(model_file: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``<model file>.lock`` (created beside it, kept: removing
+    it would let two refiners lock two different files). A read-only open is enough to lock,
+    so a lock file another user created (the daemon, as root) still serialises this one."""
+    import fcntl
+
+    from ..errors import ImpactError
+
+    lock_path = model_file.with_name(model_file.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ImpactError(
+            f"{lock_path}: cannot be created ({exc.strerror}); the power model's directory "
+            "must exist and be writable"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _user_dir() -> Path:

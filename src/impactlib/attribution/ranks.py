@@ -15,7 +15,9 @@ import fcntl
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from .scope import Scope, TreeScope
 
 
 @dataclass
@@ -63,8 +65,15 @@ class Follower:
 RankRole = Single | Leader | Follower
 
 
-def job_key(environ: Mapping[str, str]) -> str | None:
-    """An identifier shared by the ranks of one job step, or None for a single process."""
+def job_key(environ: Mapping[str, str], whole_job: bool = False) -> str | None:
+    """An identifier shared by the ranks of one job step, or None for a single process.
+
+    ``whole_job``: the process measures its SLURM job's cgroup on this node, which holds
+    every process of the job there; any other tracker of the job on the node (another
+    ``impactlib run`` in the batch script, one in an ``srun`` step) would measure it too, so
+    they share one key, whatever their step or number of tasks."""
+    if whole_job and environ.get("SLURM_JOB_ID"):
+        return f"slurm-{environ['SLURM_JOB_ID']}-job"
     if "LOCAL_RANK" in environ or "TORCHELASTIC_RUN_ID" in environ:
         run = environ.get("TORCHELASTIC_RUN_ID") or environ.get("MASTER_PORT", "")
         return f"torch-{run}-{os.getppid()}"
@@ -75,11 +84,13 @@ def job_key(environ: Mapping[str, str]) -> str | None:
 
 
 def claim(
-    environ: Mapping[str, str] | None = None, lock_dir: str | None = None
+    environ: Mapping[str, str] | None = None,
+    lock_dir: str | None = None,
+    whole_job: bool = False,
 ) -> Single | Leader | Follower:
-    """Decide whether this process measures the node."""
+    """Decide whether this process measures the node (``whole_job``: see :func:`job_key`)."""
     environ = os.environ if environ is None else environ
-    key = job_key(environ)
+    key = job_key(environ, whole_job)
     if key is None:
         return Single()
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
@@ -104,3 +115,11 @@ def _read_pid(fd: int) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
+
+
+def measured_scope(role: RankRole, scope: Scope) -> Scope:
+    """The scope a rank measures: a node leader measures the tree of its parent, which holds
+    every local rank; any other rank (and any scope but a tree) is measured as chosen."""
+    if isinstance(role, Leader) and isinstance(scope, TreeScope):
+        return replace(scope, pid=role.scope_pid)  # what the job holds stays
+    return scope

@@ -17,30 +17,43 @@ from a combination of flags (that guess once charged ``impactlib run --scope mac
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from ..footprint import ChargedTo
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 @dataclass(frozen=True)
 class MachineScope:
     """The whole machine: every domain is charged in full."""
 
-    label: Literal["machine"] = "machine"
+    charged_to: Literal[ChargedTo.MACHINE] = ChargedTo.MACHINE
 
 
 @dataclass(frozen=True)
 class TreeScope:
-    """The process ``pid`` and its descendants (exited ones included)."""
+    """The process ``pid`` and its descendants (exited ones included). ``cpus`` and
+    ``memory_bytes``: what the tree holds where a workload manager says so (a SLURM job
+    whose CPU time has no cgroup of its own), for the ``allocation`` idle policy."""
 
     pid: int
-    label: Literal["tree"] = "tree"
+    charged_to: Literal[ChargedTo.TREE] = ChargedTo.TREE
+    cpus: int | None = None
+    memory_bytes: int | None = None
 
 
 @dataclass(frozen=True)
 class PendingTreeScope:
-    """A process tree that starts after the baseline and is given with ``attach(pid)``."""
+    """A process tree that starts after the baseline and is given with ``attach(pid)``
+    (``cpus``, ``memory_bytes``: as for :class:`TreeScope`)."""
 
-    label: Literal["tree"] = "tree"
+    charged_to: Literal[ChargedTo.TREE] = ChargedTo.TREE
+    cpus: int | None = None
+    memory_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class CgroupScope:
     memory_file: str | None = None
     cpus: int | None = None
     memory_bytes: int | None = None
-    label: Literal["cgroup"] = "cgroup"
+    charged_to: Literal[ChargedTo.CGROUP] = ChargedTo.CGROUP
 
 
 Scope = MachineScope | TreeScope | PendingTreeScope | CgroupScope
@@ -71,3 +84,18 @@ def choose_scope(
     if pending:
         return PendingTreeScope()
     return TreeScope(os.getpid() if pid is None else pid)
+
+
+class Placement(NamedTuple):
+    """Where a workload manager put a run: the settings and scope that follow from it, and
+    what the run's record says about it (``{"slurm": ...}``)."""
+
+    config: Config
+    scope: Scope
+    record: Mapping[str, Any]
+
+
+# Given the settings, the scope chosen from them and whether the tracker measures its own
+# process tree: the run's placement, or None outside any workload manager. The faces that
+# create trackers pass ``impactlib.slurm.scope.place``; the lifecycle knows nothing of SLURM.
+Placer = Callable[["Config", Scope, bool], "Placement | None"]

@@ -34,9 +34,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..footprint import ComponentEnergy
+from ..footprint import ChargedTo, Component, ComponentEnergy, Extent, FloorSource, Quality
 from ..meters.base import Domain
-from .power_model import FloorSource, PowerPoint
+from .power_model import PowerPoint
 
 FLOOR_WINDOW_S = 1.0  # power floors come from >= 1 s windows: counters move in steps
 MAX_POINTS = 2048  # (power, busy CPUs) points kept per domain for learning the power model
@@ -98,7 +98,7 @@ class DomainAccount:
         if self.known_floor is not None:
             return self.known_floor
         seen = [f for f in (self.remembered_floor_w, self.observed_floor_w) if f is not None]
-        return Floor(min(seen) if seen else 0.0, "observed")
+        return Floor(min(seen) if seen else 0.0, FloorSource.OBSERVED)
 
     @property
     def floor_w(self) -> float:
@@ -134,7 +134,7 @@ class DomainAccount:
             power = self._window_j / self._window_s
             if self.observed_floor_w is None or power < self.observed_floor_w:
                 self.observed_floor_w = power
-            if self._window_has_busy and self.domain.quality == "measured":
+            if self._window_has_busy and self.domain.quality is Quality.MEASURED:
                 self._keep(PowerPoint(power, self._window_busy_s / self._window_s))
             self._window_j = self._window_s = self._window_busy_s = 0.0
             self._window_has_busy = True
@@ -146,8 +146,8 @@ class DomainAccount:
         if len(self.points) >= MAX_POINTS:
             del self.points[::2]
 
-    def component(self, scope: str) -> ComponentEnergy:
-        """The domain's totals as a footprint component (``scope``: machine or tree)."""
+    def component(self, charged_to: ChargedTo) -> ComponentEnergy:
+        """The domain's totals as a footprint component of a run charged for ``charged_to``."""
         floor = self.floor
         dynamic, idle = self.total.split(floor.watts)
         charged = min(dynamic + idle, self.total.energy)
@@ -155,19 +155,21 @@ class DomainAccount:
             scale = charged / (dynamic + idle)
             dynamic, idle = dynamic * scale, idle * scale
         d = self.domain
-        if d.quality == "estimated":
-            quality = "estimated"
-        elif scope == "machine" or d.scope == "device" and charged >= self.total.energy:
-            quality = "measured"
+        if d.quality is Quality.ESTIMATED:
+            quality = Quality.ESTIMATED
+        elif charged_to is ChargedTo.MACHINE or (
+            d.extent is Extent.DEVICE and charged >= self.total.energy
+        ):
+            quality = Quality.MEASURED
         else:
-            quality = "attributed"
+            quality = Quality.ATTRIBUTED
         return ComponentEnergy(
             domain=d.id,
             component=d.component,
             method=d.method,
-            scope="machine" if scope == "machine" else f"{scope} (of {d.scope})",
+            extent=d.extent,
             quality=quality,
-            measured_j=self.total.energy,
+            domain_j=self.total.energy,
             dynamic_j=dynamic,
             idle_j=idle,
             unattributed_j=self.total.energy - dynamic - idle,
@@ -231,16 +233,18 @@ def gpu_shares(policy: str, ours: float, total: float, ours_present: bool, visib
     return Shares(busy, idle)
 
 
-def components(accounts: Iterable[DomainAccount], scope: str) -> tuple[ComponentEnergy, ...]:
+def components(
+    accounts: Iterable[DomainAccount], charged_to: ChargedTo
+) -> tuple[ComponentEnergy, ...]:
     """Footprint components of every domain."""
-    return tuple(acc.component(scope) for acc in accounts)
+    return tuple(acc.component(charged_to) for acc in accounts)
 
 
 def minute_series(
     accounts: Iterable[DomainAccount], since: int | None = None
-) -> dict[tuple[int, str], float]:
+) -> dict[tuple[int, Component], float]:
     """Charged energy per (UTC minute, component kind), from minute ``since`` on."""
-    out: dict[tuple[int, str], float] = {}
+    out: dict[tuple[int, Component], float] = {}
     for acc in accounts:
         for minute, joules in acc.minute_charged_j(since).items():
             key = (minute, acc.domain.component)

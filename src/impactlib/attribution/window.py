@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from ..config import Config
-from ..footprint import ComponentEnergy
+from ..footprint import ChargedTo, Component, ComponentEnergy, FloorSource, Quality
 from ..meters import CPU_TIME_SPLIT, MeterSet
 from ..procfs import (
     CgroupCapture,
@@ -96,12 +96,12 @@ class Window:
         self.total_memory = float(total_memory_bytes(config.procfs_root))
         self.accounts = {d.id: DomainAccount(d) for d in meters.domains()}
         for domain_id, idle_w in meters.known_floors_w().items():
-            self.accounts[domain_id].known_floor = Floor(idle_w, "model")
+            self.accounts[domain_id].known_floor = Floor(idle_w, FloorSource.MODEL)
         self.held_cpu_fraction = self._held_cpus()
         self._last: dict[str, _Last] = {}
         self._gpu_shares: dict[str, GpuShare] = {}
         self._gpu_refreshed: float | None = None
-        self._has_gpu = any(a.domain.component == "gpu" for a in self.accounts.values())
+        self._has_gpu = any(a.domain.component is Component.GPU for a in self.accounts.values())
         self.first_ns = self.last_ns = 0
         self.first_wall_ns = self.last_wall_ns = 0
         self.scope_cpu_s = 0.0
@@ -115,21 +115,21 @@ class Window:
         self._lock = threading.Lock()
 
     @property
-    def label(self) -> str:
-        """``machine`` or ``tree``, as records and reports name the scope."""
-        return self.scope.label
+    def charged_to(self) -> ChargedTo:
+        """What the run is charged for (the machine, a process tree, a cgroup)."""
+        return self.scope.charged_to
 
     def set_known_floors(self, floors: Mapping[str, Floor]) -> None:
         """Floors from the host power model, for the domains it knows."""
         for domain_id, floor in floors.items():
             account = self.accounts.get(domain_id)
-            if account is not None and account.domain.quality == "measured":
+            if account is not None and account.domain.quality is Quality.MEASURED:
                 account.known_floor = floor
 
     def _held_cpus(self) -> float:
-        """The share of the machine's CPUs the scope may run on (its affinity mask, or
-        a cgroup's cpuset)."""
-        if isinstance(self.scope, CgroupScope) and self.scope.cpus:
+        """The share of the machine's CPUs the scope may run on (what a job holds: its
+        cgroup's cpuset or SLURM's count; else the tree's affinity mask)."""
+        if not isinstance(self.scope, MachineScope) and self.scope.cpus:
             return min(self.scope.cpus / self.ncpus, 1.0)
         pid = self.tree.root_pid if self.tree is not None else None
         if pid is None:
@@ -255,7 +255,7 @@ class Window:
                 continue
             split_by_cpu = (  # the daemon has already split an attributed domain
                 account.domain.component in CPU_TIME_SPLIT
-                and account.domain.quality != "attributed"
+                and account.domain.quality is not Quality.ATTRIBUTED
             )
             if split_by_cpu and busy is None:
                 continue  # a gap: the next sample with the machine's CPU time covers it
@@ -272,7 +272,7 @@ class Window:
                 account, dt, usage.cpu_s - last.scope_cpu_s, machine_busy or 0.0, held_rss
             )
             account.add(energy - last.energy_j, dt, minute, shares, machine_busy)
-            if account.domain.component == "gpu" and shares.busy > 0:
+            if account.domain.component is Component.GPU and shares.busy > 0:
                 self.gpu_seconds += dt
             self._last[domain_id] = now
         self.last_ns = sample.monotonic_ns
@@ -281,16 +281,16 @@ class Window:
     def _shares(
         self, account: DomainAccount, dt: float, scope_cpu: float, machine_busy: float, rss: int
     ) -> Shares:
-        if isinstance(self.scope, MachineScope) or account.domain.quality == "attributed":
+        if isinstance(self.scope, MachineScope) or account.domain.quality is Quality.ATTRIBUTED:
             return Shares(1.0, 1.0)
         component = account.domain.component
-        if component == "gpu":
+        if component is Component.GPU:
             share = self._gpu_shares.get(account.domain.id, GpuShare(0.0, 0.0, False))
             return gpu_shares(self.policy, share.ours, share.total, share.ours_present, True)
-        if component == "memory":
+        if component is Component.MEMORY:
             held = rss / self.total_memory if self.total_memory else 0.0
-            limit = self.scope.memory_bytes if isinstance(self.scope, CgroupScope) else None
-            if limit and self.total_memory:  # a cgroup holds its limit, not only its use
+            limit = None if isinstance(self.scope, MachineScope) else self.scope.memory_bytes
+            if limit and self.total_memory:  # a job holds its limit, not only its use
                 held = min(limit / self.total_memory, 1.0)
             return memory_shares(self.policy, rss, self.total_memory, held)
         return cpu_shares(
@@ -305,9 +305,9 @@ class Window:
 
     def components(self) -> tuple[ComponentEnergy, ...]:
         """Per-domain attributed energy so far."""
-        return components(self.accounts.values(), self.label)
+        return components(self.accounts.values(), self.charged_to)
 
-    def minute_series(self, since: int | None = None) -> dict[tuple[int, str], float]:
+    def minute_series(self, since: int | None = None) -> dict[tuple[int, Component], float]:
         """Charged energy per (UTC epoch minute, component kind), from minute ``since``."""
         return minute_series(self.accounts.values(), since)
 
@@ -316,7 +316,7 @@ class Window:
         return {
             d: a.observed_floor_w
             for d, a in self.accounts.items()
-            if a.observed_floor_w is not None and a.domain.quality == "measured"
+            if a.observed_floor_w is not None and a.domain.quality is Quality.MEASURED
         }
 
     def close(self) -> None:

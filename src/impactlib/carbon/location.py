@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from ..config import Config
+from ..footprint import LocatedBy
 
 WORLD_ZONE = "WORLD"
 # The world average used only when no location is known, and always said so: IEA 2019, the
@@ -51,26 +53,42 @@ def country_for_timezone(tz_name: str, zone_tab: Path = ZONE_TAB) -> str | None:
     return None
 
 
-def resolve_zone(config: Config) -> tuple[str, str]:
-    """Return ``(zone, located_by)``; ``located_by`` explains how the zone was chosen."""
+class Location(NamedTuple):
+    """The zone whose intensity prices a run, how it was found, and that in a sentence."""
+
+    zone: str
+    by: LocatedBy
+    detail: str  # which setting and where it came from, or which timezone
+
+
+def locate(config: Config) -> Location:
+    """The zone of ``config``: configured, else guessed from the timezone, else the world."""
+    configured = LocatedBy.CONFIGURATION
     if config.zone:
-        return config.zone, f"configured zone ({config.sources.get('zone', 'argument')})"
+        source = config.sources.get("zone", "argument")
+        return Location(config.zone, configured, f"configured zone ({source})")
     if config.region:
         region = config.region
         full = ":" in region or "-" in region or region[:2].upper() in ("SE", "NO")
         if not full and config.country:
             region = f"{config.country}-{region}"
-        return region, f"configured region ({config.sources.get('region', 'argument')})"
+        source = config.sources.get("region", "argument")
+        return Location(region, configured, f"configured region ({source})")
     if config.country:
-        return config.country, f"configured country ({config.sources.get('country', 'argument')})"
+        source = config.sources.get("country", "argument")
+        return Location(config.country, configured, f"configured country ({source})")
     tz_name = _system_timezone()
     if tz_name:
         country = country_for_timezone(tz_name)
         if country:
-            return country, (
-                f"guessed from the system timezone {tz_name}; set IMPACTLIB_COUNTRY to be sure"
+            return Location(
+                country,
+                LocatedBy.TIMEZONE,
+                f"guessed from the system timezone {tz_name}; set IMPACTLIB_COUNTRY to be sure",
             )
-    return WORLD_ZONE, (
+    return Location(
+        WORLD_ZONE,
+        LocatedBy.WORLD_AVERAGE,
         f"no location configured and none could be guessed: world average "
-        f"{WORLD_G_PER_KWH:g} g/kWh ({WORLD_SOURCE}); set IMPACTLIB_COUNTRY or --country"
+        f"{WORLD_G_PER_KWH:g} g/kWh ({WORLD_SOURCE}); set IMPACTLIB_COUNTRY or --country",
     )

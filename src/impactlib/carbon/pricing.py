@@ -28,7 +28,7 @@ from ..errors import ProviderError, UnknownZoneError
 from ..footprint import CarbonInfo, Footprint
 from ..units import j_to_kwh
 from .base import EnergyBucket, IntensitySeries
-from .location import WORLD_ZONE, resolve_zone
+from .location import WORLD_ZONE, Location, locate
 from .select import fallback_note, is_live, make_source, source_name, static_series, world_series
 
 
@@ -93,8 +93,7 @@ def _kinds(series: IntensitySeries) -> str:
 def price_run(
     buckets: Sequence[EnergyBucket],
     config: Config,
-    zone: str,
-    located_by: str,
+    location: Location,
     start: datetime,
     end: datetime,
 ) -> RunPrice:
@@ -103,6 +102,7 @@ def price_run(
     Raises only for configuration errors (unknown zone, a named source that cannot serve the
     zone, a missing key).
     """
+    zone = location.zone
     name = source_name(config, zone)
     try:
         static: IntensitySeries | None = static_series(zone)
@@ -149,7 +149,8 @@ def price_run(
         mean_g_per_kwh=mean,
         detail=detail,
         fallback=fallback,
-        located_by=located_by,
+        located_by=location.by,
+        located_detail=location.detail,
     )
     return RunPrice(kg, info)
 
@@ -157,8 +158,7 @@ def price_run(
 def price_final(
     joules_by_minute: Mapping[int, float],
     config: Config,
-    zone: str,
-    located_by: str,
+    location: Location,
     start: datetime,
     end: datetime,
 ) -> Priced:
@@ -173,7 +173,7 @@ def price_final(
         for minute, joules in sorted(joules_by_minute.items())
     ]
     try:
-        kg, carbon = price_run(buckets, config, zone, located_by, start, end)
+        kg, carbon = price_run(buckets, config, location, start, end)
     except Exception as exc:  # pricing must never lose the measured energy
         return Priced(0.0, None, f"emissions not priced: {exc}")
     return Priced(kg, carbon, None)
@@ -191,10 +191,10 @@ class ProvisionalPrice:
     carbon: CarbonInfo
 
     @classmethod
-    def for_zone(cls, zone: str, located_by: str) -> ProvisionalPrice:
-        """The provisional price for ``zone``; :class:`UnknownZoneError` if no table knows
-        it (nor its country)."""
-        static = static_series(zone)
+    def for_location(cls, location: Location) -> ProvisionalPrice:
+        """The provisional price for ``location``; :class:`UnknownZoneError` if no table
+        knows its zone (nor its country)."""
+        static = static_series(location.zone)
         return cls(
             CarbonInfo(
                 source=static.source,
@@ -202,7 +202,8 @@ class ProvisionalPrice:
                 mean_g_per_kwh=static.points[0].g_per_kwh,
                 detail=f"provisional until the run ends: {static.detail}",
                 fallback=None,
-                located_by=located_by,
+                located_by=location.by,
+                located_detail=location.detail,
             )
         )
 
@@ -222,9 +223,9 @@ def reprice(footprint: Footprint, buckets: Sequence[EnergyBucket], config: Confi
     """
     old = footprint.carbon
     if old is None or old.zone == WORLD_ZONE:
-        zone, located_by = resolve_zone(config)
+        location = locate(config)
     else:
-        zone, located_by = old.zone, old.located_by
+        location = Location(old.zone, old.located_by, old.located_detail)
     start = parse_utc(footprint.started_at)
     end = (
         parse_utc(footprint.ended_at)
@@ -232,7 +233,7 @@ def reprice(footprint: Footprint, buckets: Sequence[EnergyBucket], config: Confi
         else start + timedelta(seconds=footprint.duration_s)
     )
     priced_config = dataclasses.replace(config, pue=footprint.pue)
-    kg, info = price_run(buckets, priced_config, zone, located_by, start, end)
+    kg, info = price_run(buckets, priced_config, location, start, end)
     old_was_live = old is not None and old.fallback is None and is_live(old.source)
     if old_was_live and info.fallback is not None:
         return footprint

@@ -98,9 +98,9 @@ def calibrate_command(
     ),
 ) -> None:
     """Measure idle power and watts per busy CPU of every measured domain; save the model."""
-    from ..attribution.power_model import load_power_model, merge, save_power_model, table_lines
+    from ..attribution.power_model import load_power_model, refine, table_lines
     from ..identity import host_name
-    from ..meters import open_meters
+    from ..meters import MeterSettings, open_meters
 
     cpus = usable_cpus()
     steps = min(cpus + 1, MAX_DEFAULT_STEPS) if steps is None else steps
@@ -109,7 +109,7 @@ def calibrate_command(
     if seconds < 2 * SAMPLE_S:
         raise UsageError(f"--seconds {seconds:g}: need at least {2 * SAMPLE_S:g} per level")
     config = config_from(powercap_root=powercap_root, power_model=power_model)
-    meters = open_meters(config)
+    meters = open_meters(MeterSettings.of(config))
     try:
         domains = _measured_domains(meters)
         levels = load_levels(steps, cpus)
@@ -126,11 +126,10 @@ def calibrate_command(
     finally:
         meters.close()
     fitted = _fit_all(points)
-    existing, problem = load_power_model(config, host_name())
+    _existing, problem = load_power_model(config, host_name())
     if problem:
         _say(f"note: ignored (the new model is saved anyway): {problem}")
-    model = merge(existing, fitted, host=host_name())
-    path = save_power_model(model, config)
+    model, path = refine(config, host_name(), fitted)
     typer.echo(f"Host power model of {model.host}: power = idle + W/CPU x busy CPUs")
     for line in table_lines(model):
         typer.echo(line)

@@ -31,7 +31,7 @@ def _train(
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
-    from ..report.methods import quality_label
+    from ..report.figures import quality_label
     from ..tracker import Tracker
 
     x, y = load_digits(return_X_y=True)

@@ -103,7 +103,7 @@ def _print_models(kind: str, query: str, fmt: str) -> None:
     """The bundled table rows of ``kind`` matching ``query`` (every row without one)."""
     from dataclasses import asdict
 
-    from ..planning.hardware import models
+    from ..meters.tdp import models
     from ..units import format_power_w
 
     found = models(kind, query)

@@ -32,10 +32,10 @@ def hardware_command(
     powercap_root: str = typer.Option(None, "--powercap-root", help="Powercap sysfs root."),
 ) -> None:
     """Show every meter found, its method and quality, and how to enable the missing ones."""
-    from ..meters import open_meters
+    from ..meters import MeterSettings, open_meters
 
     config = config_from(powercap_root=powercap_root)
-    meters = open_meters(config)
+    meters = open_meters(MeterSettings.of(config))
     try:
         text = "\n".join(hardware_report(config, meters, _width()))
     finally:
@@ -110,7 +110,7 @@ def _domain_lines(meters: MeterSet, quality: str, width: int) -> list[str]:
     lines: list[str] = []
     for domain in meters.domains():
         if domain.quality == quality:
-            what = f"{domain.id}  {domain.method}, {domain.scope} scope"
+            what = f"{domain.id}  {domain.method}, {domain.extent} scope"
             lines += _wrap(what, width, INDENT, DETAIL_INDENT)
             lines += _wrap(domain.note, width, DETAIL_INDENT, DETAIL_INDENT)
     return lines

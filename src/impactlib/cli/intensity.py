@@ -145,7 +145,7 @@ def intensity_command(
     at: str = typer.Option(None, "--at", help="Pretend it is this UTC time (ISO 8601)."),
 ) -> None:
     """Carbon intensity now, over the last hours and (with --forecast) ahead."""
-    from ..carbon.location import resolve_zone
+    from ..carbon.location import locate
     from ..carbon.select import forecast_for, intensity_for
     from ..carbon.static import known_zones
 
@@ -157,7 +157,7 @@ def intensity_command(
         _print_zones(known_zones(), fmt)
         return
     config = config_from(zone=zone, country=country, intensity_source=source)
-    zone_name, located_by = resolve_zone(config)
+    zone_name, _, located_by = locate(config)
     now = _parse_at(at)
     start = now - timedelta(hours=hours)
     history = intensity_for(config, zone_name, start, now)

@@ -2,7 +2,8 @@
 GES 1point5 files (``export --format ges1point5-equipment | lab-summary``).
 
 Kept apart from ``cli/report.py`` (the per-run report) so that each reads on its own; the
-report command calls :func:`lab_report` when ``--by`` is given, export
+report command reads ``--by``, ``--since`` and ``--until`` here (the lab report itself is
+built by :mod:`impactlib.report.lab` and laid out by each format), export calls
 :func:`ges1point5_text`. Months are the lab report's unit (its figures come from monthly
 rollups), so ``--since``/``--until`` take ``YYYY-MM`` (or a year, ``YYYY``), inclusive, and
 also select the runs of a plain report by the month they started.
@@ -10,20 +11,17 @@ also select the runs of a plain report by the month they started.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._time import parse_month as parse_month_text
 from ..errors import UsageError
-from ..store import RunRecord, Store
-from ..store.rollup import DIMENSIONS, FIRST_MONTH, LAST_MONTH, Selection, daemon_hosts
+from ..store import RunRecord, with_liveness
+from ..store.rollup import DIMENSIONS, FIRST_MONTH, LAST_MONTH, daemon_hosts
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..report.lab import LabReport
-
-_MONTH = re.compile(r"(\d{4})(?:-(\d{2}))?")
 
 
 def parse_by(text: str) -> tuple[str, ...]:
@@ -44,13 +42,10 @@ def parse_month(option: str, text: str | None, end: bool) -> str:
     """``YYYY-MM`` or ``YYYY`` (January, or December for ``--until``) as ``YYYY-MM``."""
     if text is None:
         return LAST_MONTH if end else FIRST_MONTH
-    match = _MONTH.fullmatch(text.strip())
-    if not match or not 1 <= int(match[2] or 1) <= 12:
-        raise UsageError(
-            f"option {option}: '{text}' is not a month; give YYYY-MM (e.g. 2026-03) or a "
-            "year YYYY (lab reports are kept by UTC month)"
-        )
-    return f"{match[1]}-{match[2] or ('12' if end else '01')}"
+    try:
+        return parse_month_text(text, end)
+    except ValueError as exc:
+        raise UsageError(f"option {option}: {exc} (lab reports are kept by UTC month)") from exc
 
 
 def month_range(since: str | None, until: str | None) -> tuple[str, str]:
@@ -66,47 +61,6 @@ def in_months(records: Sequence[RunRecord], since: str, until: str) -> list[RunR
     return [r for r in records if since <= r.started_at[:7] <= until]
 
 
-def lab_report(store: Store, by: Sequence[str], selection: Selection, fmt: str) -> str:
-    """The lab report's text in ``fmt`` (the table as laid out for 80 columns)."""
-    from ..report import lab
-
-    report = lab.build(store, by, selection)
-    renderers = {
-        "json": lab.to_json,
-        "csv": lab.to_csv,
-        "markdown": lab.to_markdown,
-        "latex": lab.to_latex,
-        "html": lab.to_html,
-    }
-    if fmt in renderers:
-        return renderers[fmt](report)
-    return table_text(report)
-
-
-def table_text(report: LabReport, width: int = 80) -> str:
-    """The lab report as a terminal table (plain text, ``width`` columns)."""
-    import io
-
-    from rich.console import Console
-
-    from ..report import lab
-    from .report import _Column, _rich_table
-
-    c = lab.cells(report)
-    if c.total is None and not c.rows:
-        return "no runs in this selection\n"
-    rows = c.rows + ([c.total] if c.total else [])
-    dims = len(report.by)
-    columns = [
-        _Column(name, [row[i] for row in rows], numeric=i >= dims, wraps=i < dims)
-        for i, name in enumerate(c.header)
-    ]
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None)
-    console.print(_rich_table(lab.title(report), columns, width, lab.NOTE))
-    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
-
-
 def ges1point5_text(
     fmt: str, config: Config, project: str | None, inventory: Path | None, sites: Path | None
 ) -> str:
@@ -118,7 +72,7 @@ def ges1point5_text(
     listed = ges1point5.read_inventory(inventory) if inventory is not None else []
     places = ges1point5.read_sites(sites) if sites is not None else []
     store = open_store(config)
-    records = store.list_runs(project=project)
+    records = [with_liveness(r) for r in store.list_runs(project=project)]
     if fmt == "lab-summary":
         return ges1point5.lab_summary(records, places)
     seen = ges1point5.seen_equipment(records, daemon_hosts(store))

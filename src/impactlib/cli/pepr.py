@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """PePR = P / (1 + R), R min-max normalised over the compared set (Selvan et al. 2025)."""
         from ..planning import pepr as scoring
+        from ..report import pepr as rendering
 
         if fmt not in ("text", "json"):
             raise UsageError(f"--format must be text or json, got '{fmt}'")
@@ -110,7 +111,7 @@ def register(app: typer.Typer) -> None:
         if alone:
             typer.echo(f"not scored, nothing to compare with: {', '.join(alone)}", err=True)
         written = (
-            _write_plots([scoring.plot_svg(r) for r in results], plot_path)
+            _write_plots([rendering.plot_svg(r) for r in results], plot_path)
             if plot_path is not None
             else None
         )
@@ -123,6 +124,6 @@ def register(app: typer.Typer) -> None:
         if not console.is_terminal:  # piped or captured: do not cut the columns to 80
             console = Console(highlight=False, width=160)
         for result in results:
-            console.print(scoring.rich_table(result))
+            console.print(rendering.rich_table(result))
         if written:
             console.print(written, markup=False)

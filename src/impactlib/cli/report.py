@@ -1,261 +1,56 @@
-"""``impactlib report`` and ``impactlib export``: stored runs as tables and files."""
+"""``impactlib report`` and ``impactlib export``: options read, runs selected, text written.
+
+What the figures are and how each format lays them out live in :mod:`impactlib.report`
+(:mod:`~impactlib.report.figures`, :mod:`~impactlib.report.formats`); this module parses
+and prints.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
 from .._time import parse_utc
 from ..errors import UsageError
-from ..store import RunRecord, Store, open_store
+from ..report.formats import FORMATS, PAPER_FORMATS, WASTE_FORMATS, renderer
+from ..store import RunRecord, Store, open_store, with_liveness
 from ..store.rollup import Selection
 from .common import config_from
 
-if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..report.waste import WasteLine
-
-FORMATS = ("table", "json", "csv", "markdown", "latex", "html")
 GROUPS = ("project", "user")  # what --by totals are per
-TABLE_WIDTH = 80  # what a table written to a file is laid out for
-GAP = 2  # blank characters between two table columns
-WRAP_MIN = 10  # the narrowest a text column is folded to when working out what fits
+
+
+def _open(store: str | None) -> Store:
+    """The store the options name: the one place ``report`` and ``export`` open it."""
+    return open_store(config_from(store=store))
 
 
 def _select(
     store: Store, run: str | None, project: str | None, experiment: str | None
 ) -> list[RunRecord]:
+    """The runs asked for, with those kept for this store in a fallback store (said in one
+    line): a run its store could not take is shown all the same."""
+    from ..store.fallback import kept_runs
+
+    kept = kept_runs(store, project, experiment, run)
+    _say(kept.notice(shown=True))
     if run:
-        record = store.get_run(run)
+        record = store.get_run(run) or next(iter(kept.records), None)
         if record is None:
             raise UsageError(
                 f"no run '{run}' in {store.location}; `impactlib report` lists the runs"
             )
-        return [record]
-    return store.list_runs(project=project, experiment=experiment)
+        return [with_liveness(record)]
+    runs = [*store.list_runs(project=project, experiment=experiment), *kept.records]
+    # oldest first, as the store lists them; a run whose process died is shown killed
+    return [with_liveness(r) for r in sorted(runs, key=lambda r: r.started_at)]
 
 
-class ProjectTotal(NamedTuple):
-    """What a project's runs add up to (energy with PUE; embodied apart, None if unknown)."""
-
-    project: str
-    runs: int
-    duration_s: float
-    energy_kwh: float
-    emissions_kg: float
-    embodied_kg: float | None
-
-
-def project_totals(records: Sequence[RunRecord], by: str = "project") -> list[ProjectTotal]:
-    """One total per project (or per ``by``: ``user``), sorted by name (runs without a
-    finished footprint count as runs with nothing measured)."""
-    by_project: dict[str, list[RunRecord]] = {}
-    for record in records:
-        by_project.setdefault(str(getattr(record, by)), []).append(record)
-    out = []
-    for name, runs in sorted(by_project.items()):
-        fps = [r.footprint for r in runs if r.footprint is not None]
-        embodied = [fp.embodied_kg for fp in fps if fp.embodied_kg is not None]
-        out.append(
-            ProjectTotal(
-                name,
-                len(runs),
-                sum(fp.duration_s for fp in fps),
-                sum(fp.energy_kwh for fp in fps),
-                sum(fp.emissions_kg for fp in fps),
-                sum(embodied) if embodied else None,
-            )
-        )
-    return out
-
-
-class _Column(NamedTuple):
-    """A terminal-table column: numbers are never wrapped or cut; text may fold; a column
-    with a ``drop`` rank is left out (lowest rank first) when the table would not fit."""
-
-    header: str
-    cells: list[str]
-    numeric: bool = False
-    wraps: bool = False
-    drop: int = 0
-
-
-def _needed(columns: Sequence[_Column]) -> int:
-    widths = [max(len(c.header), *(len(cell) for cell in c.cells)) for c in columns]
-    folded = [min(w, WRAP_MIN) if c.wraps else w for c, w in zip(columns, widths, strict=True)]
-    return sum(folded) + GAP * (len(columns) - 1)
-
-
-def _fit(columns: Sequence[_Column], width: int) -> list[_Column]:
-    """The columns that fit ``width``, dropping the least needed ones first."""
-    kept = list(columns)
-    for rank in sorted({c.drop for c in columns if c.drop}):
-        if _needed(kept) <= width:
-            break
-        kept = [c for c in kept if c.drop != rank]
-    return kept
-
-
-def _rich_table(
-    title: str, columns: Sequence[_Column], width: int, caption: str | None = None
-) -> Table:
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(
-        title=Text(title),
-        caption=Text(caption) if caption else None,
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        padding=(0, GAP - 1, 0, 0),  # the box's blank vertical line is the other character
-    )
-    fitted = _fit(columns, width)
-    for column in fitted:
-        table.add_column(
-            column.header,
-            justify="right" if column.numeric else "left",
-            no_wrap=not column.wraps,
-            overflow="fold",
-        )
-    for row in range(len(columns[0].cells)):
-        table.add_row(*(Text(column.cells[row]) for column in fitted))
-    return table
-
-
-def _runs_table(records: Sequence[RunRecord], width: int) -> Table:
-    """One row per run, in the columns the terminal holds without cutting a number.
-
-    A column whose value is the same for every row (one project; every run completed; one
-    quality) moves to the title: it says nothing per row and costs the width the figures
-    need. Start time, then duration, go when the rest would not fit (JSON has them all).
-    """
-    from ..report.methods import quality_label, short_id
-    from ..units import format_duration_s, format_energy_j, format_mass_kg
-
-    fps = [r.footprint for r in records]
-    projects = sorted({r.project for r in records})
-    statuses = sorted({r.status for r in records})
-    qualities = [quality_label(c.quality for c in fp.components) if fp else "-" for fp in fps]
-    columns = [_Column("run", [short_id(r.id) for r in records])]
-    title = ["Runs" + (f" of {projects[0]}" if len(projects) == 1 else "")]
-    if len(projects) > 1:
-        columns.append(_Column("project", [r.project for r in records], wraps=True))
-    if len(statuses) > 1:
-        columns.append(_Column("status", [r.status for r in records], wraps=True))
-    else:
-        title.append(f"all {statuses[0]}")
-    columns += [
-        _Column("started (UTC)", [r.started_at[:16].replace("T", " ") for r in records], drop=1),
-        _Column(
-            "duration",
-            [format_duration_s(fp.duration_s) if fp else "-" for fp in fps],
-            numeric=True,
-            drop=2,
-        ),
-        _Column(
-            "energy",
-            [format_energy_j(fp.energy_j * fp.pue) if fp else "-" for fp in fps],
-            numeric=True,
-        ),
-        _Column(
-            "CO2e", [format_mass_kg(fp.emissions_kg) if fp else "-" for fp in fps], numeric=True
-        ),
-    ]
-    if len(set(qualities)) > 1:
-        columns.append(_Column("quality", qualities, wraps=True))
-    else:
-        title.append(qualities[0])
-    caption = "energy includes PUE; embodied CO2e: see totals"
-    return _rich_table(", ".join(title), columns, width, caption)
-
-
-def _totals_table(records: Sequence[RunRecord], width: int, by: str = "project") -> Table:
-    from ..units import J_PER_KWH, format_duration_s, format_energy_j, format_mass_kg
-
-    totals = project_totals(records, by)
-    if len(totals) > 1:
-        embodied = [t.embodied_kg for t in totals if t.embodied_kg is not None]
-        totals.append(
-            ProjectTotal(
-                f"all {by}s",
-                sum(t.runs for t in totals),
-                sum(t.duration_s for t in totals),
-                sum(t.energy_kwh for t in totals),
-                sum(t.emissions_kg for t in totals),
-                sum(embodied) if embodied else None,
-            )
-        )
-    columns = [
-        _Column(by, [t.project for t in totals], wraps=True),
-        _Column("runs", [str(t.runs) for t in totals], numeric=True),
-        _Column("duration", [format_duration_s(t.duration_s) for t in totals], numeric=True),
-        _Column(
-            "energy", [format_energy_j(t.energy_kwh * J_PER_KWH) for t in totals], numeric=True
-        ),
-        _Column("CO2e", [format_mass_kg(t.emissions_kg) for t in totals], numeric=True),
-    ]
-    if any(t.embodied_kg is not None for t in totals):
-        embodied_cells = [
-            "-" if t.embodied_kg is None else format_mass_kg(t.embodied_kg) for t in totals
-        ]
-        columns.append(_Column("embodied", embodied_cells, numeric=True))
-    return _rich_table(f"Totals per {by}", columns, width)
-
-
-def _waste_table(lines: Sequence[WasteLine], by: str, width: int) -> Table:
-    """One row per wasteful run (report/waste.py says what counts), under its user or
-    project; the title holds the total."""
-    from ..report.methods import short_id
-    from ..units import format_energy_j
-
-    total = sum(w.energy_with_pue_j for w in lines)
-    columns = [
-        _Column(by, [w.group for w in lines], wraps=True),
-        _Column("job", [w.job or short_id(w.run_id) for w in lines]),
-        _Column("waste", [w.kind for w in lines], wraps=True),
-        _Column("energy", [format_energy_j(w.energy_with_pue_j) for w in lines], numeric=True),
-        _Column("detail", [w.detail for w in lines], wraps=True, drop=1),
-    ]
-    title = f"Waste per {by}: {format_energy_j(total)}"
-    return _rich_table(title, columns, width, "energy includes PUE")
-
-
-def _print_table(
-    records: Sequence[RunRecord],
-    console: Console,
-    by: str = "project",
-    waste: Sequence[WasteLine] | None = None,
-) -> None:
-    if not records:
-        console.print("no runs in this selection", markup=False, highlight=False)
-        return
-    console.print(_runs_table(records, console.width))
-    console.print(_totals_table(records, console.width, by))
-    if waste is not None:
-        if waste:
-            console.print(_waste_table(waste, by, console.width))
-        else:
-            console.print("no waste in this selection", markup=False, highlight=False)
-
-
-def _table_text(
-    records: Sequence[RunRecord], by: str = "project", waste: Sequence[WasteLine] | None = None
-) -> str:
-    """The table as plain text for a file: 80 columns, no colour."""
-    import io
-
-    from rich.console import Console
-
-    buffer = io.StringIO()
-    _print_table(records, Console(file=buffer, width=TABLE_WIDTH, color_system=None), by, waste)
-    return "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+def _say(notice: str | None) -> None:
+    if notice:
+        typer.echo(f"impactlib: {notice}", err=True)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -268,47 +63,11 @@ def _write(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
-def render(
-    fmt: str,
-    records: Sequence[RunRecord],
-    store: Store,
-    grid: Path | None,
-    by: str = "project",
-    waste: Sequence[WasteLine] | None = None,
-) -> str:
-    """Text of the report in ``fmt`` (a table as it would print at 80 columns); with
-    ``waste``, JSON is the waste lines."""
-    from ..report import csvexport
+def _width(output: Path | None) -> int:
+    """The columns a table is laid out for: the terminal's (``COLUMNS``), or 80 in a file."""
+    from ..report.table import TABLE_WIDTH
 
-    if fmt == "json" and waste is not None:
-        import json
-
-        from ..report.waste import waste_json
-
-        return json.dumps(waste_json(waste), indent=2) + "\n"
-    if fmt == "json":
-        return csvexport.to_json(records)
-    if fmt == "table":
-        return _table_text(records, by, waste)
-    if fmt == "csv":
-        return csvexport.to_csv(records)
-    series = {r.id: store.series(r.id) for r in records}
-    grid_obj = None
-    if grid is not None:
-        from ..report.grid import load_grid
-
-        grid_obj = load_grid(grid)
-    if fmt == "markdown":
-        from ..report import markdown
-
-        return markdown.render(records, series, grid_obj)
-    if fmt == "latex":
-        from ..report import latex
-
-        return latex.render(records, series, grid_obj)
-    from ..report import html
-
-    return html.render(records, series, grid_obj)
+    return TABLE_WIDTH if output is not None else shutil.get_terminal_size().columns
 
 
 def _reprice(store: Store, records: list[RunRecord]) -> list[RunRecord]:
@@ -341,7 +100,7 @@ def _refuse_ignored(lab: bool, run: str | None, reprice: bool, grid: Path | None
                 f"{', '.join(given)} cannot be used with lab totals (--by); leave out --by "
                 "for a report of runs"
             )
-    if grid is not None and fmt not in ("markdown", "latex", "html"):
+    if grid is not None and fmt not in PAPER_FORMATS:
         raise UsageError(
             f"--grid goes into a paper report, not {fmt}; add --format markdown, latex or html"
         )
@@ -352,7 +111,7 @@ def report_command(
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     run: str = typer.Option(None, "--run", help="One run (id or unique prefix)."),
     fmt: str = typer.Option(
-        "table", "--format", "-f", help="table, json, csv, markdown, latex or html."
+        "table", "--format", "-f", help=f"{', '.join(list(FORMATS)[:-1])} or {list(FORMATS)[-1]}."
     ),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file."),
     store: str = typer.Option(None, "--store", help="SQLite path or SQLAlchemy URL."),
@@ -375,39 +134,51 @@ def report_command(
     until: str = typer.Option(None, "--until", help="To this month (YYYY-MM), inclusive."),
 ) -> None:
     """Runs and totals per project, a paper-ready report, or lab totals (--by)."""
+    from ..report import lab
+    from ..report.runs import runs_report
     from . import labreport
 
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    output_format = renderer(fmt)
     months = labreport.month_range(since, until)
     _refuse_ignored(by is not None and not waste, run, reprice, grid, fmt)
     if by is not None and not waste:  # the lab report
         dims = labreport.parse_by(by)
         selection = Selection(*months, project=project, experiment=experiment)
-        text = labreport.lab_report(open_store(config_from(store=store)), dims, selection, fmt)
-        _write(text, output)
+        from ..store.fallback import kept_runs
+
+        store_obj = _open(store)
+        _say(kept_runs(store_obj, project, experiment).notice(shown=False))
+        report = lab.build(store_obj, dims, selection)
+        _write(output_format.render_lab(report, _width(output)), output)
         return
     by = (by or "project").lower()
     if by not in GROUPS:
         raise UsageError(f"--by {by!r}: use one of: {', '.join(GROUPS)}")
-    if waste and fmt not in ("table", "json"):
-        raise UsageError(f"--waste is shown as a table or json, not {fmt}; use --format table")
-    store_obj = open_store(config_from(store=store))
+    if waste and fmt not in WASTE_FORMATS:
+        shown = " or ".join(WASTE_FORMATS)
+        raise UsageError(f"--waste is shown as {shown}, not {fmt}; use --format table")
+    grid_obj = None
+    if grid is not None:
+        from ..report.grid import load_grid
+
+        grid_obj = load_grid(grid)
+    store_obj = _open(store)
     records = labreport.in_months(_select(store_obj, run, project, experiment), *months)
     if reprice:
         records = _reprice(store_obj, records)
     waste_found = None
     if waste:
         from ..report.waste import waste_lines
+        from ..store.slurmjobs import accounting_of
 
-        waste_found = waste_lines(records, by)
-    if fmt == "table" and output is None:
-        from rich.console import Console
-
-        _print_table(records, Console(), by, waste_found)
-        return
-    _write(render(fmt, records, store_obj, grid, by, waste_found), output)
+        # SLURM's view of tracked jobs too: their accounting records, superseded by the runs
+        accounting = accounting_of(store_obj.list_runs(superseded=True))
+        waste_found = waste_lines(records, by, accounting)
+    runs = runs_report(records, store_obj.series, grid_obj, by, waste_found)
+    _write(output_format.render_runs(runs, _width(output)), output)
 
 
 EXPORT_FORMATS = ("csv", "json", "ges1point5-equipment", "lab-summary")
@@ -433,11 +204,10 @@ def export_command(
 
         _write(ges1point5_text(fmt, config_from(store=store), project, inventory, sites), output)
         return
-    store_obj = open_store(config_from(store=store))
-    from ..report import csvexport
+    from ..report import csvexport, jsonexport
 
-    runs = store_obj.list_runs(project=project)
-    _write(csvexport.to_csv(runs) if fmt == "csv" else csvexport.to_json(runs), output)
+    runs = [with_liveness(r) for r in _open(store).list_runs(project=project)]
+    _write(csvexport.to_csv(runs) if fmt == "csv" else jsonexport.to_json(runs), output)
 
 
 def register(app: typer.Typer) -> None:

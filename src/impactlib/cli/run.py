@@ -12,34 +12,36 @@ The options are the configuration keys a run needs; each is also settable as
 forms alike (numbers are therefore taken as text here, so a bad one gets the same one-line
 message whichever way it was given).
 
-The command's exit code, or the signal it died of, passes through. The command finds its run
-id in ``IMPACTLIB_RUN_ID``, so that it, or a later ``impactlib metrics``, can attach task
-metrics to its own record.
+The command's exit code, or the signal it died of, passes through. Signals are passed on to
+the command; under SLURM a SIGTERM, or the death of the batch shell that started
+``impactlib run``, is the job being cancelled, and the run ends ``cancelled``
+(:mod:`.run_signals`). The command finds its run id in ``IMPACTLIB_RUN_ID``, so that it, or a
+later ``impactlib metrics``, can attach task metrics to its own record.
+
+A store that is damaged or cannot be reached is no reason not to run the command: the
+tracker keeps the run in a fallback store, one warning line says so when the command starts,
+and the summary's "saved to" names the store that holds the run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import signal
 import subprocess
-import sys
+import warnings
 from typing import TYPE_CHECKING
 
 import typer
 
-from ..config import ARGUMENT, KEYS
-from ..errors import UsageError
+from ..config import ARGUMENT, KEYS, RUN_ID_VARIABLE
+from ..errors import EstimateWarning, UsageError
 from .common import config_from, summary_lines, wrap_lines
+from .run_signals import RunSignals
 
 if TYPE_CHECKING:
     from ..tracker import Tracker
 
-FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
-# Not a configuration key: it names one run, and must never become a setting for the next.
-RUN_ID_VARIABLE = "IMPACTLIB_RUN_ID"
 COMMAND_METAVAR = "-- CMD [ARGS]..."
 USAGE = f"impactlib run [OPTIONS] {COMMAND_METAVAR}"
 
@@ -47,25 +49,6 @@ USAGE = f"impactlib run [OPTIONS] {COMMAND_METAVAR}"
 def _allowed(key: str, what: str) -> str:
     """Help text that lists the values the configuration accepts (one source of truth)."""
     return f"{what}: {KEYS[key].allowed}."
-
-
-def _status(code: int) -> str:
-    if code == 0:
-        return "completed"
-    if code < 0:
-        sig = -code
-        if sig == signal.SIGKILL:
-            return "killed"
-        return "interrupted" if sig in INTERRUPTS else "failed"
-    return "failed"
-
-
-def _terminal_sent_sigint() -> bool:
-    """True when we are the terminal's foreground group: Ctrl-C reached the child too."""
-    try:
-        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-    except (OSError, ValueError):
-        return False
 
 
 def _command(args: list[str]) -> list[str]:
@@ -85,10 +68,14 @@ def _command(args: list[str]) -> list[str]:
 
 def _spawn(cmd: list[str], tracker: Tracker) -> subprocess.Popen[bytes]:
     """Start the command with its run id in its environment (and the store, when given on
-    the command line, so that ``impactlib metrics`` inside it finds the run); bad names are
-    one line."""
+    the command line or replaced by a fallback store, so that ``impactlib metrics`` inside
+    it finds the run); bad names are one line."""
+    from ..store import fallback_store_paths
+
     env = {**os.environ, RUN_ID_VARIABLE: tracker.run_id}
-    if tracker.config.store and tracker.config.sources.get("store") == ARGUMENT:
+    if tracker.store_location in {str(path) for path in fallback_store_paths()}:
+        env["IMPACTLIB_STORE"] = tracker.store_location
+    elif tracker.config.store and tracker.config.sources.get("store") == ARGUMENT:
         env["IMPACTLIB_STORE"] = tracker.config.store
     try:
         return subprocess.Popen(cmd, env=env)
@@ -96,19 +83,6 @@ def _spawn(cmd: list[str], tracker: Tracker) -> subprocess.Popen[bytes]:
         tracker.stop("failed")
         what = "not found" if isinstance(exc, FileNotFoundError) else "not executable"
         raise UsageError(f"command {what}: {cmd[0]}; check the name, path and permissions") from exc
-
-
-def _forward_signals(child: subprocess.Popen[bytes]) -> None:
-    """Pass signals on to the command, so it decides how to end and we record what it did."""
-
-    def forward(signum: int, frame: object) -> None:
-        if signum == signal.SIGINT and _terminal_sent_sigint():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
-
-    for sig in (*FORWARDED, signal.SIGINT):
-        signal.signal(sig, forward)
 
 
 def run_command(
@@ -151,15 +125,22 @@ def run_command(
         "--intensity-source",
         help=_allowed("intensity_source", "Carbon-intensity source"),
     ),
+    slurm_project: str | None = typer.Option(
+        None,
+        "--slurm-project",
+        help=_allowed("slurm_project", "Project of a run inside a SLURM job, where none is set"),
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary at the end."),
 ) -> None:
     """Run CMD and measure the energy and carbon of its process tree.
 
     impactlib's options go before CMD; everything from CMD on is CMD's, with or without --.
     """
-    from ..store import open_store
+    from ..slurm.job import detect
+    from ..slurm.scope import place
     from ..tracker import Tracker
 
+    parent = os.getppid()  # under SLURM, the batch shell: its death ends the job
     cmd = _command(list(ctx.args))
     config = config_from(
         project=project,
@@ -175,23 +156,32 @@ def run_command(
         store=store,
         powercap_root=powercap_root,
         intensity_source=intensity_source,
+        slurm_project=slurm_project,
     )
-    store_obj = open_store(config)  # fail on an unwritable store before starting the command
-    tracker = Tracker(config, command=shlex.join(cmd), store=store_obj, new_process=True)
+    # The tracker opens the store: one that is damaged or cannot be reached is replaced by a
+    # fallback store, with one warning line, and the command runs all the same.
+    tracker = Tracker(config, command=shlex.join(cmd), new_process=True, placer=place)
+    # What the summary's notes say, where the user reads the figures (or, with --quiet,
+    # chose not to); a fallback store is still said at once, in one line.
+    warnings.filterwarnings("ignore", category=EstimateWarning)
     try:
         tracker.start()  # baseline first: the whole command falls inside the window
     except Exception as exc:  # measuring must never stop the command
         typer.echo(f"impactlib: warning: not measuring ({exc})", err=True)
     child = _spawn(cmd, tracker)
     tracker.attach(child.pid)
-    _forward_signals(child)
+    signals = RunSignals(child.pid, tracker, slurm=detect(os.environ) is not None, parent=parent)
+    signals.install()
     _, wait_status, usage = os.wait4(child.pid, 0)
+    signals.reaped()
     code = os.waitstatus_to_exitcode(wait_status)
     child.returncode = code
     tracker.account_exit(usage.ru_utime + usage.ru_stime)
-    footprint = tracker.stop(_status(code))
+    status = signals.status(code)
+    footprint = tracker.stop(status)
     if footprint is not None and not quiet:
-        summary = summary_lines(footprint, tracker.run_id, _status(code), store_obj.location)
+        job = tracker.placement.record.get("slurm") if tracker.placement else None
+        summary = summary_lines(footprint, tracker.run_id, status, tracker.store_location, job)
         for line in wrap_lines(summary):
             typer.echo(line, err=True)
     if code < 0:  # die of the same signal, so callers see what the command saw

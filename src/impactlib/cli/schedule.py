@@ -36,7 +36,7 @@ def schedule_command(
     now: str = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time."),
 ) -> None:
     """Find the start that minimises the job's mean forecast carbon intensity."""
-    from ..carbon.location import resolve_zone
+    from ..carbon.location import locate
     from ..carbon.select import forecast_for
     from ..planning.schedule import (
         best_window,
@@ -52,7 +52,7 @@ def schedule_command(
     span = parse_duration(within, allow_zero=True)
     cmd = list(ctx.args)
     config = config_from(zone=zone, country=country)
-    zone_name, located_by = resolve_zone(config)
+    zone_name, _, located_by = locate(config)
     start = _parse_now(now) or now_utc()
     series = forecast_for(config, zone_name, start, start + span + length)
     window = best_window(series, length, within=span, now=start)

@@ -44,7 +44,7 @@ def _lines(outcomes: Sequence[IngestedJob]) -> list[str]:
     lines = []
     for item in outcomes:
         job = item.job
-        shown = item.outcome in ("added", "already stored")  # the others have no record here
+        shown = item.outcome in ("added", "updated", "already stored")  # the others: no record
         energy = format_energy_j(item.energy_j) if shown else "-"
         lines.append(
             f"  {item.outcome:<22} {job.job_id:<12} {job.user:<10} {job.state:<13} "
@@ -59,7 +59,8 @@ def _summary(outcomes: Sequence[IngestedJob]) -> str:
     labels = ", ".join(f"{n} {label}" for label, n in sorted(added.items()))
     return (
         f"{outcome['added']} added{f' ({labels})' if labels else ''}, "
-        f"{outcome['measured by impactlib']} measured by impactlib (their runs stand for "
+        f"{outcome['updated']} updated (sacct changed them), "
+        f"{outcome['tracked by impactlib']} tracked by impactlib (their runs stand for "
         f"them), {outcome['already stored']} already stored, {outcome['not finished']} "
         "not finished (ingest again later)"
     )
@@ -68,7 +69,9 @@ def _summary(outcomes: Sequence[IngestedJob]) -> str:
 @app.command("ingest")
 def ingest_command(
     since: str = typer.Option(
-        None, "--since", help=f"Start of the period (local time; default: {DEFAULT_DAYS} days ago)."
+        None,
+        "--since",
+        help=f"Start of the period, in local time (default: {DEFAULT_DAYS} days ago).",
     ),
     until: str = typer.Option(None, "--until", help="End of the period (default: now)."),
     sacct: str = typer.Option(
@@ -105,6 +108,8 @@ def ingest_command(
     for line in _lines(outcomes):
         typer.echo(line)
     typer.echo(_summary(outcomes))
+    for note in read.notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"store: {store_obj.location}", err=True)
 
 

@@ -27,11 +27,12 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from .._lifecycle import status_for
+from ..api import init
 from ..errors import UsageError
 from ..footprint import Footprint
 from ..log import log
 from ..planning.estimate import EpochPrediction, predict_from_epochs
-from ..tracker import Tracker, init
+from ..tracker import Tracker
 
 PREFIX = "impact/"  # metric names: one group in every logger's UI
 

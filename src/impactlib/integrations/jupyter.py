@@ -24,9 +24,10 @@ import shlex
 from typing import Any, NamedTuple
 
 from .._lifecycle import status_for
+from ..api import init
 from ..errors import ConfigError
 from ..footprint import Footprint
-from ..tracker import Tracker, init
+from ..tracker import Tracker
 from ..units import J_PER_KWH, format_duration_s, format_energy_j, format_mass_kg
 from . import missing_extra
 

@@ -75,11 +75,12 @@ def runs_dataframe(
     except ImportError as exc:
         raise missing_extra("pandas", "pandas") from exc
     from ..config import load_config
-    from ..store import open_store
+    from ..store import open_store, with_liveness
 
     db = open_store(store if store is not None else load_config({}))
     try:
-        rows = [_row(r) for r in db.list_runs(project=project, experiment=experiment)]
+        runs = db.list_runs(project=project, experiment=experiment)
+        rows = [_row(with_liveness(r)) for r in runs]
     finally:
         db.close()
     kinds = sorted({key for row in rows for key in row if key.startswith("energy_kwh_")})

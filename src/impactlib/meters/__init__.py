@@ -7,49 +7,18 @@ every meter that could not be opened the reason and the fix (shown by ``impactli
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..errors import MeterFailed, MeterUnavailable
 from ..procfs import MachineCpuReader
 from .base import Domain, Meter
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .driver import require_nvidia_driver
+from .settings import MeterSettings
 
 # Split by the scope's share of the machine's CPU time (attribution's rule, stated here
 # because it decides whether the machine's CPU time must be read at every tick).
 CPU_TIME_SPLIT = ("cpu", "dram")
-
-# Device nodes (or the driver's proc folder) without which NVML cannot reach a GPU:
-# /dev/nvidiactl on Linux, also inside GPU containers; /dev/dxg under WSL 2.
-NVIDIA_DRIVER_PATHS = ("/dev/nvidiactl", "/dev/dxg", "/proc/driver/nvidia")
-
-
-def nvidia_driver_present() -> bool:
-    """Whether this machine has an NVIDIA driver's device nodes (or its proc folder)."""
-    return any(os.path.exists(p) for p in NVIDIA_DRIVER_PATHS)
-
-
-def no_nvidia_driver() -> MeterUnavailable:
-    """What to say where there is no NVIDIA driver: nothing failed, there is no GPU to read."""
-    return MeterUnavailable(
-        "nvidia",
-        f"no NVIDIA driver here (none of {', '.join(NVIDIA_DRIVER_PATHS)})",
-        "run on a node with an NVIDIA GPU and its driver loaded (`nvidia-smi` must work)",
-    )
-
-
-def require_nvidia_driver() -> None:
-    """Raise :class:`MeterUnavailable` where no NVIDIA driver is loaded: checked before
-    importing ``pynvml`` (tens of milliseconds) on the many machines without a GPU. A
-    ``pynvml`` already imported (or injected by a test) is asked instead."""
-    if "pynvml" in sys.modules or nvidia_driver_present():
-        return
-    raise no_nvidia_driver()
 
 
 @dataclass
@@ -115,42 +84,42 @@ class MeterSet:
         self.machine.close()
 
 
-def open_meters(config: Config, *, via_daemon: bool = True) -> MeterSet:
+def open_meters(settings: MeterSettings) -> MeterSet:
     """Open every meter that works here; fall back to labelled models for CPU and memory.
 
-    Where RAPL is here but unreadable and ``impactlib serve`` answers on ``daemon_socket``, a
-    process tree's CPU and DRAM energy come from the daemon instead (measured, attributed to
-    the tree by the daemon). Not for ``scope = "machine"``, which the daemon gives to
-    nobody, and not for the daemon itself (``via_daemon=False``).
+    Where RAPL is here but unreadable and ``impactlib serve`` answers on the settings'
+    ``daemon_socket``, a process tree's CPU and DRAM energy come from the daemon instead
+    (measured, attributed to the tree by the daemon). Settings without a socket (the whole
+    machine, the daemon itself: :meth:`MeterSettings.of`) never ask it.
     """
     from .model import CpuModelMeter, MemoryModelMeter
 
-    found = MeterSet(meters=[], machine=MachineCpuReader(config.procfs_root))
-    rapl = _try(found, _open_rapl, config)
+    found = MeterSet(meters=[], machine=MachineCpuReader(settings.procfs_root))
+    rapl = _try(found, _open_rapl, settings)
     rapl_problem = found.unavailable[-1] if rapl is None and found.unavailable else None
-    if _unreadable(rapl_problem) and via_daemon and config.scope != "machine":
-        rapl = _try(found, _open_daemon, config)
+    if _unreadable(rapl_problem) and settings.daemon_socket is not None:
+        rapl = _try(found, _open_daemon, settings)
     has_dram = False
     if rapl is not None:
         has_dram = any(d.component == "dram" for d in rapl.domains())
     else:
         reason = rapl_problem.reason if rapl_problem else "no RAPL meter"
         found.meters.append(
-            CpuModelMeter(config.procfs_root, config.cpu_tdp_w, reason, found.machine)
+            CpuModelMeter(settings.procfs_root, settings.cpu_tdp_w, reason, found.machine)
         )
         found.notes.append(f"CPU energy is estimated: {rapl_problem}" if rapl_problem else reason)
     if not has_dram:
-        found.meters.append(MemoryModelMeter(config.procfs_root, config.memory_w_per_gb))
+        found.meters.append(MemoryModelMeter(settings.procfs_root, settings.memory_w_per_gb))
     for opener in (_open_nvidia, _open_amd):
-        if _try(found, opener, config) is None and isinstance(found.unavailable[-1], MeterFailed):
+        if _try(found, opener, settings) is None and isinstance(found.unavailable[-1], MeterFailed):
             found.notes.append(f"GPUs here are not measured: {found.unavailable[-1]}")
     return found
 
 
-def _open_rapl(config: Config) -> Meter:
+def _open_rapl(settings: MeterSettings) -> Meter:
     from .rapl import RaplMeter
 
-    return RaplMeter(config.powercap_root)
+    return RaplMeter(settings.powercap_root)
 
 
 def _unreadable(problem: MeterUnavailable | None) -> bool:
@@ -158,28 +127,31 @@ def _unreadable(problem: MeterUnavailable | None) -> bool:
     return problem is not None and isinstance(problem.__cause__, PermissionError)
 
 
-def _open_daemon(config: Config) -> Meter:
+def _open_daemon(settings: MeterSettings) -> Meter:
     from .daemon import DaemonMeter
 
-    return DaemonMeter(config.daemon_socket)
+    assert settings.daemon_socket is not None
+    return DaemonMeter(settings.daemon_socket)
 
 
-def _open_nvidia(config: Config) -> Meter:
+def _open_nvidia(settings: MeterSettings) -> Meter:
     require_nvidia_driver()
     from .nvidia import NvidiaMeter
 
     return NvidiaMeter()
 
 
-def _open_amd(config: Config) -> Meter:
+def _open_amd(settings: MeterSettings) -> Meter:
     from .amd import AmdMeter
 
     return AmdMeter()
 
 
-def _try(found: MeterSet, opener: Callable[[Config], Meter], config: Config) -> Meter | None:
+def _try(
+    found: MeterSet, opener: Callable[[MeterSettings], Meter], settings: MeterSettings
+) -> Meter | None:
     try:
-        meter = opener(config)
+        meter = opener(settings)
     except MeterUnavailable as exc:
         found.unavailable.append(exc)
         return None

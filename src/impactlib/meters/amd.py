@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 from ..errors import MeterUnavailable
+from ..footprint import Component, Extent, Method, Quality
 from ..units import UJ_PER_J
 from .base import Domain
 from .gpu import DeviceError, GpuDevice, GpuMeter
@@ -82,10 +83,10 @@ class AmdMeter(GpuMeter[_Gpu]):
             name = "AMD GPU"
         domain = Domain(
             id=f"gpu:{uuid}",
-            component="gpu",
-            method="amdsmi-energy",
-            scope="device",
-            quality="measured",
+            component=Component.GPU,
+            method=Method.AMDSMI_ENERGY,
+            extent=Extent.DEVICE,
+            quality=Quality.MEASURED,
             note=f"amdsmi_get_energy_count, {resolution} µJ per count, {name}",
         )
         gpu = _Gpu(domain, name, handle=handle, resolution_uj=resolution)

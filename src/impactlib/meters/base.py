@@ -11,12 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, cast
+from typing import NamedTuple, cast
 
+from ..footprint import Component, Extent, Method, Quality, words
 from ..procfs import MachineCpu
-
-Component = Literal["cpu", "dram", "gpu", "memory"]
-Quality = Literal["measured", "attributed", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -25,17 +23,20 @@ class Domain:
 
     ``id`` is stable and human readable: ``cpu:package-0``, ``dram:package-1``,
     ``cpu:psys``, ``gpu:GPU-8932f937-...``, ``cpu:model``, ``memory:model``.
-    ``scope`` is ``machine`` (a whole socket or board) or ``device`` (one accelerator).
+    ``extent`` is ``machine`` (a whole socket or board) or ``device`` (one accelerator).
     ``note`` names the meter file or the model and its constants with their sources.
     """
 
     id: str
     component: Component
-    method: str
-    scope: Literal["machine", "device"]
+    method: Method
+    extent: Extent
     # attributed: measured and already split to this process tree by the daemon
-    quality: Literal["measured", "attributed", "estimated"]
+    quality: Quality
     note: str = ""
+
+    def __post_init__(self) -> None:
+        words(self, component=Component, method=Method, extent=Extent, quality=Quality)
 
 
 class Tick(NamedTuple):

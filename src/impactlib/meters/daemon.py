@@ -25,12 +25,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import MeterUnavailable
+from ..footprint import Component, Extent, Method, Quality
 from .base import CounterAccumulator, Domain, Meter, Tick, counter_diagnostics
 
 TIMEOUT_S = 1.0  # the daemon answers well within this; a tracker must never wait long
 MAX_ANSWER = 1 << 20
 REUSE_S = 0.05  # answers this recent serve every tick decoded in the same batch
-SERVED = ("cpu", "dram")  # what a tracker takes from the daemon (it reads GPUs itself)
+# What a tracker takes from the daemon (it reads GPUs itself).
+SERVED = (Component.CPU, Component.DRAM)
 INSTALL_FIX = (
     "ask an admin to run `impactlib serve` (docs/daemon.md): every user then gets the "
     "measured energy of their own processes, without opening the counters to anyone"
@@ -87,7 +89,7 @@ class DaemonMeter(Meter):
         self._served = {
             domain_id: _Served(_domain(domain_id, info, path), CounterAccumulator())
             for domain_id, info in first.items()
-            if info.get("component") in SERVED and info.get("quality") == "measured"
+            if info.get("component") in SERVED and info.get("quality") == Quality.MEASURED
         }
         if not self._served:
             raise MeterUnavailable(
@@ -168,10 +170,10 @@ def _domain(domain_id: str, info: Mapping[str, Any], path: str) -> Domain:
     floor = f"{float(info.get('floor_w', 0.0)):.1f} W ({info.get('floor_source', '?')})"
     return Domain(
         id=domain_id,
-        component="dram" if info.get("component") == "dram" else "cpu",
-        method="daemon",
-        scope="machine",
-        quality="attributed",
+        component=Component.DRAM if info.get("component") == Component.DRAM else Component.CPU,
+        method=Method.DAEMON,
+        extent=Extent.MACHINE,
+        quality=Quality.ATTRIBUTED,
         note=f"attributed to this process tree by impactlib serve at {path}; "
         f"measured by {method}, idle floor {floor}",
     )

@@ -19,9 +19,10 @@ import time
 from collections.abc import Mapping, Sequence
 
 from ..errors import ImpactError
-from ..planning import hardware
+from ..footprint import Component, Extent, Method, Quality
 from ..procfs import MachineCpu, MachineCpuReader, read_cpuinfo, total_memory_bytes
 from ..units import MEMORY_W_PER_GB
+from . import tdp
 from .base import Domain, Meter, Tick
 
 IDLE_FRACTION = 0.12
@@ -35,7 +36,7 @@ def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float
     model, sockets = cpu.model, cpu.sockets
     if model:
         try:
-            entry = hardware.cpu_tdp(model, suggest=False)
+            entry = tdp.cpu_tdp(model, suggest=False)
         except ImpactError:
             entry = None
         if entry is not None and entry.tdp_w:
@@ -43,10 +44,10 @@ def cpu_power_w(procfs_root: str, configured_tdp_w: float | None) -> tuple[float
                 f"TDP {entry.tdp_w:g} W x {sockets} socket(s) for '{entry.name}' ({entry.table})"
             )
     cores = cpu.physical_cores or os.cpu_count() or 1
-    watts = hardware.GA_DEFAULT_W_PER_CORE * cores
+    watts = tdp.GA_DEFAULT_W_PER_CORE * cores
     return watts, (
         f"CPU model {model or 'unknown'!r} not in the bundled tables: Green Algorithms default "
-        f"{hardware.GA_DEFAULT_W_PER_CORE:g} W/core x {cores} core(s); set cpu_tdp_w to be exact"
+        f"{tdp.GA_DEFAULT_W_PER_CORE:g} W/core x {cores} core(s); set cpu_tdp_w to be exact"
     )
 
 
@@ -77,7 +78,9 @@ class CpuModelMeter(Meter):
         )
         if reason:
             note += f"; no meter because {reason}"
-        self._domain = Domain("cpu:model", "cpu", "model-tdp", "machine", "estimated", note)
+        self._domain = Domain(
+            "cpu:model", Component.CPU, Method.MODEL_TDP, Extent.MACHINE, Quality.ESTIMATED, note
+        )
         self._clock = time.monotonic
         self._last = (self._clock(), self._cpu.read())
         self._energy_j = 0.0
@@ -133,10 +136,16 @@ class MemoryModelMeter(Meter):
         self.power_w = w_per_gb * total_gb
         note = (
             f"estimated: {w_per_gb:g} W/GB x {total_gb:.1f} GB installed "
-            "(Green Algorithms memoryPower); split by resident memory share"
+            "(Green Algorithms memoryPower); split by the memory held (resident, or a job's "
+            "allocation under the allocation policy)"
         )
         self._domain = Domain(
-            "memory:model", "memory", "model-memory", "machine", "estimated", note
+            "memory:model",
+            Component.MEMORY,
+            Method.MODEL_MEMORY,
+            Extent.MACHINE,
+            Quality.ESTIMATED,
+            note,
         )
         self._clock = time.monotonic
         self._start = self._clock()

@@ -12,6 +12,11 @@ GPU of the node but refuses handles to the others with ``NVML_ERROR_NO_PERMISSIO
 means "not ours", never an error. Every device is keyed by its UUID, because NVML's
 enumeration order is not CUDA's and "has no guarantees of consistency between reboots"
 (NVML API reference, ``nvmlDeviceGetHandleByIndex``).
+
+Inside a SLURM job with GPUs, ``SLURM_STEP_GPUS`` (else ``SLURM_JOB_GPUS``) choose them
+instead: they are the node's device numbers (``/dev/nvidia<N>``, NVML's minor numbers),
+while ``CUDA_VISIBLE_DEVICES`` there counts from 0 within the job's device cgroup and names
+other GPUs wherever NVML sees the whole node.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
 
 from ..errors import MeterFailed, MeterUnavailable
+from ..footprint import Component, Extent, Method, Quality
 from ..units import MJ_PER_J
 from .base import Domain, plural
 from .gpu import DeviceError, GpuDevice, GpuMeter
@@ -93,7 +99,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
         try:
             self._nvml.nvmlInit()
         except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, OSError...
-            from . import no_nvidia_driver, nvidia_driver_present
+            from .driver import no_nvidia_driver, nvidia_driver_present
 
             # pynvml is often imported by other libraries (torch) on machines with no GPU:
             # there, NVML not starting is no failure, and no record should say it is.
@@ -112,9 +118,20 @@ class NvidiaMeter(GpuMeter[_Gpu]):
 
     def _setup(self, visible_devices: str | None) -> None:
         devices = self._enumerate()
-        if visible_devices is None:
-            visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
-        chosen = self._resolve(devices, visible_devices)
+        job_gpus = _job_gpus(os.environ) if visible_devices is None else None
+        if job_gpus is not None:
+            chosen = self._by_minor(devices, job_gpus)
+        else:
+            if visible_devices is None:
+                visible_devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+            chosen = self._resolve(devices, visible_devices)
+        if not chosen and job_gpus is not None:
+            raise MeterUnavailable(
+                "nvidia",
+                f"the job's GPUs (device numbers {', '.join(map(str, job_gpus))}, from "
+                "SLURM_STEP_GPUS/SLURM_JOB_GPUS) are none NVML lets this process open",
+                "check the job's --gres and the node's NVIDIA driver",
+            )
         if not chosen:
             if devices:
                 where = f"CUDA_VISIBLE_DEVICES={visible_devices!r} names no GPU we may open"
@@ -148,6 +165,20 @@ class NvidiaMeter(GpuMeter[_Gpu]):
                 continue
             devices.append(_Device(index, uuid, bus_id, name, handle))
         return devices
+
+    def _by_minor(
+        self, devices: list[_Device], minors: tuple[int, ...]
+    ) -> list[tuple[_Device, list[str]]]:
+        """The devices whose NVML minor number SLURM gave the job, in SLURM's order."""
+        by_minor: dict[int, _Device] = {}
+        for device in devices:
+            try:
+                minor = self._call(self._nvml.nvmlDeviceGetMinorNumber, device.handle)
+            except DeviceError as exc:
+                self.skipped.append(f"NVIDIA GPU {device.uuid}: no minor number ({exc})")
+                continue
+            by_minor[int(minor)] = device
+        return [(by_minor[m], []) for m in minors if m in by_minor]
 
     def _resolve(
         self, devices: list[_Device], visible: str | None
@@ -238,7 +269,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
             except DeviceError:
                 pass  # NOT_SUPPORTED (some boards, vGPU): fall back to power
             else:
-                domain = _domain(device, "nvml-energy", note, mig_ids)
+                domain = _domain(device, Method.NVML_ENERGY, note, mig_ids)
                 gpu = _Gpu(domain, name, handle=handle)
                 gpu.counter.update(baseline)
                 return gpu
@@ -251,7 +282,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
             )
             return None
         power_note = note + "; integrated nvmlDeviceGetPowerUsage (trapezoid rule)"
-        domain = _domain(device, "nvml-power", power_note, mig_ids)
+        domain = _domain(device, Method.NVML_POWER, power_note, mig_ids)
         return _Gpu(
             domain, name, handle=handle, use_counter=False, last_power=(self._clock(), watts)
         )
@@ -341,15 +372,25 @@ def _import_pynvml() -> ModuleType:
     return module
 
 
-def _domain(device: _Device, method: str, note: str, mig_ids: list[str]) -> Domain:
+def _job_gpus(environ: Mapping[str, str]) -> tuple[int, ...] | None:
+    """The node's GPU device numbers a SLURM job (step) was given, or None outside a job
+    with GPUs (or where SLURM wrote something else than numbers)."""
+    text = environ.get("SLURM_STEP_GPUS") or environ.get("SLURM_JOB_GPUS") or ""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def _domain(device: _Device, method: Method, note: str, mig_ids: list[str]) -> Domain:
     if mig_ids:
         note += "; " + _MIG_NOTE.format(instances=", ".join(mig_ids))
     return Domain(
         id=f"gpu:{device.uuid}",
-        component="gpu",
+        component=Component.GPU,
         method=method,
-        scope="device",
-        quality="measured",
+        extent=Extent.DEVICE,
+        quality=Quality.MEASURED,
         note=note,
     )
 

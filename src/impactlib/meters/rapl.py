@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import cast
 
 from ..errors import MeterUnavailable
+from ..footprint import Component, Extent, Method, Quality
 from ..units import UJ_PER_J
 from .base import CounterAccumulator, Domain, Meter, Tick, counter_diagnostics
 
@@ -285,10 +286,10 @@ class RaplMeter(Meter):
         accumulator.update(baseline)
         domain = Domain(
             id=domain_id,
-            component="dram" if zone.name == "dram" else "cpu",
-            method="rapl",
-            scope="machine",
-            quality="measured",
+            component=Component.DRAM if zone.name == "dram" else Component.CPU,
+            method=Method.RAPL,
+            extent=Extent.MACHINE,
+            quality=Quality.MEASURED,
             note=str(zone.path),
         )
         return _Reading(domain=domain, zone=zone, accumulator=accumulator, fd=fd)

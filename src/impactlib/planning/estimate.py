@@ -27,15 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import UsageError
-from ..units import (
-    G_PER_KG,
-    J_PER_KWH,
-    MEMORY_W_PER_GB,
-    format_energy_j,
-    format_number,
-    format_power_w,
-)
-from .hardware import (
+from ..meters.tdp import (
     GA_DEFAULT_GPU_W,
     GA_DEFAULT_W_PER_CORE,
     TdpEntry,
@@ -43,6 +35,14 @@ from .hardware import (
     gpu_tdp,
     models,
     normalise,
+)
+from ..units import (
+    G_PER_KG,
+    J_PER_KWH,
+    MEMORY_W_PER_GB,
+    format_energy_j,
+    format_number,
+    format_power_w,
 )
 
 if TYPE_CHECKING:

@@ -210,14 +210,14 @@ def find_window(
     ``config`` takes the same keys as :func:`impactlib.config.load_config`. Raises
     :class:`ProviderError` when no provider forecasts the zone or the provider fails.
     """
-    from ..carbon.location import resolve_zone
+    from ..carbon.location import locate
     from ..carbon.select import forecast_for
     from ..config import load_config
 
     length = parse_duration(duration)
     span = parse_duration(within, allow_zero=True)
     settings = load_config({**config, "zone": zone} if zone else config)
-    zone_name, _ = resolve_zone(settings)
+    zone_name = locate(settings).zone
     start = utc(now or datetime.now(UTC))
     series = forecast_for(settings, zone_name, start, start + span + length)
     return best_window(series, length, within=span, now=start)

@@ -1,11 +1,12 @@
-"""CSV and JSON exports of run records.
+"""The CSV format: run records (and lab reports) as spreadsheet rows.
 
 The CSV starts with every column of CodeCarbon 3.x's ``EmissionsData`` (3.3.0), in its order,
 names and units (seconds, kg, kWh with PUE for energies, W without PUE for average powers, GiB
 for ``ram_total_size``), so spreadsheets and scripts written for ``emissions.csv`` read these
 files unchanged. What impactlib does not know (water, coordinates, utilisation percentages, a
 CodeCarbon version) is left empty, never guessed. impactlib's own columns follow, carrying what
-CodeCarbon's rows lack: status, user, host, scope, method and quality per component.
+CodeCarbon's rows lack: status, user, host, scope, method and quality per component; then one
+``metric:NAME`` column per task metric some run logged (empty for the runs that did not).
 
 The machine described (OS, Python, CPU, memory, GPUs) is the one the run used, read from the
 record (``config["system"]``, written when the run started): exporting on a laptop must not
@@ -16,15 +17,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
 from .. import data
+from ..footprint import ChargedTo
 from ..store.records import RunRecord
 from ..units import J_PER_KWH
+from . import lab
+from .figures import metrics, slurm_job
+from .runs import RunsReport
 
 # codecarbon/output_methods/emissions_data.py, EmissionsData fields in declaration order
 CODECARBON_COLUMNS = (
@@ -81,6 +85,9 @@ SUMMARY_COLUMNS = (
     "idle_policy",
 )
 
+# The SLURM job of the run (a tracker's in a job, or ``slurm ingest``'s), empty outside SLURM.
+SLURM_COLUMNS = ("slurm_job_id", "slurm_step", "slurm_array_task", "slurm_cluster")
+
 OUR_COLUMNS = (
     *SUMMARY_COLUMNS,
     "intensity_source",
@@ -100,6 +107,7 @@ OUR_COLUMNS = (
     "peak_memory_bytes",
     "embodied_kg",
     "warnings",
+    *SLURM_COLUMNS,
 )
 
 BYTES_PER_GIB = 1024**3  # CodeCarbon's ram_total_size is total bytes / 1024**3
@@ -235,6 +243,14 @@ def csv_row(record: RunRecord) -> dict[str, Any]:
         **{k: "" if summary[k] is None else summary[k] for k in SUMMARY_COLUMNS},
         **_system(record),
     )
+    job = slurm_job(record.config.get("slurm"))
+    if job is not None:
+        row.update(
+            slurm_job_id=job.job_id,
+            slurm_step=job.step or "",
+            slurm_array_task=job.array_task or "",
+            slurm_cluster=job.cluster or "",
+        )
     fp = record.footprint
     if fp is None:
         return row
@@ -245,7 +261,7 @@ def csv_row(record: RunRecord) -> dict[str, Any]:
         emissions=fp.emissions_kg,
         emissions_rate=fp.emissions_kg / duration if duration else 0.0,
         energy_consumed=fp.energy_kwh,
-        tracking_mode="machine" if fp.scope == "machine" else "process",
+        tracking_mode="machine" if fp.charged_to is ChargedTo.MACHINE else "process",
         pue=fp.pue,
         cpu_hours=fp.cpu_hours,
         gpu_hours=fp.gpu_hours,
@@ -268,16 +284,55 @@ def csv_row(record: RunRecord) -> dict[str, Any]:
     return row
 
 
+METRIC_PREFIX = "metric:"  # a task metric's column: metric:accuracy
+
+
 def to_csv(records: Sequence[RunRecord]) -> str:
-    """All runs as CSV text."""
+    """All runs as CSV text, a column per task metric after the fixed ones."""
+    logged = [{m.name: m.value for m in metrics(r.model)} for r in records]
+    names = list(dict.fromkeys(name for run in logged for name in run))
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CODECARBON_COLUMNS + OUR_COLUMNS))
+    writer = csv.DictWriter(
+        out, fieldnames=[*CODECARBON_COLUMNS, *OUR_COLUMNS, *(METRIC_PREFIX + n for n in names)]
+    )
     writer.writeheader()
-    for record in records:
-        writer.writerow(csv_row(record))
+    for record, values in zip(records, logged, strict=True):
+        writer.writerow({**csv_row(record), **{METRIC_PREFIX + k: v for k, v in values.items()}})
     return out.getvalue()
 
 
-def to_json(records: Sequence[RunRecord]) -> str:
-    """All runs as a JSON list of summaries (``impactlib export --format json``)."""
-    return json.dumps([r.summary() for r in records], indent=2, default=str)
+def render_runs(report: RunsReport, width: int) -> str:
+    """The runs as CSV (``report --format csv``)."""
+    del width  # CSV is not laid out
+    return to_csv(report.records)
+
+
+LAB_FIGURES = (
+    "runs",
+    "energy_kwh",
+    "emissions_kg",
+    "measured_kwh",
+    "estimated_kwh",
+    "cpu_hours",
+    "gpu_hours",
+    "duration_s",
+    "unattributed_kwh",
+)
+
+
+def render_lab(report: lab.LabReport, width: int) -> str:
+    """One row per group, then the total (dimensions ``all``) and the unattributed rows."""
+    del width
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*report.by, *LAB_FIGURES], extrasaction="ignore")
+    writer.writeheader()
+    for line in report.lines:
+        writer.writerow({**line.keys, **lab.raw_figures(line)})
+    if report.total is not None:
+        writer.writerow(
+            {**dict.fromkeys(report.by, lab.TOTAL_LABEL), **lab.raw_figures(report.total)}
+        )
+    for u in report.unattributed:
+        keys = {d: u.keys.get(d, lab.UNATTRIBUTED_LABEL) for d in report.by}
+        writer.writerow({**keys, "runs": 0, "unattributed_kwh": u.unattributed_kwh})
+    return out.getvalue()

@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 from ..errors import UsageError
 from ..store.codecarbon import SOURCE as IMPORTED
 from ..store.records import RunRecord
+from ..units import j_to_kwh
+from .figures import add_up, footprint_amounts
 
 HEADER = ("id", "Modele", "Fabricant", "Type")
 SERVER, GPU = "serveur", "gpu puissant"
@@ -252,14 +254,13 @@ def lab_summary(records: Iterable[RunRecord], sites: Sequence[Site]) -> str:
 
 
 def _summary_row(year: str, site: Site, runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """One year and site, from the figures every other output renders (``measured`` is the
+    energy a meter read; modelled and imported energy count as estimated)."""
     fps = [r.footprint for r in runs if r.footprint is not None]
-    kwh = sum(fp.energy_kwh for fp in fps)
-    kg = sum(fp.emissions_kg for fp in fps)
-    measured = 0.0
-    for fp in fps:
-        total_j = fp.energy_j
-        read_j = sum(c.energy_j for c in fp.components if c.quality != "estimated")
-        measured += fp.energy_kwh * (read_j / total_j) if total_j > 0 else 0.0
+    amounts = add_up(footprint_amounts(fp) for fp in fps)
+    kwh = j_to_kwh(amounts.energy_j)
+    kg = amounts.emissions_kg
+    measured = j_to_kwh(amounts.metered_j)
     sources = sorted(
         {
             f"{fp.carbon.source} {fp.carbon.zone} ({fp.carbon.detail})".replace(" ()", "")
@@ -273,8 +274,8 @@ def _summary_row(year: str, site: Site, runs: Sequence[RunRecord]) -> dict[str, 
         "location": "on-site" if site.on_site else "off-site",
         "runs": len(runs),
         "kwh": kwh,
-        "cpu_hours": sum(fp.cpu_hours for fp in fps),
-        "gpu_hours": sum(fp.gpu_hours for fp in fps),
+        "cpu_hours": amounts.cpu_hours,
+        "gpu_hours": amounts.gpu_hours,
         "kg_co2e": kg,
         "g_co2e_per_kwh": kg / kwh * 1000 if kwh else "",
         "factor_source": "; ".join(sources),

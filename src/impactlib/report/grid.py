@@ -25,7 +25,9 @@ value; the rest are the user's answers, read from a small TOML or YAML file such
     need = "Replaces manual annotation of 2,000 h of recordings per season."
 
 A file for one method may skip ``[[methods]]``: ``method = "..."`` and the criteria at the top
-level, with every run of the report as its runs. The grid never scores or weighs the
+level, with every run of the report as its runs. Among several methods, one that names no
+runs (``experiment``, ``project`` or ``runs``) has none: a method still to be built is "not
+measured", never given the other methods' runs. The grid never scores or weighs the
 criteria: that judgement belongs to people.
 """
 
@@ -40,7 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import UsageError
-from ..units import J_PER_KWH, format_energy_j, format_mass_kg, format_number
+from ..units import format_energy_j, format_mass_kg, format_number
+from .figures import add_up, footprint_amounts
 
 if TYPE_CHECKING:
     from ..store.records import RunRecord
@@ -63,6 +66,7 @@ _ALIASES = {
 _FIELDS = ("rating", "answer", "metric", "value", "notes")
 _SELECTORS = ("experiment", "project", "runs")
 _NAMES = ("name", "method", "title")
+NOT_MEASURED = "not measured"  # a method with no runs of its own (one still to be built)
 
 
 @dataclass(frozen=True)
@@ -79,14 +83,23 @@ class Criterion:
 
 @dataclass(frozen=True)
 class RunSelector:
-    """Which of the report's runs belong to a method; no condition at all means every run."""
+    """Which of the report's runs belong to a method. No condition at all means every run
+    for the one method of a grid, and no run for a method among several (``every``)."""
 
     experiment: str | None = None
     project: str | None = None
     runs: tuple[str, ...] = ()  # run ids or id prefixes
+    every: bool = True  # with no condition given: every run (else none)
+
+    @property
+    def given(self) -> bool:
+        """Whether any condition was given."""
+        return self.experiment is not None or self.project is not None or bool(self.runs)
 
     def select(self, records: Sequence[RunRecord]) -> list[RunRecord]:
         """The runs meeting every condition given."""
+        if not self.given and not self.every:
+            return []
         return [
             r
             for r in records
@@ -148,7 +161,7 @@ def _cells(method: Method, runs: Sequence[RunRecord]) -> list[str]:
         if crit.key == "environment":
             measured = _environment(runs, method.selector)
         elif crit.key == "performance":
-            measured = _performance(crit, runs)
+            measured = _performance(crit, runs, method.selector)
         rating = f"rating: {crit.rating}" if crit.rating else ""
         out.append("; ".join(p for p in (measured, rating, crit.answer) if p) or "(not answered)")
     return out
@@ -156,25 +169,27 @@ def _cells(method: Method, runs: Sequence[RunRecord]) -> list[str]:
 
 def _environment(runs: Sequence[RunRecord], selector: RunSelector) -> str:
     """Energy (PUE included), operational CO2e and embodied CO2e of the method's runs."""
+    if not selector.given and not selector.every:
+        return NOT_MEASURED
     footprints = [r.footprint for r in runs if r.footprint is not None]
     if not footprints:
         return f"no measured runs ({selector.describe()})"
-    energy = format_energy_j(sum(fp.energy_kwh for fp in footprints) * J_PER_KWH)
-    co2 = format_mass_kg(sum(fp.emissions_kg for fp in footprints))
-    text = f"{energy}, {co2} CO2e"
-    embodied = [fp.embodied_kg for fp in footprints if fp.embodied_kg is not None]
-    if embodied:
-        text += f" + {format_mass_kg(sum(embodied))} embodied"
-    return text + f" ({len(footprints)} run{'s' if len(footprints) != 1 else ''})"
+    total = add_up(footprint_amounts(fp) for fp in footprints)
+    text = f"{format_energy_j(total.energy_j)}, {format_mass_kg(total.emissions_kg)} CO2e"
+    if total.embodied_kg is not None:
+        text += f" + {format_mass_kg(total.embodied_kg)} embodied"
+    return text + f" ({total.runs} run{'s' if total.runs != 1 else ''})"
 
 
-def _performance(crit: Criterion, runs: Sequence[RunRecord]) -> str:
+def _performance(crit: Criterion, runs: Sequence[RunRecord], selector: RunSelector) -> str:
     """The given value, else the mean of the runs' logged metric of that name."""
     name = crit.metric or "performance"
     if crit.value is not None:
         return f"{name} = {format_number(crit.value)}"
     if not crit.metric:
         return ""
+    if not selector.given and not selector.every:
+        return f"{name}: {NOT_MEASURED}"
     logged = [
         v
         for r in runs
@@ -221,7 +236,7 @@ def _criterion(where: str, key: str, title: str, answer: Mapping[str, Any]) -> C
     )
 
 
-def _selector(where: str, raw: Mapping[str, Any]) -> RunSelector:
+def _selector(where: str, raw: Mapping[str, Any], every: bool) -> RunSelector:
     runs = raw.get("runs", ())
     if isinstance(runs, str):
         runs = (runs,)
@@ -232,11 +247,15 @@ def _selector(where: str, raw: Mapping[str, Any]) -> RunSelector:
         experiment=None if experiment is None else _text(where, "experiment", experiment),
         project=None if project is None else _text(where, "project", project),
         runs=tuple(_text(where, "runs", r) for r in runs),
+        every=every,
     )
 
 
-def method_from_mapping(raw: Mapping[str, Any], where: str, default_name: str) -> Method:
-    """One method: its name, run selector and answers (known criteria and fields only)."""
+def method_from_mapping(
+    raw: Mapping[str, Any], where: str, default_name: str, alone: bool = True
+) -> Method:
+    """One method: its name, run selector and answers (known criteria and fields only);
+    ``alone``: the grid's only method, whose runs are every run unless it names some."""
     known = [k for k, _ in CRITERIA]
     answers: dict[str, Mapping[str, Any]] = {}
     name = default_name
@@ -260,7 +279,7 @@ def method_from_mapping(raw: Mapping[str, Any], where: str, default_name: str) -
                 )
         answers[criterion] = value
     criteria = tuple(_criterion(where, k, title, answers.get(k, {})) for k, title in CRITERIA)
-    return Method(name, _selector(where, raw), criteria)
+    return Method(name, _selector(where, raw, every=alone), criteria)
 
 
 def grid_from_mapping(raw: Mapping[str, Any], where: str = "grid") -> Grid:
@@ -282,7 +301,7 @@ def grid_from_mapping(raw: Mapping[str, Any], where: str = "grid") -> Grid:
     ):
         raise UsageError(f"{where}: 'methods' must be a list of tables ([[methods]] in TOML)")
     methods = tuple(
-        method_from_mapping(m, f"{where}, method {i}", f"Method {i}")
+        method_from_mapping(m, f"{where}, method {i}", f"Method {i}", alone=len(listed) == 1)
         for i, m in enumerate(listed, start=1)
     )
     return Grid(_text(where, "title", raw.get("title", "")), methods)

@@ -16,12 +16,13 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from .._time import epoch_minutes
+from ..footprint import Component
 from ..units import ENERGY_SCALES, J_PER_KWH, scale_for
-from . import methods, svg
+from . import lab, methods, svg
 
 if TYPE_CHECKING:
     from ..store.records import RunRecord, SeriesRow
-    from .grid import Grid
+    from .runs import RunsReport
 
 PER_RUN_CHARTS = 4  # above this many runs, one summed chart reads better than a wall of them
 MIN_MINUTES = 3  # fewer stored minutes draw no curve worth reading, only a dot or a segment
@@ -167,23 +168,22 @@ def _component_chart(records: Sequence[RunRecord]) -> str:
     return _bars(labels, stacks, title)
 
 
-def _bars(labels: Sequence[str], stacks_j: Mapping[str, Sequence[float]], title: str) -> str:
+def _bars(labels: Sequence[str], stacks_j: Mapping[Component, Sequence[float]], title: str) -> str:
     totals = [sum(values[i] for values in stacks_j.values()) for i in range(len(labels))]
     scale = scale_for(max(totals, default=0.0), ENERGY_SCALES)
     return svg.bar_chart(
         labels,
-        {k: [v / scale.size for v in values] for k, values in stacks_j.items()},
+        {str(k): [v / scale.size for v in values] for k, values in stacks_j.items()},
         title=title,
         y_label=f"{scale.symbol} (PUE included)",
     )
 
 
-def render(
-    records: Sequence[RunRecord],
-    series: Mapping[str, Sequence[SeriesRow]],
-    grid: Grid | None = None,
-) -> str:
+def render_runs(report: RunsReport, width: int) -> str:
     """The whole report as one HTML document."""
+    del width  # the browser lays it out
+    records, grid = report.records, report.grid
+    series = {r.id: report.series(r.id) for r in records}
     figs = methods.figures(records)
     text = methods.methods_text(records)
     body = [
@@ -225,4 +225,21 @@ def render(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<title>impactlib report</title>"
         f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def render_lab(report: lab.LabReport, width: int) -> str:
+    """One self-contained page (no scripts), styled like the run reports."""
+    del width
+    c = lab.cells(report)
+    name = escape(lab.title(report))
+    body = [f"<h1>{name}</h1>", f"<div class='wide'>{_table(c.header, c.rows, c.total)}</div>"]
+    body.append(f"<p class='notes'>{escape(lab.NOTE)}</p>")
+    rest = lab.unattributed_cells(report)
+    if rest is not None:
+        body.append(f"<h2>{escape(lab.UNATTRIBUTED_TITLE)}</h2>")
+        body.append(f"<div class='wide'>{_table(rest.header, rest.rows)}</div>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{name}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )

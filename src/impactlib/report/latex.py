@@ -8,14 +8,10 @@ read them in the source, the paper does not print them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from . import methods
-
-if TYPE_CHECKING:
-    from ..store.records import RunRecord, SeriesRow
-    from .grid import Grid
+from . import lab, methods
+from .runs import RunsReport
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -58,13 +54,10 @@ def tabular(
     return "\n".join(lines)
 
 
-def render(
-    records: Sequence[RunRecord],
-    series: Mapping[str, Sequence[SeriesRow]],
-    grid: Grid | None = None,
-) -> str:
-    """The report as a LaTeX fragment."""
-    del series
+def render_runs(report: RunsReport, width: int) -> str:
+    """The report as a LaTeX fragment (the per-minute series are not drawn in this format)."""
+    del width  # LaTeX lays itself out
+    records, grid = report.records, report.grid
     figs = methods.figures(records)
     text = methods.methods_text(records)
     parts = [
@@ -105,3 +98,24 @@ def render(
     if cites:
         parts.append("% Sources: " + " | ".join(c.replace("\n", " ") for c in cites))
     return "\n".join(parts) + "\n"
+
+
+def render_lab(report: lab.LabReport, width: int) -> str:
+    """A booktabs table with its caption; the unattributed energy in a table of its own."""
+    del width
+    c = lab.cells(report)
+    keys = max(c.keys, 1)
+    spec = "l" * keys + "r" * (len(c.header) - keys)
+    out = (
+        "\\begin{table}[h]\n\\centering\n"
+        f"{tabular(c.header, c.rows, c.total, spec)}\n"
+        f"\\caption{{{escape(lab.title(report))}. {escape(lab.NOTE)}}}\n\\end{{table}}\n"
+    )
+    rest = lab.unattributed_cells(report)
+    if rest is not None:
+        out += (
+            "\\begin{table}[h]\n\\centering\n"
+            f"{tabular(rest.header, rest.rows, None, 'l' * rest.keys + 'r')}\n"
+            f"\\caption{{{escape(lab.UNATTRIBUTED_TITLE)}.}}\n\\end{{table}}\n"
+        )
+    return out

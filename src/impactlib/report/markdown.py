@@ -8,14 +8,10 @@ follow under their own heading for the authors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-from . import methods
-
-if TYPE_CHECKING:
-    from ..store.records import RunRecord, SeriesRow
-    from .grid import Grid
+from . import lab, methods
+from .runs import RunsReport
 
 
 def _cell(text: str) -> str:
@@ -30,13 +26,10 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def render(
-    records: Sequence[RunRecord],
-    series: Mapping[str, Sequence[SeriesRow]],
-    grid: Grid | None = None,
-) -> str:
-    """The whole report as Markdown (``series`` is not drawn in this format)."""
-    del series  # plots are the HTML report's job; kept for one signature across renderers
+def render_runs(report: RunsReport, width: int) -> str:
+    """The whole report as Markdown (the per-minute series are not drawn in this format)."""
+    del width  # Markdown is not laid out to a width
+    records, grid = report.records, report.grid
     figs = methods.figures(records)
     text = methods.methods_text(records)
     rows = list(figs.rows) + ([figs.total] if figs.total else [])
@@ -56,4 +49,16 @@ def render(
     cites = methods.citations(records)
     if cites:
         parts += ["## Sources", "\n".join(f"- {c}" for c in cites)]
+    return "\n\n".join(parts) + "\n"
+
+
+def render_lab(report: lab.LabReport, width: int) -> str:
+    """A Markdown section: title, table (total last), note; the unattributed energy apart."""
+    del width
+    c = lab.cells(report)
+    rows = c.rows + ([c.total] if c.total else [])
+    parts = [f"## {lab.title(report)}", table(c.header, rows), lab.NOTE]
+    rest = lab.unattributed_cells(report)
+    if rest is not None:
+        parts += [f"### {lab.UNATTRIBUTED_TITLE}", table(rest.header, rest.rows)]
     return "\n\n".join(parts) + "\n"

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..footprint import ChargedTo, Component, LocatedBy, Quality
 from ..units import (
     ENERGY_SCALES,
     J_PER_KWH,
@@ -35,6 +36,8 @@ from ..units import (
     scale_for,
 )
 from . import equivalents
+from .figures import Amounts, add_up, footprint_amounts, slurm_job
+from .figures import metrics as task_metrics
 
 if TYPE_CHECKING:
     from ..footprint import CarbonInfo, ComponentEnergy, Footprint
@@ -63,7 +66,14 @@ IDLE_POLICY_PROSE = {
     "allocation": "idle power by the processors, GPUs and memory allocated to it",
     "none": "no idle power",
 }
-SCOPE_NAMES = {"tree": "process tree", "cgroup": "control group"}
+SCOPE_NAMES = {ChargedTo.TREE: "process tree", ChargedTo.CGROUP: "control group"}
+# How the zone was found, as the end of the sentence that names the intensity's source.
+LOCATION_PROSE = {
+    LocatedBy.CONFIGURATION: "",
+    LocatedBy.TIMEZONE: ", for a location guessed from the system timezone",
+    LocatedBy.WORLD_AVERAGE: ", as no location was configured",
+    LocatedBy.IMPORTED: ", for the location the imported record gives",
+}
 PROVIDER_NAMES = {
     "static": "the bundled annual table",
     "rte": "RTE eCO2mix",
@@ -75,20 +85,6 @@ PROVIDER_NAMES = {
 def short_id(run_id: str) -> str:
     """The first characters of a run id: what people read and type (``--run`` takes it)."""
     return run_id[:SHORT_ID_LEN]
-
-
-def quality_label(qualities: Iterable[str]) -> str:
-    """One word for a run's components: the shared quality, or the weakest of a mix.
-
-    ``part estimated`` says that some figure was modelled, which a reader must know first;
-    a mix of measured and attributed counters is ``attributed`` (all read, some split).
-    """
-    found = set(qualities)
-    if not found:
-        return "-"
-    if len(found) == 1:
-        return found.pop()
-    return "part estimated" if "estimated" in found else "attributed"
 
 
 def model_constants(note: str) -> str:
@@ -130,7 +126,7 @@ def _pue(value: float) -> str:
     return text if "." in text else f"{text}.0"
 
 
-def _kinds(footprints: Sequence[Footprint]) -> list[str]:
+def _kinds(footprints: Sequence[Footprint]) -> list[Component]:
     seen = {comp.component for fp in footprints for comp in fp.components}
     order = list(COMPONENT_NAMES)
     return sorted(seen, key=lambda k: order.index(k) if k in order else len(order))
@@ -177,7 +173,8 @@ def figures(records: Sequence[RunRecord]) -> FiguresTable:
     Each quantity has one unit per column, named in the header and chosen by magnitude, so
     that a column reads down without unit changes. Columns with nothing to say for any run
     (no GPU, no model logged) are left out: an empty column in a paper's table reads as a
-    missing measurement.
+    missing measurement. Each task metric a run logged (accuracy, F1...) is a column of its
+    own, after the model's size.
     """
     runs = [r for r in records if r.footprint is not None]
     fps = [r.footprint for r in runs if r.footprint is not None]
@@ -188,8 +185,11 @@ def figures(records: Sequence[RunRecord]) -> FiguresTable:
     energy_scale = scale_for(_largest(energy, several), ENERGY_SCALES)
     emissions = [fp.emissions_kg for fp in fps]
     embodied = [fp.embodied_kg for fp in fps]
-    columns = [
-        _Column("Run", [short_id(r.id) for r in runs], "Total"),
+    columns = [_Column("Run", [short_id(r.id) for r in runs], "Total")]
+    jobs = [slurm_job(r.config.get("slurm")) for r in runs]
+    if any(jobs):  # which SLURM job each run was, as sacct names it
+        columns.append(_Column("SLURM job", [j.job_id if j else "-" for j in jobs], ""))
+    columns += [
         _timed("Duration", [fp.duration_s for fp in fps], several),
         _scaled("Energy", energy, several, energy_scale),
     ]
@@ -209,6 +209,10 @@ def figures(records: Sequence[RunRecord]) -> FiguresTable:
         if any(model_value(r.model, key) is not None for r in runs):
             cells = [fmt_count(model_value(r.model, key)) for r in runs]
             columns.append(_Column(title, cells, ""))
+    logged = [{m.name: m.value for m in task_metrics(r.model)} for r in runs]
+    for name in dict.fromkeys(name for values in logged for name in values):
+        cells = [format_number(v[name]) if name in v else "-" for v in logged]
+        columns.append(_Column(name, cells, ""))
     rows = tuple(tuple(col.cells[i] for col in columns) for i in range(len(runs)))
     total = tuple(col.total for col in columns) if several else None
     return FiguresTable(tuple(col.header for col in columns), rows, total)
@@ -241,7 +245,7 @@ class _Configuration(NamedTuple):
 
     hardware: str
     meters: tuple[tuple[str, str, str, str], ...]  # component, method, quality, floor source
-    scope: str
+    charged_to: ChargedTo
     idle_policy: str
     carbon: tuple[str, str, str] | None  # source, zone, how the zone was found
     pue: float
@@ -255,20 +259,24 @@ def _configuration(record: RunRecord) -> _Configuration:
     )
     carbon = (fp.carbon.source, fp.carbon.zone, fp.carbon.located_by) if fp.carbon else None
     hardware = str(record.config.get("hardware") or "")
-    return _Configuration(hardware, tuple(meters), fp.scope, fp.idle_policy, carbon, fp.pue)
+    return _Configuration(hardware, tuple(meters), fp.charged_to, fp.idle_policy, carbon, fp.pue)
 
 
 def _opening(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> str:
     projects = sorted({r.project for r in records if r.project})
     label = f" of project{'s' if len(projects) > 1 else ''} {_join(projects)}" if projects else ""
-    duration = sum(fp.duration_s for fp in footprints)
-    energy = sum(fp.energy_j * fp.pue for fp in footprints)
-    co2 = sum(fp.emissions_kg for fp in footprints)
+    total = _total(footprints)
     return (
-        f"We measured {_plural(len(footprints), 'run')}{label} with impactlib: "
-        f"{format_duration_s(duration)} of wall-clock time, {format_energy_j(energy)} of "
-        f"electricity and {format_mass_kg(co2)} CO2e of operational emissions."
+        f"We measured {_plural(total.runs, 'run')}{label} with impactlib: "
+        f"{format_duration_s(total.duration_s)} of wall-clock time, "
+        f"{format_energy_j(total.energy_j)} of electricity and "
+        f"{format_mass_kg(total.emissions_kg)} CO2e of operational emissions."
     )
+
+
+def _total(footprints: Sequence[Footprint]) -> Amounts:
+    """What the finished runs add up to, as every other output adds them."""
+    return add_up(footprint_amounts(fp) for fp in footprints)
 
 
 def _hardware(subject: str, group: Sequence[RunRecord]) -> str:
@@ -321,7 +329,7 @@ def _energy_sources(fps: Sequence[Footprint]) -> list[str]:
     out, models = [], []
     for method, comps in by_method.items():
         names = [COMPONENT_NAMES.get(k, k) for k in comps]
-        if next(iter(comps.values())).quality == "estimated":
+        if next(iter(comps.values())).quality is Quality.ESTIMATED:
             models += [(COMPONENT_NAMES.get(k, k), _model_prose(c)) for k, c in comps.items()]
         else:
             how = METHOD_PROSE.get(method, "read from a hardware energy meter")
@@ -347,20 +355,20 @@ def _were(names: Sequence[str]) -> str:
 def _attribution(fps: Sequence[Footprint]) -> list[str]:
     fp = fps[0]
     each = "Each run" if len(fps) > 1 else "The run"
-    if fp.scope == "machine":
+    if fp.charged_to is ChargedTo.MACHINE:
         text = (
             "The whole machine's energy was charged to the runs, which had it to themselves."
             if len(fps) > 1
             else "The whole machine's energy was charged to the run, which had it to itself."
         )
     else:
-        scope = SCOPE_NAMES.get(fp.scope, "tracked processes")
+        scope = SCOPE_NAMES.get(fp.charged_to, "tracked processes")
         idle = IDLE_POLICY_PROSE.get(fp.idle_policy, f"idle power by the {fp.idle_policy} policy")
         text = (
             f"{each} was charged its {scope}'s share: dynamic energy by its CPU time, {idle}; "
             "other processes' energy was not counted."
         )
-    floors = {c.idle_floor_source for f in fps for c in f.components if c.quality != "estimated"}
+    floors = {c.idle_floor_source for f in fps for c in f.components if c.quality.metered}
     return [text] + [FLOOR_PROSE[s] for s in sorted(floors) if s in FLOOR_PROSE]
 
 
@@ -383,11 +391,13 @@ def _carbon(fps: Sequence[Footprint]) -> str:
     text = f"Emissions were priced per minute at {value}{zone} from {source}"
     if any(c.fallback for c in carbons):
         text += " after the live source failed"
-    if first.located_by.startswith("no location"):
-        text += ", as no location was configured"
-    elif first.located_by != "configuration":
-        text += ", for a location guessed from the machine's settings"
-    return text + "."
+    return text + LOCATION_PROSE[first.located_by] + "."
+
+
+def _located(carbon: CarbonInfo) -> str:
+    """How the zone was found, in the record's own sentence (which names the setting or the
+    timezone), else in the vocabulary's words."""
+    return carbon.located_detail or carbon.located_by.label
 
 
 def _pue_sentence(fps: Sequence[Footprint]) -> str:
@@ -451,12 +461,12 @@ def _notes(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> tup
             if comp.note:
                 out[f"{comp.domain}: {comp.note}"] = None
         if fp.carbon is not None:
-            if fp.carbon.located_by != "configuration":
-                out[f"Location ({fp.carbon.zone}): {fp.carbon.located_by}"] = None
+            if fp.carbon.located_by is not LocatedBy.CONFIGURATION:
+                out[f"Location ({fp.carbon.zone}): {_located(fp.carbon)}"] = None
             if fp.carbon.fallback:
                 out[f"Carbon intensity fallback: {fp.carbon.fallback}"] = None
         for warning in fp.warnings:
-            if fp.carbon is not None and fp.carbon.located_by in warning:
+            if fp.carbon is not None and _located(fp.carbon) in warning:
                 continue  # the location note above says it already
             out[warning] = None
     embodied = next((r for r in records if r.footprint and r.footprint.embodied_note), None)
@@ -496,14 +506,12 @@ def methods_text(records: Sequence[RunRecord]) -> MethodsText:
 
 def human_summary(records: Sequence[RunRecord]) -> str:
     """One or two sentences for readers: the totals and one everyday equivalent."""
-    footprints = [r.footprint for r in records if r.footprint is not None]
-    energy = sum(fp.energy_j * fp.pue for fp in footprints)
-    co2 = sum(fp.emissions_kg for fp in footprints)
+    total = _total([r.footprint for r in records if r.footprint is not None])
     text = (
-        f"{format_energy_j(energy)} and {format_mass_kg(co2)} CO2e in "
-        f"{_plural(len(footprints), 'run')}."
+        f"{format_energy_j(total.energy_j)} and {format_mass_kg(total.emissions_kg)} CO2e in "
+        f"{_plural(total.runs, 'run')}."
     )
-    extra = equivalents.sentence(co2)
+    extra = equivalents.sentence(total.emissions_kg)
     return f"{text} {extra}".strip()
 
 

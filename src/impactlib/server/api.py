@@ -15,7 +15,8 @@ Endpoints (GET only):
   descendants included) since the daemon first saw it, with each domain's method, floor and
   its source, and the timestamp of the figures (the process's owner, or root);
 * ``/v1/users/{uid}``: a user's energy since the daemon started (that user, or root);
-* ``/v1/machine``: measured, per user, per job and unattributed energy (root only).
+* ``/v1/machine``: each domain's whole energy (its quality in ``domains``: measured or
+  estimated), per user, per job and unattributed energy (root only).
 
 Bounds, so that one client cannot disturb the daemon or the others: each read of a request
 waits at most ``READ_TIMEOUT_S``; request line and headers are bounded by ``http.server``
@@ -366,14 +367,14 @@ def user(daemon: Daemon, uid: int) -> dict[str, Any]:
 
 
 def machine(daemon: Daemon) -> dict[str, Any]:
-    """Everything: measured, per user, per job, unattributed (root only)."""
+    """Everything: each whole domain, per user, per job, unattributed (root only)."""
     with daemon.lock:
         a = daemon.attributor
         return {
             "since": _iso(daemon.started_ns),
             "timestamp": _iso(a.last_wall_ns or time.time_ns()),
             "domains": _domains(daemon),
-            "measured_j": a.measured(),
+            "domain_energy_j": a.domain_energy(),
             "unattributed_j": dict(a.unattributed),
             "users_j": {str(uid): dict(e) for uid, e in a.users.items()},
             "jobs_j": {job: dict(e) for job, e in a.jobs.items()},

@@ -38,9 +38,10 @@ from ..attribution.shares import (
     gpu_shares,
     memory_shares,
 )
+from ..footprint import Component, FloorSource, Quality
 from ..meters import CPU_TIME_SPLIT
 from ..meters.base import Domain
-from .minutes import MinuteBuffer
+from .minutes import MinuteBuffer, MinuteKind
 from .procscan import Proc, Scan
 
 MAX_ANCESTRY = 64  # parent links followed at most (a cycle in a torn read must not hang)
@@ -92,11 +93,17 @@ class MachineAttributor:
         ncpus: int,
         total_memory: float,
         policy: str,
+        model_floors_w: Mapping[str, float] | None = None,
     ) -> None:
+        """``model_floors_w``: the idle power the estimation models give their own domains
+        (``MeterSet.known_floors_w``), which a tracker's window uses too: the same floor is
+        named the same in the daemon's answers and in a tracker's record."""
         if policy not in ("usage", "none"):
             raise ValueError(f"idle policy {policy!r}: the daemon attributes by usage or none")
         self.domains = {d.id: d for d in domains}
         self.accounts = {d.id: DomainAccount(d) for d in domains}
+        for domain_id, idle_w in (model_floors_w or {}).items():
+            self.accounts[domain_id].known_floor = Floor(idle_w, FloorSource.MODEL)
         self.ncpus = ncpus
         self.total_memory = total_memory
         self.policy = policy
@@ -120,7 +127,7 @@ class MachineAttributor:
         """Floors from the host power model (calibrated or learned), for measured domains."""
         for domain, floor in floors.items():
             account = self.accounts.get(domain)
-            if account is not None and account.domain.quality == "measured":
+            if account is not None and account.domain.quality is Quality.MEASURED:
                 account.known_floor = floor
 
     # -- accounting --------------------------------------------------------------------
@@ -147,10 +154,10 @@ class MachineAttributor:
             machine_busy = interval.machine_busy_s
             energy = max(energy, 0.0)
             account.add(energy, interval.dt_s, minute, Shares(1.0, 1.0), machine_busy)
-            self.minutes.add_machine(minute, domain_id, energy, account.floor_w)
+            self.minutes.add_machine(minute, account.domain, energy, account.floor_w)
             charged = self._split(account.domain, energy, interval, scan, procs, minute)
             self.unattributed[domain_id] += energy - charged
-            self.minutes.add(minute, "unattributed", "", domain_id, energy - charged)
+            self.minutes.add(minute, MinuteKind.UNATTRIBUTED, "", account.domain, energy - charged)
         self._fold(scan.gone, procs)
 
     def _split(
@@ -171,7 +178,7 @@ class MachineAttributor:
             if joules <= 0.0:
                 continue
             total += joules
-            self._charge(proc, domain.id, joules, minute, procs)
+            self._charge(proc, domain, joules, minute, procs)
         return total
 
     def _shares(
@@ -186,34 +193,34 @@ class MachineAttributor:
             span = max(dt, used / self.ncpus)
             for u in scan.used:
                 yield u.proc, cpu_shares(self.policy, u.cpu_s, busy, self.ncpus, span, 1.0)
-        elif domain.component == "gpu":
+        elif domain.component is Component.GPU:
             weights = self.gpu_weights.get(domain.id, {})
             total = float(sum(weights.values()))
             for pid, weight in weights.items():
                 proc = procs.get(pid)
                 if proc is not None:
                     yield proc, gpu_shares(self.policy, weight, total, True, True)
-        elif domain.component == "memory" and self.total_memory > 0:
+        elif domain.component is Component.MEMORY and self.total_memory > 0:
             for proc in procs.values():
                 if proc.rss_bytes:
                     held = proc.rss_bytes / self.total_memory
                     yield proc, memory_shares(self.policy, proc.rss_bytes, self.total_memory, held)
 
     def _charge(
-        self, proc: Proc, domain: str, joules: float, minute: int, procs: Mapping[int, Proc]
+        self, proc: Proc, domain: Domain, joules: float, minute: int, procs: Mapping[int, Proc]
     ) -> None:
-        _add(self.ledger(proc, self.last_wall_ns).own, domain, joules)
-        _add(self.users.setdefault(proc.uid, {}), domain, joules)
-        self.minutes.add(minute, "user", str(proc.uid), domain, joules)
+        _add(self.ledger(proc, self.last_wall_ns).own, domain.id, joules)
+        _add(self.users.setdefault(proc.uid, {}), domain.id, joules)
+        self.minutes.add(minute, MinuteKind.USER, str(proc.uid), domain, joules)
         if proc.job is not None:
-            _add(self.jobs.setdefault(proc.job, {}), domain, joules)
+            _add(self.jobs.setdefault(proc.job, {}), domain.id, joules)
             self.job_seen_ns[proc.job] = self.last_wall_ns
-            self.minutes.add(minute, "job", proc.job, domain, joules)
+            self.minutes.add(minute, MinuteKind.JOB, proc.job, domain, joules)
         tree = self._trees.get(proc)
         if tree is None:  # once per process and interval, whatever the number of domains
             root = self.tree_root(proc, procs)
             tree = self._trees[proc] = f"{root.uid}:{root.comm}[{root.pid}]"
-        self.minutes.add(minute, "tree", tree, domain, joules)
+        self.minutes.add(minute, MinuteKind.TREE, tree, domain, joules)
 
     @staticmethod
     def tree_root(proc: Proc, procs: Mapping[int, Proc]) -> Proc:
@@ -292,6 +299,7 @@ class MachineAttributor:
         seen_ns = self.ledger(root, self.last_wall_ns).seen_ns
         return TreeEnergy(root, seen_ns, energy, cpu_s, members)
 
-    def measured(self) -> dict[str, float]:
-        """Measured joules per domain since the daemon started."""
+    def domain_energy(self) -> dict[str, float]:
+        """Joules per whole domain since the daemon started (measured or modelled, as the
+        domain's quality says)."""
         return {d: a.total.energy for d, a in self.accounts.items()}

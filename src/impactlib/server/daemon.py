@@ -24,14 +24,14 @@ from ..attribution.power_model import (
     fit,
     load_power_model,
     merge,
-    save_power_model,
+    refine,
 )
 from ..attribution.shares import Floor
 from ..config import Config
 from ..errors import ImpactError, UsageError
 from ..identity import host_name
 from ..log import log
-from ..meters import CPU_TIME_SPLIT, MeterSet, open_meters
+from ..meters import CPU_TIME_SPLIT, MeterSet, MeterSettings, open_meters
 from ..meters.base import Tick
 from ..procfs import MachineCpu, online_cpus, total_memory_bytes
 from ..store import Store, open_store
@@ -70,13 +70,16 @@ class Daemon:
             )
         self.config = config
         self.host = host_name()
-        self.meters = meters if meters is not None else open_meters(config, via_daemon=False)
+        if meters is None:
+            meters = open_meters(MeterSettings.of(config, via_daemon=False))
+        self.meters = meters
         self.table = ProcessTable(config.procfs_root)
         self.attributor = MachineAttributor(
             self.meters.domains(),
             online_cpus(config.procfs_root),
             float(total_memory_bytes(config.procfs_root)),
             config.idle_policy,
+            self.meters.known_floors_w(),
         )
         self.lock = self.attributor.lock  # one lock: a tick and a read never interleave
         self.started_ns = time.time_ns()
@@ -111,11 +114,11 @@ class Daemon:
         fits = {d: m for d, p in points.items() if (m := fit(p, d, "learned")) is not None}
         if not fits:
             return []
-        model = merge(self._model, fits, host=self.host)
-        try:
-            save_power_model(model, self.config)
+        try:  # merged into the saved model as it is now: runs may have added theirs
+            model, _ = refine(self.config, self.host, fits)
         except (ImpactError, OSError) as exc:
             log.warning("impactlib serve: the power model could not be saved: %s", exc)
+            model = merge(self._model, fits, host=self.host)
         self._model = model
         with self.lock:
             self.attributor.set_floors(

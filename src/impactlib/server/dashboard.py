@@ -1,9 +1,14 @@
 """``impactlib dashboard``: a read-only web page of the store's totals, with filters.
 
-Totals per month (over time), per user, per project and per server, from the monthly
-rollups, filtered by project, user, server and months. Built on Starlette (served by
-uvicorn) and Chart.js, whose file is bundled in the package (``data/chart.umd.min.js``,
-MIT, see ``data/ATTRIBUTION.md``): labs are often offline, so nothing is fetched from a CDN.
+Energy and CO2e per month, per user, per project and per server, side by side, filtered by
+project, user, server and months. The figures are the lab report's
+(:mod:`impactlib.report.lab`, ``impactlib report --by ...``), built by the same function and
+sent as the same JSON, so the page and the report can never disagree on a total or a label;
+the numbers a person reads on a bar or in the summary are formatted by
+:mod:`impactlib.units`, as every other output formats them. The page is Starlette (served by
+uvicorn) and Chart.js, whose file is bundled in the package (``data/chart.umd.min.js``, MIT,
+see ``data/ATTRIBUTION.md``): labs are often offline, so nothing is fetched from a CDN. Our
+own script is ``data/dashboard.js``.
 
 Read-only: the only writes are the rollups' refresh. Bound to 127.0.0.1 by default; bound
 anywhere else it requires a token (``?token=`` once, then a cookie, or ``Authorization:
@@ -13,21 +18,31 @@ show who ran what to everyone on it.
 
 from __future__ import annotations
 
-import json
 import secrets
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._time import parse_month
+from ..report import lab
+from ..report.figures import Amounts, lab_amounts
 from ..store.base import Store
 from ..store.rollup import (
     FIRST_MONTH,
     LAST_MONTH,
+    LabTotal,
     Selection,
     dimension_values,
-    lab_totals,
     refresh,
-    unattributed,
+)
+from ..units import (
+    ENERGY_SCALES,
+    MASS_SCALES,
+    Scale,
+    format_energy_j,
+    format_mass_kg,
+    scale_for,
 )
 
 if TYPE_CHECKING:
@@ -36,50 +51,147 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 COOKIE = "impactlib_token"
-CHARTS = (  # id, title, dimension, colour
-    ("month", "Energy per month", "month", "#3b6fb6"),
-    ("user", "Energy per user", "user", "#3a9d5d"),
-    ("project", "Energy per project", "project", "#e08a2e"),
-    ("host", "Energy per server", "host", "#8e5bb5"),
-)
 FILTERS = ("project", "user", "host")
+MONTHS = ("since", "until")
+QUERY = (*MONTHS, *FILTERS)  # what the API's answer can be narrowed by
+PARAMETERS = (*QUERY, "token")  # every query parameter a request may carry
 
 
-def totals(store: Store, selection: Selection) -> dict[str, Any]:
-    """What the page draws: one list per chart, the overall total, the unattributed energy."""
-    refresh(store)
-    out: dict[str, Any] = {}
-    for _, _, dimension, _ in CHARTS:
-        out[dimension] = [
-            {
-                "label": line.keys[dimension],
-                "runs": line.runs,
-                "energy_kwh": line.energy_kwh,
-                "emissions_kg": line.emissions_kg,
-                "measured_kwh": line.measured_kwh,
-            }
-            for line in lab_totals(store, (dimension,), selection)
-        ]
-    overall = lab_totals(store, (), selection)
-    out["total"] = overall[0]._asdict() if overall else None
-    out["unattributed_kwh"] = sum(u.unattributed_kwh for u in unattributed(store, (), selection))
-    return out
+class Quantity(NamedTuple):
+    """What a chart's bars measure: its name, its units, how to read it off a line's amounts
+    and how people read one value of it."""
+
+    key: str
+    title: str
+    scales: tuple[Scale, ...]
+    base_units: Callable[[Amounts], float]  # joules, kilograms: what ``scales`` divide
+    text: Callable[[float], str]  # a value in base units for people, with its unit
 
 
-def _selection(request: Request) -> Selection:
-    query = request.query_params
+ENERGY = Quantity("energy", "Energy", ENERGY_SCALES, lambda a: a.energy_j, format_energy_j)
+CO2E = Quantity("co2e", "CO2e", MASS_SCALES, lambda a: a.emissions_kg, format_mass_kg)
 
-    def value(name: str) -> str | None:
-        text = query.get(name, "").strip()
-        return text or None
 
-    return Selection(
-        since=value("since") or FIRST_MONTH,
-        until=value("until") or LAST_MONTH,
-        project=value("project"),
-        user=value("user"),
-        host=value("host"),
+class Chart(NamedTuple):
+    """One chart of the page: a quantity per value of one lab report dimension."""
+
+    dimension: str
+    noun: str  # the dimension in people's words
+    quantity: Quantity
+    colour: str
+
+    @property
+    def id(self) -> str:
+        """The canvas's id (``c-`` prefixed) and the chart's name in the API."""
+        return f"{self.quantity.key}-{self.dimension}"
+
+    @property
+    def title(self) -> str:
+        """The chart's heading, e.g. ``CO2e per server``."""
+        return f"{self.quantity.title} per {self.noun}"
+
+
+# Each dimension's energy chart, then its CO2e chart beside it (a darker shade).
+CHARTS = tuple(
+    Chart(dimension, noun, quantity, colour)
+    for dimension, noun, colours in (
+        ("month", "month", ("#3b6fb6", "#23446f")),
+        ("user", "user", ("#3a9d5d", "#22603a")),
+        ("project", "project", ("#e08a2e", "#8f5415")),
+        ("host", "server", ("#8e5bb5", "#573570")),
     )
+    for quantity, colour in zip((ENERGY, CO2E), colours, strict=True)
+)
+DIMENSIONS = tuple(dict.fromkeys(chart.dimension for chart in CHARTS))
+
+
+class BadQuery(ValueError):
+    """A query the API cannot answer; its message is the one line the client is sent."""
+
+
+def selection(query: Mapping[str, str]) -> Selection:
+    """The lab report selection a query asks for; :class:`BadQuery` naming what is wrong.
+
+    Months take the forms ``report --since/--until`` take (``YYYY-MM`` or ``YYYY``); an
+    unknown parameter is refused rather than ignored, since a typo (``sinse``) would
+    otherwise show every month as if it were the answer.
+    """
+    unknown = [name for name in query if name not in PARAMETERS]
+    if unknown:
+        raise BadQuery(f"query parameter '{unknown[0]}' is unknown; use {', '.join(QUERY)}")
+
+    def given(name: str) -> str | None:
+        return query.get(name, "").strip() or None
+
+    months = []
+    for name, end in zip(MONTHS, (False, True), strict=True):
+        text = given(name)
+        try:
+            months.append(parse_month(text, end) if text else (LAST_MONTH if end else FIRST_MONTH))
+        except ValueError as exc:
+            raise BadQuery(f"query parameter {name}: {exc}") from exc
+    since, until = months
+    if since > until:
+        raise BadQuery(f"since {since} is after until {until}; swap them")
+    return Selection(since, until, **{name: given(name) for name in FILTERS})
+
+
+def _groups(report: lab.LabReport) -> list[dict[str, Any]]:
+    """A lab report's lines as its JSON writes them (keys, then raw figures)."""
+    return [{**line.keys, **lab.raw_figures(line)} for line in report.lines]
+
+
+def _chart_data(chart: Chart, lines: Sequence[LabTotal]) -> dict[str, Any]:
+    """One chart's bars: heights in the unit the largest calls for (the axis's), and each
+    bar's value as the lab report's table writes it."""
+    values = [chart.quantity.base_units(lab_amounts(line)) for line in lines]
+    scale = scale_for(max((abs(v) for v in values), default=0.0), chart.quantity.scales)
+    return {
+        "id": chart.id,
+        "title": chart.title,
+        "unit": scale.symbol,
+        "labels": [line.keys[chart.dimension] for line in lines],
+        "values": [v / scale.size for v in values],
+        "texts": [chart.quantity.text(v) for v in values],
+    }
+
+
+def _summary(overall: lab.LabReport) -> str:
+    """One line over the selection: the lab report's total row, heading by heading, and the
+    servers' energy that no run was charged (its energy, then the share a meter read), as the
+    lab report's cells write them. Cells are matched to headings by name, never by position,
+    so a column the lab report adds cannot take another's place here."""
+    cells = lab.cells(overall)
+    if cells.total is None:
+        return "no runs in this selection"
+    shown = _headed(cells.header, cells.total)
+    remainder = lab.unattributed_cells(overall)
+    if remainder is not None:  # one line for all servers: the report is by nothing
+        figures = slice(remainder.keys, None)
+        charged = _headed(remainder.header[figures], remainder.rows[0][figures])
+        shown += f"; the servers' energy no run was charged: {charged}"
+    return shown
+
+
+def _headed(header: Sequence[str], row: Sequence[str]) -> str:
+    """``energy 150 Wh, measured 100 %``: each cell after its heading."""
+    return ", ".join(f"{head} {cell}" for head, cell in zip(header, row, strict=True))
+
+
+def totals(store: Store, chosen: Selection) -> dict[str, Any]:
+    """What the API answers: the lab report's groups per dimension, its total and the
+    unattributed energy, as ``report --by ... --format json`` writes them (raw numbers,
+    fixed units), then what the page draws (the charts and the summary, people's units)."""
+    overall = lab.build(store, (), chosen)
+    reports = {dimension: lab.build(store, (dimension,), chosen) for dimension in DIMENSIONS}
+    return {
+        "groups": {dimension: _groups(report) for dimension, report in reports.items()},
+        "total": None if overall.total is None else lab.raw_figures(overall.total),
+        "unattributed": [lab.raw_unattributed(u) for u in overall.unattributed],
+        "note": lab.NOTE,
+        "summary": _summary(overall),
+        "charts": [_chart_data(chart, reports[chart.dimension].lines) for chart in CHARTS],
+    }
 
 
 def _options(values: list[str]) -> str:
@@ -95,13 +207,13 @@ def page(store: Store) -> str:
         for name in FILTERS
     )
     charts = "".join(
-        f'<div class="chart"><h2>{escape(title)}</h2><canvas id="c-{cid}"></canvas></div>'
-        for cid, title, _, _ in CHARTS
+        f'<div class="chart"><h2>{escape(c.title)}</h2><div class="plot">'
+        f'<canvas id="c-{c.id}" data-colour="{c.colour}" role="img"></canvas></div></div>'
+        for c in CHARTS
     )
-    colours = json.dumps({cid: colour for cid, _, _, colour in CHARTS})
     projects = "".join(f"<li>{escape(p)}</li>" for p in dimension_values(store, "project"))
     return _PAGE.format(
-        selects=selects, charts=charts, colours=colours, projects=projects or "<li>none</li>"
+        selects=selects, charts=charts, projects=projects or "<li>none</li>", note=lab.NOTE
     )
 
 
@@ -110,56 +222,18 @@ _PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <style>
 body{{font-family:Helvetica,Arial,sans-serif;margin:16px 24px;color:#222}}
 .filters label{{margin-right:14px}}.grid{{display:grid;grid-template-columns:1fr 1fr;gap:12px}}
-.chart{{border:1px solid #ddd;padding:6px 10px;height:300px}}.chart canvas{{max-height:240px}}
+.chart{{border:1px solid #ddd;padding:6px 10px}}.plot{{position:relative;height:250px}}
 h1{{font-size:1.4em}}h2{{font-size:1em;margin:4px 0}}#total{{font-size:1.1em;margin:8px 0}}
+#total.error{{color:#b00020}}.note{{color:#555;font-size:.9em}}
 </style>
 <script src="static/chart.umd.min.js"></script></head><body>
 <h1>The lab's computing: energy and CO2e</h1>
-<div class="filters">{selects}<label>from <input id="f-since" placeholder="YYYY-MM" size="8">
-</label><label>to <input id="f-until" placeholder="YYYY-MM" size="8"></label></div>
-<div id="total">loading…</div><div class="grid">{charts}</div>
+<div class="filters">{selects}<label>since <input id="f-since" placeholder="YYYY-MM" size="8">
+</label><label>until <input id="f-until" placeholder="YYYY-MM" size="8"></label></div>
+<div id="total" role="status">loading…</div><div class="grid">{charts}</div>
+<p class="note">{note}</p>
 <h2>Projects in this store</h2><ul id="projects">{projects}</ul>
-<script>
-const COLOURS = {colours};
-const token = new URLSearchParams(location.search).get("token");
-const charts = {{}};
-function query() {{
-  const q = new URLSearchParams();
-  for (const f of ["project", "user", "host", "since", "until"]) {{
-    const v = document.getElementById("f-" + f).value.trim();
-    if (v) q.set(f, v);
-  }}
-  if (token) q.set("token", token);
-  return q.toString();
-}}
-function kwh(v) {{ return Number(v.toPrecision(3)); }}
-async function draw() {{
-  const data = await (await fetch("api/totals?" + query())).json();
-  const t = data.total;
-  document.getElementById("total").textContent = t
-    ? `${{t.runs}} runs, ${{kwh(t.energy_kwh)}} kWh, ${{kwh(t.emissions_kg)}} kg CO2e` +
-      `, measured ${{Math.round(100 * t.measured_kwh / (t.energy_kwh || 1))}} %` +
-      (data.unattributed_kwh ? `; servers' unattributed ${{kwh(data.unattributed_kwh)}} kWh` : "")
-    : "no runs in this selection";
-  for (const id of Object.keys(COLOURS)) {{
-    const rows = data[id];
-    const config = {{
-      type: "bar",
-      data: {{labels: rows.map(r => r.label),
-              datasets: [{{label: "kWh", data: rows.map(r => r.energy_kwh),
-                          backgroundColor: COLOURS[id]}}]}},
-      options: {{animation: false, responsive: true, maintainAspectRatio: false,
-                scales: {{y: {{title: {{display: true, text: "kWh"}}}}}},
-                plugins: {{legend: {{display: false}}}}}}
-    }};
-    if (charts[id]) charts[id].destroy();
-    charts[id] = new Chart(document.getElementById("c-" + id), config);
-  }}
-}}
-for (const f of ["project", "user", "host", "since", "until"])
-  document.getElementById("f-" + f).addEventListener("change", draw);
-draw();
-</script></body></html>
+<script src="static/dashboard.js"></script></body></html>
 """
 
 
@@ -197,16 +271,26 @@ def create_app(store: Store, token: str | None = None) -> Starlette:
         return HTMLResponse(page(store))
 
     def api(request: Request) -> Response:
-        return JSONResponse(totals(store, _selection(request)))
+        try:
+            chosen = selection(request.query_params)
+        except BadQuery as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return JSONResponse(totals(store, chosen))
 
-    chart_js = resources.files("impactlib.data").joinpath("chart.umd.min.js").read_bytes()
+    data = resources.files("impactlib.data")
+    scripts = {
+        name: data.joinpath(name).read_bytes() for name in ("chart.umd.min.js", "dashboard.js")
+    }
 
     def script(request: Request) -> Response:
-        return PlainTextResponse(chart_js, media_type="text/javascript")
+        body = scripts.get(request.path_params["name"])
+        if body is None:
+            return PlainTextResponse("not found", 404)
+        return PlainTextResponse(body, media_type="text/javascript")
 
     routes = [
         Route("/", index),
         Route("/api/totals", api),
-        Route("/static/chart.umd.min.js", script),
+        Route("/static/{name}", script),
     ]
     return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])

@@ -8,8 +8,11 @@ prefix, and labels whose ``sum()`` means something. Series:
 * ``impactlib_energy_joules_total{domain,user}``: energy attributed to each user;
 * ``impactlib_job_energy_joules_total{domain,job}``: to each SLURM job;
 * ``impactlib_unattributed_energy_joules_total{domain}``: the remainder (the system, idle
-  power nobody held under the policy), so per domain users + remainder = measured;
-* ``impactlib_measured_energy_joules_total{domain}``: what the meters measured;
+  power nobody held under the policy), so per domain users + remainder = the domain's energy;
+* ``impactlib_domain_energy_joules_total{domain,quality}``: each domain's whole energy,
+  ``quality="measured"`` where a meter read it and ``"estimated"`` where a model gave it
+  (a daemon without readable counters models the CPU): modelled energy is never called
+  measured;
 * ``impactlib_idle_floor_watts{domain,source}``: the idle power in use, and where it came from.
 
 Never a PID label: PIDs are unbounded and recycled, so each would be a new series forever
@@ -78,13 +81,14 @@ class DaemonCollector:
         )
         rest = CounterMetricFamily(
             "impactlib_unattributed_energy_joules",
-            "Measured energy attributed to no user process (system, unheld idle power).",
+            "Energy attributed to no user process (system, unheld idle power).",
             labels=["domain"],
         )
-        measured = CounterMetricFamily(
-            "impactlib_measured_energy_joules",
-            "Energy measured by the meters since the daemon started.",
-            labels=["domain"],
+        whole = CounterMetricFamily(
+            "impactlib_domain_energy_joules",
+            "Energy of each whole domain since the daemon started: measured by a meter, or "
+            "estimated by a model.",
+            labels=["domain", "quality"],
         )
         floors = GaugeMetricFamily(
             "impactlib_idle_floor_watts",
@@ -105,11 +109,11 @@ class DaemonCollector:
                     jobs.add_metric([domain, job], joules)
             for domain, joules in sorted(a.unattributed.items()):
                 rest.add_metric([domain], joules)
-            for domain, joules in sorted(a.measured().items()):
-                measured.add_metric([domain], joules)
+            for domain, joules in sorted(a.domain_energy().items()):
+                whole.add_metric([domain, a.domains[domain].quality], joules)
                 floor = a.floor(domain)
                 floors.add_metric([domain, floor.source], floor.watts)
-        yield from (users, jobs, rest, measured, floors)
+        yield from (users, jobs, rest, whole, floors)
 
 
 def start_exporter(daemon: Daemon, address: str) -> tuple[Any, str]:

@@ -3,12 +3,10 @@
 In order of preference, and labelled in the record (``config["slurm"]["label"]``, the
 components' ``method``/``quality`` and a note):
 
-1. ``measured``: a tracker (``impactlib.init()`` or ``impactlib run`` inside the job)
-   recorded that job id: its runs already stand for the job, so no second record is made
-   (the job would otherwise count twice in every report). Or the daemon
-   (``impactlib serve``) on the job's nodes attributed energy to the job's cgroup: the
-   record holds that energy, per domain and per minute, method ``daemon`` (the daemon
-   names its host as SLURM names the node);
+1. ``measured``: impactlib's daemon (``impactlib serve``) on the job's nodes attributed
+   energy to the job's cgroup: the record holds that energy, per domain and per minute,
+   method ``daemon`` (the daemon names its host as SLURM names the node, and the job by
+   its id, or by its SLUID where SLURM names cgroups so);
 2. ``slurm-exclusive``: SLURM's ``ConsumedEnergyRaw`` (its ``acct_gather_energy`` plugin,
    RAPL or IPMI) for a job that held whole nodes, where that node-level counter is the
    job's own energy (the partition is configured ``exclusive``, or the job held every core
@@ -18,33 +16,57 @@ components' ``method``/``quality`` and a note):
    given), CPU usage from ``TotalCPU``, GPU usage from ``gres/gpuutil`` where SLURM
    gathered it (else 100 %, as GA4HPC assumes), memory as requested.
 
+A job a tracker measured from inside (``impactlib.init()`` or ``impactlib run``: its run
+records the job id) is stood for by the tracker's run: its accounting record is stored all
+the same, marked superseded, and every report leaves it out (:mod:`impactlib.store.slurmjobs`
+says why it is kept and how the order of ingest and sync does not matter). Such a job is
+reported as ``tracked by impactlib``, labelled ``measured`` only where the tracker read a
+meter (``estimated`` where it modelled every component).
+
 A record's id is derived from the cluster and the job id, so ingesting the same period
-twice changes nothing, and all new records of one ingestion are written in one
-transaction. Only finished jobs are ingested: a running one is picked up by a later run.
+twice changes nothing; a job whose accounting changed since (sacct's state, times, CPU time
+or memory; a tracker's run that appeared or went) is written again. Records are written
+in transactions of ``WRITE_BATCH`` jobs, so that a month of a large cluster (100,000 jobs)
+is never held in memory at once; an ingestion stopped half-way leaves whole batches stored,
+and running it again completes it. Only finished jobs are ingested: a running one is
+picked up by a later run.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._time import iso_utc, parse_utc
 from ..config import Config
 from ..errors import ImpactError, UsageError
-from ..footprint import CarbonInfo, ComponentEnergy, Footprint
+from ..footprint import (
+    CarbonInfo,
+    ChargedTo,
+    Component,
+    ComponentEnergy,
+    Extent,
+    Footprint,
+    Method,
+    Quality,
+    Status,
+)
 from ..store import RunRecord, SeriesRow, Store
+from ..store.slurmjobs import JobKey, digest, job_index, job_run_id, marked, tracker_of
 from ..units import J_PER_KWH, S_PER_H, j_to_kwh
 from .hostlist import expand
-from .partitions import PartitionHardware, partition_named
+from .partitions import PartitionHardware, known_partitions, partition_named
 from .sacct import SacctJob
 
 if TYPE_CHECKING:
     from ..planning.estimate import Term
 
 LABELS = ("measured", "slurm-exclusive", "estimated")
+OUTCOMES = ("added", "updated", "already stored", "tracked by impactlib", "not finished")
 FAILED_STATES = ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL")
+WRITE_BATCH = 5000  # jobs per transaction: bounds memory (about 10 kB a record in flight)
 STOPPED_STATES = ("CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED")
 
 
@@ -57,32 +79,17 @@ class IngestedJob(NamedTuple):
 
     job: SacctJob
     label: str  # one of LABELS
-    outcome: str  # "added", "already stored", "measured by impactlib", "not finished"
+    outcome: str  # one of OUTCOMES
     energy_j: float  # PUE included, as reports show energy (0 where no record was made)
 
 
-def job_run_id(cluster: str, job_id: str) -> str:
-    """The record id of a job: the same for the same job, whoever ingests it."""
-    return hashlib.sha256(f"slurm:{cluster}:{job_id}".encode()).hexdigest()[:32]
-
-
-def run_status(state: str) -> str:
+def run_status(state: str) -> Status:
     """The record status of a SLURM state (the state itself is kept in the record)."""
     if state == "COMPLETED":
-        return "completed"
+        return Status.COMPLETED
     if state in FAILED_STATES:
-        return "failed"
-    return "interrupted"  # cancelled, timed out, preempted, past its deadline
-
-
-def _measured_job_ids(runs: Sequence[RunRecord]) -> set[tuple[str, str]]:
-    """(cluster, job id) of jobs a tracker measured from inside (cluster "" if unknown)."""
-    found = set()
-    for run in runs:
-        slurm = run.config.get("slurm")
-        if isinstance(slurm, dict) and slurm.get("source") != "sacct" and slurm.get("job_id"):
-            found.add((str(slurm.get("cluster") or ""), str(slurm["job_id"])))
-    return found
+        return Status.FAILED
+    return Status.INTERRUPTED  # cancelled, timed out, preempted, past its deadline
 
 
 def _is_exclusive(job: SacctJob, partition: PartitionHardware | None) -> bool:
@@ -138,11 +145,11 @@ def _estimated(
     return [
         ComponentEnergy(
             domain=f"{t.component}:green-algorithms",
-            component=t.component,
-            method="green-algorithms",
-            scope="slurm job (allocation)",
-            quality="estimated",
-            measured_j=t.energy_kwh * J_PER_KWH,
+            component=Component(t.component),
+            method=Method.GREEN_ALGORITHMS,
+            extent=Extent.ALLOCATION,
+            quality=Quality.ESTIMATED,
+            domain_j=t.energy_kwh * J_PER_KWH,
             dynamic_j=t.energy_kwh * J_PER_KWH,
             idle_j=0.0,
             unattributed_j=0.0,
@@ -157,11 +164,11 @@ def _exclusive(job: SacctJob) -> list[ComponentEnergy]:
     return [
         ComponentEnergy(
             domain="node:slurm",
-            component="node",
-            method="slurm-exclusive",
-            scope="slurm job (whole nodes)",
-            quality="measured",
-            measured_j=joules,
+            component=Component.NODE,
+            method=Method.SLURM_EXCLUSIVE,
+            extent=Extent.MACHINE,
+            quality=Quality.MEASURED,
+            domain_j=joules,
             dynamic_j=joules,
             idle_j=0.0,
             unattributed_j=0.0,
@@ -175,7 +182,7 @@ class _Measured(NamedTuple):
     """What impactlib's daemon attributed to a job on its nodes."""
 
     components: list[ComponentEnergy]
-    per_minute: dict[tuple[str, str], float]  # (minute ISO, component kind) -> J
+    per_minute: dict[tuple[str, Component], float]  # (minute ISO, component kind) -> J
     hosts: list[str]
 
 
@@ -188,7 +195,8 @@ class DaemonJobs:
         self._hosts: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
 
     def rows(self, host: str, raw_job_id: str) -> list[tuple[Any, ...]]:
-        """(host, minute, kind, name, domain, energy_j, floor_w) of one job on one host."""
+        """(host, minute, kind, name, domain, energy_j, floor_w, quality) of one job on one
+        host."""
         if host not in self._hosts:
             by_job: dict[str, list[tuple[Any, ...]]] = {}
             for row in self._store.host_minutes(host, "job"):
@@ -202,34 +210,43 @@ class DaemonJobs:
             hosts = expand(job.nodes)
         except ValueError as exc:
             raise IngestError(f"job {job.job_id}: node list {job.nodes!r} ({exc})") from exc
-        per_domain: dict[tuple[str, str], float] = {}
-        per_minute: dict[tuple[str, str], float] = {}
+        per_domain: dict[tuple[str, str, Quality], float] = {}
+        per_minute: dict[tuple[str, Component], float] = {}
         seen = []
         for host in hosts:
             rows = self.rows(host, job.raw_job_id)
             seen += [host] if rows else []
-            for _, minute, _, _, domain, joules, _ in rows:
-                kind = str(domain).split(":", 1)[0]
-                per_domain[(host, domain)] = per_domain.get((host, domain), 0.0) + joules
+            for _, minute, _, _, domain, joules, _, quality in rows:
+                kind = _component_of(str(domain))
+                # The daemon's share of a metered domain is attributed; of a modelled one,
+                # still an estimate.
+                served = Quality.ATTRIBUTED if Quality(quality).metered else Quality.ESTIMATED
+                key = (host, str(domain), served)
+                per_domain[key] = per_domain.get(key, 0.0) + joules
                 per_minute[(minute, kind)] = per_minute.get((minute, kind), 0.0) + joules
         if not per_domain:
             return None
         components = [
             ComponentEnergy(
                 domain=f"{domain}@{host}",
-                component=str(domain).split(":", 1)[0],
-                method="daemon",
-                scope="slurm job (its cgroup)",
-                quality="attributed",
-                measured_j=joules,
+                component=_component_of(domain),
+                method=Method.DAEMON,
+                extent=Extent.MACHINE,
+                quality=quality,
+                domain_j=joules,
                 dynamic_j=joules,
                 idle_j=0.0,
                 unattributed_j=0.0,
                 note=f"attributed to the job's cgroup by impactlib's daemon on {host}",
             )
-            for (host, domain), joules in sorted(per_domain.items())
+            for (host, domain, quality), joules in sorted(per_domain.items())
         ]
         return _Measured(components, per_minute, seen)
+
+
+def _component_of(domain_id: str) -> Component:
+    """The component of a domain id (``cpu:package-0`` is a CPU's)."""
+    return Component(domain_id.split(":", 1)[0])
 
 
 class _Pricing(NamedTuple):
@@ -239,13 +256,16 @@ class _Pricing(NamedTuple):
 
 def _pricing(config: Config) -> _Pricing:
     """The configured zone's annual intensity (accounting is priced after the fact, once)."""
-    from ..carbon.location import resolve_zone
+    from ..carbon.location import locate
     from ..carbon.select import static_series
 
-    zone, located_by = resolve_zone(config)
-    static = static_series(zone)
+    location = locate(config)
+    static = static_series(location.zone)
     g = static.points[0].g_per_kwh
-    return _Pricing(CarbonInfo(static.source, static.zone, g, static.detail, None, located_by), g)
+    carbon = CarbonInfo(
+        static.source, static.zone, g, static.detail, None, location.by, location.detail
+    )
+    return _Pricing(carbon, g)
 
 
 def _hourly(run_id: str, job: SacctJob, components: Sequence[ComponentEnergy]) -> list[SeriesRow]:
@@ -268,11 +288,15 @@ def _hourly(run_id: str, job: SacctJob, components: Sequence[ComponentEnergy]) -
 
 
 def job_record(
-    job: SacctJob, config: Config, pricing: _Pricing, measured: _Measured | None = None
+    job: SacctJob,
+    config: Config,
+    pricing: _Pricing,
+    partitions: tuple[PartitionHardware, ...],
+    measured: _Measured | None = None,
 ) -> tuple[RunRecord, list[SeriesRow]]:
     """The run record of a job no tracker measured (the daemon's figures where it has
     them), and its series."""
-    partition = partition_named(config.slurm_partitions, job.partition)
+    partition = partition_named(partitions, job.partition)
     exclusive = measured is None and bool(job.energy_j) and _is_exclusive(job, partition)
     if measured is not None:
         components, label = measured.components, "measured"
@@ -288,7 +312,7 @@ def job_record(
             f"SLURM's ConsumedEnergyRaw ({job.energy_j:g} J) not used: it covers whole nodes "
             "and the job shared them (set exclusive or cores_per_node for the partition)"
         )
-    if partition is None and label == "estimated":
+    if (partition is None or not partition.has_hardware) and label == "estimated":
         notes.append(
             f"partition {job.partition} has no hardware in slurm_partitions: the Green "
             "Algorithms 'any' CPU (12 W/core) and GPU (200 W) were used"
@@ -298,7 +322,7 @@ def job_record(
     energy = sum(c.energy_j for c in components)
     footprint = Footprint(
         run_id=run_id,
-        scope="slurm-job",
+        charged_to=ChargedTo.SLURM_JOB,
         idle_policy="allocation",
         started_at=started,
         ended_at=job.end or started,
@@ -342,30 +366,50 @@ def job_record(
     return record, _hourly(run_id, job, components)
 
 
+def _tracked_label(run: RunRecord | None) -> str:
+    """A tracked job's label: ``measured`` only where its tracker read a meter."""
+    fp = run.footprint if run is not None else None
+    metered = fp is not None and any(c.quality.metered for c in fp.components)
+    return "measured" if metered else "estimated"
+
+
 def ingest(jobs: Sequence[SacctJob], store: Store, config: Config) -> list[IngestedJob]:
-    """Store the finished jobs not stored yet, all at once; say what happened to each."""
-    runs = store.list_runs()
-    stored = {r.id for r in runs}
-    measured = _measured_job_ids(runs)
+    """Store the finished jobs not stored yet, or stored as they were before, all at once;
+    say what happened to each."""
+    from ..store.sync import put_runs
+
+    known = job_index(store)
     pricing = _pricing(config)
+    partitions = known_partitions(config)  # configured, and what SLURM says of them
     daemon = DaemonJobs(store)
     outcomes: list[IngestedJob] = []
-    new: list[tuple[RunRecord, list[SeriesRow]]] = []
+    changed: list[tuple[RunRecord, list[SeriesRow]]] = []
     for job in jobs:
-        if (job.cluster, job.job_id) in measured or ("", job.job_id) in measured:
-            outcomes.append(IngestedJob(job, "measured", "measured by impactlib", 0.0))
-            continue
         if not job.finished or not (job.start or job.end):
             outcomes.append(IngestedJob(job, "", "not finished", 0.0))
             continue
-        record, series = job_record(job, config, pricing, daemon.measured(job))
-        assert record.footprint is not None
-        label = record.config["slurm"]["label"]
-        energy = record.footprint.energy_j * record.footprint.pue
-        if record.id in stored:
-            outcomes.append(IngestedJob(job, label, "already stored", energy))
+        record, series = job_record(job, config, pricing, partitions, daemon.measured(job))
+        fp = record.footprint
+        assert fp is not None
+        key = JobKey(job.cluster, job.job_id)
+        tracker = tracker_of(known.trackers, key)
+        record = replace(record, config=marked(record.config, tracker))
+        old = known.accounting.get(key)
+        if old is not None and old.digest == digest(record.config["slurm"]):
+            outcome = "already stored"
+        else:
+            changed.append((record, series))
+            if len(changed) >= WRITE_BATCH:
+                put_runs(store, changed)
+                changed = []
+            # An estimate that was superseded counts again: added, as far as reports go.
+            counted_before = old is not None and not old.superseded
+            outcome = "updated" if counted_before else "added"
+        if tracker is not None:
+            label, energy = _tracked_label(store.get_run(tracker)), 0.0
+            outcomes.append(IngestedJob(job, label, "tracked by impactlib", energy))
             continue
-        new.append((record, series))
-        outcomes.append(IngestedJob(job, label, "added", energy))
-    store.insert_finished(new)
+        energy = fp.energy_j * fp.pue
+        outcomes.append(IngestedJob(job, record.config["slurm"]["label"], outcome, energy))
+    put_runs(store, changed)
     return outcomes

@@ -29,7 +29,8 @@ class SlurmJob(NamedTuple):
     node: str | None
     gpus: tuple[str, ...]  # global GPU ids on this node (SLURM_STEP_GPUS or SLURM_JOB_GPUS)
     cpus_on_node: int | None
-    memory_per_node_mb: int | None
+    memory_per_node_mb: int | None  # SLURM_MEM_PER_NODE (--mem)
+    memory_per_cpu_mb: int | None  # SLURM_MEM_PER_CPU (--mem-per-cpu, or DefMemPerCPU)
     sluid: str | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,5 +64,6 @@ def detect(environ: Mapping[str, str]) -> SlurmJob | None:
         gpus=tuple(g.strip() for g in gpus.split(",") if g.strip()),
         cpus_on_node=_int(environ.get("SLURM_CPUS_ON_NODE")),
         memory_per_node_mb=_int(environ.get("SLURM_MEM_PER_NODE")),
+        memory_per_cpu_mb=_int(environ.get("SLURM_MEM_PER_CPU")),
         sluid=environ.get("SLURM_JOB_SLUID") or None,
     )

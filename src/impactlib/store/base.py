@@ -1,32 +1,28 @@
-"""Store operations in terms of one tiny ``execute`` primitive the back-ends provide."""
+"""Store operations in terms of two primitives each back-end provides: :meth:`Store.read`
+and :meth:`Store.write`.
+
+They are the store's public interface below the named operations: the rollups
+(:mod:`.rollup`) and ``sync`` (:mod:`.sync`) run their own statements through them, with
+the ``:name`` parameters of :mod:`.schema`, on SQLite and PostgreSQL alike. Reading a record
+is only reading: whether a ``running`` record's process died is judged by the caller that
+shows it (:func:`.records.with_liveness`), not here.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .._time import iso_utc, now_utc, parse_utc
-from ..footprint import Footprint
-from ..identity import host_name
-from . import schema
+from .._time import iso_utc, now_utc
+from ..footprint import Footprint, Status
+from . import schema, slurmjobs
 from .records import RunRecord, SeriesRow
 
 Row = Sequence[Any]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store(ABC):
@@ -51,14 +47,16 @@ class Store(ABC):
         return iso_utc(now, timespec="microseconds")
 
     @abstractmethod
-    def _write(
+    def write(
         self, statements: Iterable[tuple[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]]
     ) -> None:
-        """Run statements in one write transaction (a list of params = executemany)."""
+        """Run ``(sql, params)`` pairs in one write transaction, all or none (a list of
+        params runs the statement once per item); :class:`~impactlib.errors.StoreError`
+        when the store refuses."""
 
     @abstractmethod
-    def _query(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
-        """Run one read-only query."""
+    def read(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of one read-only query with ``:name`` parameters."""
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release connections."""
@@ -66,7 +64,7 @@ class Store(ABC):
     # -- writing -----------------------------------------------------------------------
     def insert_run(self, record: RunRecord, save_interval: float) -> None:
         """Create the record of a run that is starting (status ``running``)."""
-        self._write([(schema.INSERT_RUN, insert_params(record, save_interval))])
+        self.write([(schema.INSERT_RUN, insert_params(record, save_interval))])
 
     def checkpoint(
         self,
@@ -77,7 +75,7 @@ class Store(ABC):
         epochs: Sequence[float] = (),
     ) -> None:
         """Save the run's current figures and (new or changed) series rows atomically."""
-        self._write(self._checkpoint_statements(run_id, status, footprint, series, epochs))
+        self.write(self._checkpoint_statements(run_id, status, footprint, series, epochs))
 
     def _checkpoint_statements(
         self,
@@ -116,23 +114,9 @@ class Store(ABC):
             )
         return statements
 
-    def insert_finished(self, runs: Sequence[tuple[RunRecord, Sequence[SeriesRow]]]) -> None:
-        """Store finished runs made from other accounting (``impactlib slurm ingest``), all
-        in one transaction: every one of them or none. A run whose id is already stored
-        keeps its row; its figures are written again, identical, by the same ingestion."""
-        statements: list[tuple[str, Any]] = []
-        for record, series in runs:
-            assert record.footprint is not None
-            statements.append((schema.INSERT_RUN_IF_NEW, insert_params(record, 0.0)))
-            statements += self._checkpoint_statements(
-                record.id, record.status, record.footprint, series, record.epochs
-            )
-        if statements:
-            self._write(statements)
-
     def set_model(self, run_id: str, model: Mapping[str, Any]) -> None:
         """Attach model metrics to a run."""
-        self._write([(schema.UPDATE_MODEL, {"id": run_id, "model": json.dumps(dict(model))})])
+        self.write([(schema.UPDATE_MODEL, {"id": run_id, "model": json.dumps(dict(model))})])
 
     def save_floors(self, host: str, floors_w: Mapping[str, float]) -> None:
         """Remember the lowest power seen per domain on this host."""
@@ -141,61 +125,57 @@ class Store(ABC):
             {"host": host, "domain": d, "watts": w, "updated_at": now} for d, w in floors_w.items()
         ]
         if rows:
-            self._write([(schema.UPSERT_FLOOR, rows)])
+            self.write([(schema.UPSERT_FLOOR, rows)])
 
     def add_host_minutes(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Add the daemon's per-minute aggregates (host, minute, kind, name, domain,
         energy_j, floor_w: the energy adds to what the row holds), in one transaction."""
         if rows:
-            from .rollup import ADD_HOST_MONTH, host_month_increments
-
             # The lab reports' monthly rollup, kept current in the same transaction.
             statements: list[tuple[str, Any]] = [(schema.ADD_HOST_MINUTE, list(rows))]
-            months = host_month_increments(rows)
+            months = schema.host_month_increments(rows)
             if months:
-                statements.append((ADD_HOST_MONTH, months))
-            self._write(statements)
+                statements.append((schema.ADD_HOST_MONTH, months))
+            self.write(statements)
 
     # -- reading -----------------------------------------------------------------------
     def host_minutes(self, host: str, kind: str | None = None) -> list[tuple[Any, ...]]:
         """The daemon's per-minute aggregates of ``host`` (of one ``kind`` when given):
         (host, minute, kind, name, domain, energy_j, floor_w), oldest first."""
-        rows = self._query(schema.SELECT_HOST_MINUTES, {"host": host, "kind": kind})
+        rows = self.read(schema.SELECT_HOST_MINUTES, {"host": host, "kind": kind})
         return [tuple(row) for row in rows]
 
     def floors(self, host: str) -> dict[str, float]:
         """Remembered floors of ``host``."""
-        return {str(d): float(w) for d, w in self._query(schema.SELECT_FLOORS, {"host": host})}
+        return {str(d): float(w) for d, w in self.read(schema.SELECT_FLOORS, {"host": host})}
 
     def get_run(self, run_id: str) -> RunRecord | None:
         """One run by id, or by a unique id prefix."""
-        rows = self._query(schema.SELECT_RUN, {"id": run_id})
+        rows = self.read(schema.SELECT_RUN, {"id": run_id})
         if not rows and run_id:
-            rows = self._query(schema.SELECT_RUN_PREFIX, {"prefix": f"{run_id}%"})
+            rows = self.read(schema.SELECT_RUN_PREFIX, {"prefix": f"{run_id}%"})
             if len(rows) != 1:
                 return None
         return self._record(rows[0]) if rows else None
 
     def list_runs(
-        self, project: str | None = None, experiment: str | None = None
+        self, project: str | None = None, experiment: str | None = None, *, superseded: bool = False
     ) -> list[RunRecord]:
-        """Runs, oldest first, optionally of one project/experiment."""
-        rows = self._query(schema.SELECT_RUNS, {"project": project, "experiment": experiment})
-        return [self._record(row) for row in rows]
+        """Runs, oldest first, optionally of one project/experiment; without the SLURM
+        accounting records that a tracker's run stands for (one record per job,
+        :mod:`.slurmjobs`), unless ``superseded``."""
+        rows = self.read(schema.SELECT_RUNS, {"project": project, "experiment": experiment})
+        records = [self._record(row) for row in rows]
+        return records if superseded else slurmjobs.standing(records)
 
     def series(self, run_id: str) -> list[SeriesRow]:
         """The per-minute series of a run."""
-        rows = self._query(schema.SELECT_SERIES, {"run_id": run_id})
+        rows = self.read(schema.SELECT_SERIES, {"run_id": run_id})
         return [SeriesRow(str(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     @staticmethod
     def _record(values: Row) -> RunRecord:
         row = schema.RunRow._make(values)
-        status = row.status
-        if status == "running" and _looks_dead(
-            row.host, int(row.pid), row.updated_at, float(row.save_interval)
-        ):
-            status = "killed"
         return RunRecord(
             id=row.id,
             project=row.project,
@@ -208,11 +188,12 @@ class Store(ABC):
             started_at=row.started_at,
             ended_at=row.ended_at,
             updated_at=row.updated_at,
-            status=status,
+            status=Status(row.status),
             config=json.loads(row.config) if row.config else {},
             footprint=Footprint.from_dict(json.loads(row.footprint)) if row.footprint else None,
             model=json.loads(row.model) if row.model else None,
             epochs=tuple(json.loads(row.epochs)) if row.epochs else (),
+            save_interval=float(row.save_interval),
         )
 
 
@@ -232,14 +213,3 @@ def insert_params(record: RunRecord, save_interval: float) -> dict[str, Any]:
         "save_interval": save_interval,
         "config": json.dumps(record.config, default=str),
     }
-
-
-def _looks_dead(host: str, pid: int, updated_at: str, save_interval: float) -> bool:
-    """A ``running`` record whose process is gone (same host) or silent for too long."""
-    if host == host_name():
-        return not _pid_alive(pid)
-    try:
-        updated = parse_utc(updated_at)
-    except ValueError:
-        return False
-    return now_utc() - updated > timedelta(seconds=3 * save_interval + 60)

@@ -5,8 +5,8 @@ becomes a finished run with CodeCarbon's own figures, unchanged: its energy (kWh
 included) split into CPU, GPU and RAM as CodeCarbon split it, and its emissions (kg). What
 CodeCarbon recorded about its method (version, tracking mode, the machine) is kept in the
 record's config and in each component's note. CodeCarbon's file does not say whether a
-figure was read from RAPL/NVML or modelled from a TDP, so imported energy counts as
-*estimated*: a lab report must not call it measured on a guess.
+figure was read from RAPL/NVML or modelled from a TDP, so imported energy has its own
+quality, *imported*: a lab report must not call it measured on a guess.
 
 A row is keyed by CodeCarbon's ``run_id``, so importing a file twice, or a file that
 CodeCarbon appended to since, stores each run once (a later row of the same run, written by
@@ -27,14 +27,26 @@ from typing import Any
 
 from .._time import UTC, iso_utc
 from ..errors import UsageError
-from ..footprint import CarbonInfo, ComponentEnergy, Footprint
+from ..footprint import (
+    CarbonInfo,
+    ChargedTo,
+    Component,
+    ComponentEnergy,
+    Extent,
+    FloorSource,
+    Footprint,
+    LocatedBy,
+    Method,
+    Quality,
+    Status,
+)
 from ..units import J_PER_KWH
 from .records import RunRecord
 
 REQUIRED = ("timestamp", "project_name", "run_id", "duration", "emissions", "energy_consumed")
 # CodeCarbon's split of energy_consumed: its column -> our component kind.
-PARTS = {"cpu_energy": "cpu", "gpu_energy": "gpu", "ram_energy": "memory"}
-METHOD = "codecarbon"
+PARTS = {"cpu_energy": Component.CPU, "gpu_energy": Component.GPU, "ram_energy": Component.MEMORY}
+METHOD = Method.CODECARBON
 SOURCE = "imported from CodeCarbon"
 _BYTES_PER_GIB = 1024**3
 
@@ -121,7 +133,7 @@ def _record(
         started_at=fp.started_at,
         ended_at=fp.ended_at,
         updated_at=fp.ended_at or fp.started_at,
-        status="completed",
+        status=Status.COMPLETED,
         config={
             "source": SOURCE,
             "file": str(path),
@@ -152,10 +164,8 @@ def _footprint(
     parts = {kind: _number(row, column, where) for column, kind in PARTS.items()}
     rest = total_kwh - sum(parts.values())
     if abs(rest) > 1e-9 * max(abs(total_kwh), 1e-12):
-        parts["other"] = rest  # energy CodeCarbon counted but did not split
-    components = tuple(
-        _component(kind, kwh, pue, mode, note) for kind, kwh in parts.items() if kwh != 0
-    )
+        parts[Component.OTHER] = rest  # energy CodeCarbon counted but did not split
+    components = tuple(_component(kind, kwh, pue, note) for kind, kwh in parts.items() if kwh != 0)
     emissions = _number(row, "emissions", where)
     zone = (row.get("country_iso_code") or "").strip() or (row.get("region") or "").strip()
     cloud = (row.get("cloud_provider") or "").strip()
@@ -166,11 +176,12 @@ def _footprint(
         zone=zone,
         mean_g_per_kwh=emissions / total_kwh * 1000 if total_kwh else 0.0,
         detail=f"intensity as CodeCarbon {version} applied it",
-        located_by="CodeCarbon",
+        located_by=LocatedBy.IMPORTED,
+        located_detail="CodeCarbon",
     )
     return Footprint(
         run_id=run_id,
-        scope="machine" if mode == "machine" else "process",
+        charged_to=ChargedTo.MACHINE if mode == "machine" else ChargedTo.PROCESS,
         idle_policy="none",
         started_at=started,
         ended_at=ended,
@@ -183,20 +194,20 @@ def _footprint(
     )
 
 
-def _component(kind: str, kwh: float, pue: float, mode: str, note: str) -> ComponentEnergy:
+def _component(kind: Component, kwh: float, pue: float, note: str) -> ComponentEnergy:
     joules = kwh / pue * J_PER_KWH  # our components are before PUE; CodeCarbon's include it
     return ComponentEnergy(
         domain=f"{METHOD}:{kind}",
         component=kind,
         method=METHOD,
-        scope=mode,
-        quality="estimated",
-        measured_j=joules,
+        extent=Extent.MACHINE,  # CodeCarbon reads or models the machine, then shares it
+        quality=Quality.IMPORTED,
+        domain_j=joules,
         dynamic_j=joules,
         idle_j=0.0,
         unattributed_j=0.0,
         note=note,
-        idle_floor_source="model",
+        idle_floor_source=FloorSource.MODEL,
     )
 
 

@@ -11,13 +11,16 @@ cannot (tens of millions of rows), so two small tables hold the sums by UTC mont
   without series (imported from CodeCarbon, or too short) lands in the month it started.
   Each row remembers the ``runs.updated_at`` it was computed from: a run checkpointed or
   synced since is *stale* and is rolled again, and only stale runs are.
-- ``host_months``: the daemon's ``host_minutes`` summed per host and month (the machine's
-  measured energy and the unattributed remainder: other users, the system, idle not held by
+- ``host_months``: the daemon's ``host_minutes`` summed per host and month: the machine's
+  energy a meter read (``measured_j``), the machine's energy a model gave (``estimated_j``:
+  a daemon that cannot read the CPU's counters models it, and that is never called
+  measured) and the unattributed remainder (other users, the system, idle not held by
   anyone). The daemon writes its rows as increments, and the same transaction adds them to
-  ``host_months`` (:func:`host_month_increments`), so this rollup is always current and a
-  report never re-reads a month of minutes. A sync, which copies rows as values, rolls the
-  months it touched again for those hosts (:func:`reroll_host`); a store filled before this
-  rollup existed is rolled whole once, by the first refresh.
+  ``host_months`` (:func:`.schema.host_month_increments`, beside the statements the store
+  runs), so this rollup is always current and a report never re-reads a month of minutes.
+  A sync, which copies rows as values, rolls the months it touched again for those hosts
+  (:func:`reroll_host`); a store filled before this rollup existed is rolled whole once, by
+  the first refresh.
 
 :func:`refresh` brings run rollups up to date and is cheap when nothing changed (one indexed
 query); :func:`lab_totals` and :func:`unattributed` read them. SQL here is parameterised;
@@ -30,7 +33,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..footprint import Quality
 from ..units import J_PER_KWH
+from . import slurmjobs
 
 if TYPE_CHECKING:
     from .base import Store
@@ -43,13 +48,16 @@ DIMENSIONS = {
     "host": "r.host",
     "month": "m.month",
 }
-MEASURED_QUALITIES = ("measured", "attributed")  # read from a meter (all of it or a share)
+# Read from a meter (all of a domain or a share of it); every other quality is not measured.
+MEASURED_QUALITIES = tuple(q.value for q in Quality if q.metered)
+_METERED_SQL = ", ".join(f"'{q}'" for q in MEASURED_QUALITIES)  # constants, never input
 _CHUNK = 500  # runs rolled per transaction, and ids per IN (...) list
 _BULK = 2_000  # from this many stale runs on, one pass over all series beats one per run
 FIRST_MONTH, LAST_MONTH = "0000-00", "9999-99"
 
+# A superseded SLURM accounting record (store/slurmjobs.py) has no months: it is never stale.
 _SELECT_STALE = """SELECT r.id FROM runs r WHERE NOT EXISTS (SELECT 1 FROM run_months m
-    WHERE m.run_id = r.id AND m.run_updated_at = r.updated_at)"""
+    WHERE m.run_id = r.id AND m.run_updated_at = r.updated_at) AND r.config NOT LIKE :marked"""
 _SELECT_RUNS = """SELECT id, updated_at, started_at, duration_s, energy_kwh, emissions_kg,
     footprint FROM runs WHERE id IN ({ids})"""
 _SERIES_MONTHS = """SELECT run_id, substr(minute, 1, 7), SUM(energy_j) FROM series
@@ -68,20 +76,18 @@ _INSERT_RUN_MONTH = """INSERT INTO run_months (run_id, month, energy_kwh, emissi
 _ANY_HOST_MONTH = "SELECT 1 FROM host_months LIMIT 1"
 _ANY_HOST_MINUTE = "SELECT 1 FROM host_minutes LIMIT 1"
 _DELETE_HOST_MONTHS = "DELETE FROM host_months WHERE host = :host AND month >= :month"
-_ROLL_ALL_HOST_MONTHS = """INSERT INTO host_months (host, month, measured_j, unattributed_j)
+_ROLL_ALL_HOST_MONTHS = f"""INSERT INTO host_months (host, month, measured_j, estimated_j,
+    unattributed_j)
     SELECT host, substr(minute, 1, 7),
-    SUM(CASE WHEN kind = 'machine' THEN energy_j ELSE 0 END),
+    SUM(CASE WHEN kind = 'machine' AND quality IN ({_METERED_SQL}) THEN energy_j ELSE 0 END),
+    SUM(CASE WHEN kind = 'machine' AND quality NOT IN ({_METERED_SQL}) THEN energy_j
+        ELSE 0 END),
     SUM(CASE WHEN kind = 'unattributed' THEN energy_j ELSE 0 END)
-    FROM host_minutes WHERE {where} GROUP BY 1, 2
+    FROM host_minutes WHERE {{where}} GROUP BY 1, 2
     ON CONFLICT (host, month) DO UPDATE SET measured_j = excluded.measured_j,
-    unattributed_j = excluded.unattributed_j"""
+    estimated_j = excluded.estimated_j, unattributed_j = excluded.unattributed_j"""
 _ROLL_HOST_MONTHS = _ROLL_ALL_HOST_MONTHS.format(where="host = :host AND minute >= :month")
 _ROLL_ALL_HOST_MONTHS = _ROLL_ALL_HOST_MONTHS.format(where="1 = 1")
-ADD_HOST_MONTH = """INSERT INTO host_months (host, month, measured_j, unattributed_j)
-    VALUES (:host, :month, :measured_j, :unattributed_j)
-    ON CONFLICT (host, month) DO UPDATE SET
-    measured_j = host_months.measured_j + excluded.measured_j,
-    unattributed_j = host_months.unattributed_j + excluded.unattributed_j"""
 
 
 class MonthShare(NamedTuple):
@@ -103,7 +109,9 @@ class LabTotal(NamedTuple):
     """One line of a lab report: the values of the grouping dimensions and the sums.
 
     ``runs`` counts distinct runs (a run that crosses a month counts in both months' lines
-    and once in a line over both). Energies include PUE.
+    and once in a line over both). Energies include PUE. ``measured_kwh`` is the energy a
+    meter read (quality measured or attributed), ``estimated_kwh`` the rest (modelled,
+    estimated from accounting, imported from another tool).
     """
 
     keys: dict[str, str]
@@ -118,11 +126,13 @@ class LabTotal(NamedTuple):
 
 
 class Unattributed(NamedTuple):
-    """A server's energy that no run was charged, per host and/or month (before PUE)."""
+    """A server's energy that no run was charged, per host and/or month (before PUE):
+    ``measured_kwh`` of the machine a meter read, ``estimated_kwh`` a model gave."""
 
     keys: dict[str, str]
     measured_kwh: float
     unattributed_kwh: float
+    estimated_kwh: float
 
 
 class Selection(NamedTuple):
@@ -138,7 +148,10 @@ class Selection(NamedTuple):
 
 def refresh(store: Store) -> int:
     """Roll stale runs (and host months, if never rolled); returns how many runs were rolled."""
-    stale = [str(row[0]) for row in store._query(_SELECT_STALE, {})]
+    stale = [str(row[0]) for row in store.read(_SELECT_STALE, {"marked": slurmjobs.MARKED_LIKE})]
+    # New tracker runs of SLURM jobs supersede the jobs' accounting records, whose months go.
+    superseded = set(slurmjobs.mark_superseded(store, stale))
+    stale = [run_id for run_id in stale if run_id not in superseded]
     bulk = _all_series_months(store) if len(stale) >= _BULK else None
     for start in range(0, len(stale), _CHUNK):
         chunk = stale[start : start + _CHUNK]
@@ -149,9 +162,9 @@ def refresh(store: Store) -> int:
         ]
         if rows:  # none only if the runs were deleted meanwhile
             statements.append((_INSERT_RUN_MONTH, rows))
-        store._write(statements)
-    if not store._query(_ANY_HOST_MONTH, {}) and store._query(_ANY_HOST_MINUTE, {}):
-        store._write([(_ROLL_ALL_HOST_MONTHS, {})])
+        store.write(statements)
+    if not store.read(_ANY_HOST_MONTH, {}) and store.read(_ANY_HOST_MINUTE, {}):
+        store.write([(_ROLL_ALL_HOST_MONTHS, {})])
     return len(stale)
 
 
@@ -163,16 +176,16 @@ def _in_list(ids: Sequence[str]) -> tuple[str, dict[str, str]]:
 
 def _runs(store: Store, ids: Sequence[str]) -> list[Sequence[Any]]:
     placeholders, params = _in_list(ids)
-    return store._query(_SELECT_RUNS.format(ids=placeholders), params)
+    return store.read(_SELECT_RUNS.format(ids=placeholders), params)
 
 
 def _series_months(store: Store, ids: Sequence[str]) -> dict[str, dict[str, float]]:
     placeholders, params = _in_list(ids)
-    return _by_run(store._query(_SERIES_MONTHS.format(ids=placeholders), params))
+    return _by_run(store.read(_SERIES_MONTHS.format(ids=placeholders), params))
 
 
 def _all_series_months(store: Store) -> dict[str, dict[str, float]]:
-    return _by_run(store._query(_ALL_SERIES_MONTHS, {}))
+    return _by_run(store.read(_ALL_SERIES_MONTHS, {}))
 
 
 def _by_run(rows: Iterable[Sequence[Any]]) -> dict[str, dict[str, float]]:
@@ -216,27 +229,11 @@ def _shares(run: Sequence[Any], months: Mapping[str, Mapping[str, float]]) -> li
     ]
 
 
-def host_month_increments(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The daemon's per-minute increments summed per host and month, for ``ADD_HOST_MONTH``
-    in the transaction that adds them to ``host_minutes``."""
-    sums: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        column = {"machine": "measured_j", "unattributed": "unattributed_j"}.get(row["kind"])
-        if column is None:
-            continue
-        key = (str(row["host"]), str(row["minute"])[:7])
-        entry = sums.setdefault(
-            key, {"host": key[0], "month": key[1], "measured_j": 0.0, "unattributed_j": 0.0}
-        )
-        entry[column] += float(row["energy_j"])
-    return list(sums.values())
-
-
 def reroll_host(store: Store, host: str, month: str) -> None:
     """Roll ``host``'s months from ``month`` (``YYYY-MM``) on again from its minutes."""
     # A month's stamps start with "YYYY-MM", so every stamp of that month sorts at or after it.
     params = {"host": host, "month": month}
-    store._write([(_DELETE_HOST_MONTHS, params), (_ROLL_HOST_MONTHS, params)])
+    store.write([(_DELETE_HOST_MONTHS, params), (_ROLL_HOST_MONTHS, params)])
 
 
 def _dims(by: Sequence[str]) -> list[str]:
@@ -261,7 +258,7 @@ def lab_totals(store: Store, by: Sequence[str], selection: Selection) -> list[La
         AND (:experiment IS NULL OR r.experiment = :experiment)
         AND (:user IS NULL OR r.username = :user)
         AND (:host IS NULL OR r.host = :host) {group}"""
-    rows = store._query(sql, selection._asdict())
+    rows = store.read(sql, selection._asdict())
     out = []
     for row in rows:
         keys = {d: str(v) for d, v in zip(by, row[: len(by)], strict=True)}
@@ -285,18 +282,23 @@ def unattributed(store: Store, by: Sequence[str], selection: Selection) -> list[
     group = f"GROUP BY {', '.join(columns)} ORDER BY {', '.join(columns)}" if columns else ""
     select = ", ".join([*columns, ""]) if columns else ""
     sql = f"""SELECT {select} COUNT(*), COALESCE(SUM(h.measured_j), 0),
-        COALESCE(SUM(h.unattributed_j), 0) FROM host_months h
+        COALESCE(SUM(h.unattributed_j), 0), COALESCE(SUM(h.estimated_j), 0) FROM host_months h
         WHERE h.month >= :since AND h.month <= :until
         AND (:host IS NULL OR h.host = :host) {group}"""
     params = {"since": selection.since, "until": selection.until, "host": selection.host}
     out = []
-    for row in store._query(sql, params):
-        count, measured_j, unattributed_j = row[len(kept) :]
+    for row in store.read(sql, params):
+        count, measured_j, unattributed_j, estimated_j = row[len(kept) :]
         if int(count) == 0:
             continue
         keys = {d: str(v) for d, v in zip(kept, row[: len(kept)], strict=True)}
         out.append(
-            Unattributed(keys, float(measured_j) / J_PER_KWH, float(unattributed_j) / J_PER_KWH)
+            Unattributed(
+                keys,
+                float(measured_j) / J_PER_KWH,
+                float(unattributed_j) / J_PER_KWH,
+                float(estimated_j) / J_PER_KWH,
+            )
         )
     return out
 
@@ -306,13 +308,13 @@ def dimension_values(store: Store, dimension: str) -> list[str]:
     column = _dims([dimension])[0].replace("r.", "").replace("m.", "")
     table = "run_months" if dimension == "month" else "runs"
     sql = f"SELECT DISTINCT {column} FROM {table} ORDER BY {column}"
-    return [str(row[0]) for row in store._query(sql, {})]
+    return [str(row[0]) for row in store.read(sql, {})]
 
 
 def daemon_hosts(store: Store) -> list[str]:
     """The hosts the daemon measured (from the rollup: a year of minutes is not scanned)."""
     refresh(store)
-    return [str(row[0]) for row in store._query(_DAEMON_HOSTS, {})]
+    return [str(row[0]) for row in store.read(_DAEMON_HOSTS, {})]
 
 
 _DAEMON_HOSTS = "SELECT DISTINCT host FROM host_months ORDER BY host"

@@ -11,9 +11,13 @@ instead of misreading it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
-VERSION = 2  # 2: host_minutes (the daemon's per-minute aggregates)
+from ..footprint import Quality
+
+# 2: host_minutes (the daemon's per-minute aggregates); 3: their quality (ADDED_COLUMNS)
+VERSION = 3
 
 CREATE = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -61,6 +65,7 @@ CREATE = (
         domain TEXT NOT NULL,
         energy_j DOUBLE PRECISION NOT NULL,
         floor_w DOUBLE PRECISION,
+        quality TEXT NOT NULL DEFAULT 'measured',
         PRIMARY KEY (host, minute, kind, name, domain)
     )""",
     # Lab reports' rollups (store/rollup.py). run_months: each run's figures split by UTC month
@@ -79,24 +84,46 @@ CREATE = (
         PRIMARY KEY (run_id, month)
     )""",
     "CREATE INDEX IF NOT EXISTS run_months_month ON run_months (month)",
-    # host_months: host_minutes summed per host and month (measured and unattributed, J).
+    # host_months: host_minutes summed per host and month (J): the machine's energy a meter
+    # read (measured_j) or a model gave (estimated_j), and the unattributed remainder.
     """CREATE TABLE IF NOT EXISTS host_months (
         host TEXT NOT NULL,
         month TEXT NOT NULL,
         measured_j DOUBLE PRECISION NOT NULL,
         unattributed_j DOUBLE PRECISION NOT NULL,
+        estimated_j DOUBLE PRECISION NOT NULL DEFAULT 0,
         PRIMARY KEY (host, month)
     )""",
+)
+
+# Columns added to tables that stores of an earlier schema already hold (schema 3), each with
+# the statements that add and fill it there: daemons before schema 3 stored no quality, and
+# their only modelled domains were the estimation models' ``cpu:model`` and ``memory:model``;
+# host_months is emptied so that the next refresh rolls it again, split by quality.
+ADDED_COLUMNS = (
+    (
+        "host_minutes",
+        "quality",
+        (
+            "ALTER TABLE host_minutes ADD COLUMN quality TEXT NOT NULL DEFAULT 'measured'",
+            "UPDATE host_minutes SET quality = 'estimated' "
+            "WHERE domain IN ('cpu:model', 'memory:model')",
+        ),
+    ),
+    (
+        "host_months",
+        "estimated_j",
+        (
+            "ALTER TABLE host_months ADD COLUMN estimated_j DOUBLE PRECISION NOT NULL DEFAULT 0",
+            "DELETE FROM host_months",
+        ),
+    ),
 )
 
 INSERT_RUN = """INSERT INTO runs (id, project, experiment, username, host, pid, command,
     git_commit, started_at, ended_at, updated_at, status, save_interval, config)
     VALUES (:id, :project, :experiment, :username, :host, :pid, :command, :git_commit,
     :started_at, NULL, :updated_at, 'running', :save_interval, :config)"""
-
-# Records made from other accounting (SLURM's) have ids derived from what they describe:
-# one that is already stored is left as it is.
-INSERT_RUN_IF_NEW = INSERT_RUN + " ON CONFLICT (id) DO NOTHING"
 
 UPDATE_RUN = """UPDATE runs SET updated_at = :updated_at, status = :status,
     ended_at = :ended_at, duration_s = :duration_s, energy_kwh = :energy_kwh,
@@ -117,13 +144,13 @@ UPSERT_FLOOR = """INSERT INTO floors (host, domain, watts, updated_at)
 SELECT_FLOORS = "SELECT domain, watts FROM floors WHERE host = :host"
 
 # The daemon sends each row's energy once, as an increment: see server/minutes.py.
-ADD_HOST_MINUTE = """INSERT INTO host_minutes (host, minute, kind, name, domain, energy_j, floor_w)
-    VALUES (:host, :minute, :kind, :name, :domain, :energy_j, :floor_w)
+ADD_HOST_MINUTE = """INSERT INTO host_minutes (host, minute, kind, name, domain, energy_j, floor_w,
+    quality) VALUES (:host, :minute, :kind, :name, :domain, :energy_j, :floor_w, :quality)
     ON CONFLICT (host, minute, kind, name, domain) DO UPDATE SET
     energy_j = host_minutes.energy_j + excluded.energy_j,
     floor_w = COALESCE(excluded.floor_w, host_minutes.floor_w)"""
 
-SELECT_HOST_MINUTES = """SELECT host, minute, kind, name, domain, energy_j, floor_w
+SELECT_HOST_MINUTES = """SELECT host, minute, kind, name, domain, energy_j, floor_w, quality
     FROM host_minutes WHERE host = :host AND (:kind IS NULL OR kind = :kind)
     ORDER BY minute, kind, name, domain"""
 
@@ -164,3 +191,38 @@ SELECT_RUNS = f"""SELECT {RUN_COLUMNS} FROM runs
 
 SELECT_SERIES = """SELECT run_id, minute, component, energy_j FROM series
     WHERE run_id = :run_id ORDER BY minute, component"""
+
+ADD_HOST_MONTH = """INSERT INTO host_months (host, month, measured_j, estimated_j,
+    unattributed_j) VALUES (:host, :month, :measured_j, :estimated_j, :unattributed_j)
+    ON CONFLICT (host, month) DO UPDATE SET
+    measured_j = host_months.measured_j + excluded.measured_j,
+    estimated_j = host_months.estimated_j + excluded.estimated_j,
+    unattributed_j = host_months.unattributed_j + excluded.unattributed_j"""
+
+
+def host_month_increments(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The daemon's per-minute increments summed per host and month, for ``ADD_HOST_MONTH``
+    in the transaction that adds them to ``host_minutes`` (:meth:`.base.Store.add_host_minutes`;
+    here, beside the statements, so that the store does not import the rollups that read it)."""
+    sums: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["kind"] == "machine":
+            metered = Quality(row["quality"]).metered
+            column = "measured_j" if metered else "estimated_j"
+        elif row["kind"] == "unattributed":
+            column = "unattributed_j"
+        else:
+            continue
+        key = (str(row["host"]), str(row["minute"])[:7])
+        entry = sums.setdefault(
+            key,
+            {
+                "host": key[0],
+                "month": key[1],
+                "measured_j": 0.0,
+                "estimated_j": 0.0,
+                "unattributed_j": 0.0,
+            },
+        )
+        entry[column] += float(row["energy_j"])
+    return list(sums.values())

@@ -34,7 +34,7 @@ class SqlAlchemyStore(Store):
                 url, pool_pre_ping=True, connect_args=connect_args
             )
             self._engine.connect().close()  # reachable? (else the message below, with the fix)
-            self._write([(sql, {}) for sql in schema.CREATE])
+            self.write([(sql, {}) for sql in schema.CREATE])
         except sqlalchemy.exc.SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open the store {self.location} ({_short(exc)}); check the URL, and "
@@ -46,7 +46,7 @@ class SqlAlchemyStore(Store):
                 "fix: pip install 'impactlib[postgres]'"
             ) from exc
 
-    def _write(
+    def write(
         self, statements: Iterable[tuple[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]]]
     ) -> None:
         text = self._sa.text
@@ -60,7 +60,7 @@ class SqlAlchemyStore(Store):
         except self._sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot write the store {self.location} ({_short(exc)})") from exc
 
-    def _query(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+    def read(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         # PostgreSQL cannot infer the type of a bare NULL parameter in ":p IS NULL".
         bind = self._sa.text(sql).bindparams(
             *(

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from typing import Any, NamedTuple
 
-from . import rollup, schema
+from .._time import iso_utc, now_utc
+from ..masking import cleaned_config_json
+from . import rollup, schema, slurmjobs
 from .base import Store, insert_params
-from .records import RunRecord
+from .records import RunRecord, SeriesRow
 
 RUN_COLUMNS = (
     "id",
@@ -52,7 +55,16 @@ RUN_COLUMNS = (
     "model",
     "epochs",
 )
-_HOST_MINUTE_COLUMNS = ("host", "minute", "kind", "name", "domain", "energy_j", "floor_w")
+_HOST_MINUTE_COLUMNS = (
+    "host",
+    "minute",
+    "kind",
+    "name",
+    "domain",
+    "energy_j",
+    "floor_w",
+    "quality",
+)
 
 _SELECT_STAMPS = "SELECT id, updated_at FROM runs"
 _SELECT_FULL_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = :id"
@@ -62,6 +74,7 @@ _UPSERT_RUN = (
     + ", ".join(f"{c} = excluded.{c}" for c in RUN_COLUMNS[1:])
 )
 _LAST_MINUTE = "SELECT MAX(minute) FROM series WHERE run_id = :run_id"
+_DELETE_SERIES = "DELETE FROM series WHERE run_id = :run_id"
 _SELECT_SERIES_FROM = """SELECT run_id, minute, component, energy_j FROM series
     WHERE run_id = :run_id AND minute >= :minute"""
 _SELECT_HOSTS = "SELECT DISTINCT host FROM host_minutes"
@@ -90,8 +103,8 @@ Progress = Callable[[int, int], None]  # (runs done, runs to do)
 
 def sync(source: Store, dest: Store, progress: Progress | None = None) -> SyncResult:
     """Copy what ``dest`` lacks from ``source`` (see the module docstring)."""
-    theirs = {str(i): str(u) for i, u in dest._query(_SELECT_STAMPS, {})}
-    ours = source._query(_SELECT_STAMPS, {})
+    theirs = {str(i): str(u) for i, u in dest.read(_SELECT_STAMPS, {})}
+    ours = source.read(_SELECT_STAMPS, {})
     todo = [str(run_id) for run_id, stamp in ours if theirs.get(str(run_id), "") < str(stamp)]
     copied = updated = series_rows = 0
     for done, run_id in enumerate(todo, start=1):
@@ -111,7 +124,27 @@ def put_records(dest: Store, records: Sequence[RunRecord]) -> None:
     run of the same id, all in one transaction: every one of them or none."""
     rows = [_row(record) for record in records]
     if rows:
-        dest._write([(_UPSERT_RUN, rows)])
+        dest.write([(_UPSERT_RUN, rows)])
+        rollup.refresh(dest)
+
+
+def put_runs(dest: Store, runs: Sequence[tuple[RunRecord, Sequence[SeriesRow]]]) -> None:
+    """Store finished runs made from other accounting (``impactlib slurm ingest``) with
+    their series, in place of any stored run of the same id and its series, all in one
+    transaction: every one of them or none. Each is stamped now, so that rollups and syncs
+    see the new figures."""
+    stamp = iso_utc(now_utc(), timespec="microseconds")
+    statements: list[tuple[str, Any]] = []
+    for record, series in runs:
+        statements += [
+            (_UPSERT_RUN, _row(replace(record, updated_at=stamp))),
+            (_DELETE_SERIES, {"run_id": record.id}),
+            (slurmjobs.DROP_MONTHS, {"id": record.id}),
+        ]
+        if series:
+            statements.append((schema.UPSERT_SERIES, [asdict(row) for row in series]))
+    if statements:
+        dest.write(statements)
         rollup.refresh(dest)
 
 
@@ -134,13 +167,14 @@ def _row(record: RunRecord) -> dict[str, Any]:
 def _copy_run(source: Store, dest: Store, run_id: str, known: bool) -> int:
     """One run and its series (all of it, or from the last minute ``dest`` holds) in one
     transaction; returns the number of series rows copied."""
-    row = dict(zip(RUN_COLUMNS, source._query(_SELECT_FULL_RUN, {"id": run_id})[0], strict=True))
-    since = dest._query(_LAST_MINUTE, {"run_id": run_id})[0][0] if known else None
-    series = source._query(_SELECT_SERIES_FROM, {"run_id": run_id, "minute": since or ""})
+    row = dict(zip(RUN_COLUMNS, source.read(_SELECT_FULL_RUN, {"id": run_id})[0], strict=True))
+    row["config"] = cleaned_config_json(row["config"])  # a run kept by an older version
+    since = dest.read(_LAST_MINUTE, {"run_id": run_id})[0][0] if known else None
+    series = source.read(_SELECT_SERIES_FROM, {"run_id": run_id, "minute": since or ""})
     statements: list[tuple[str, Any]] = [(_UPSERT_RUN, row)]
     if series:
         statements.append((schema.UPSERT_SERIES, [_series_params(r) for r in series]))
-    dest._write(statements)
+    dest.write(statements)
     return len(series)
 
 
@@ -152,12 +186,12 @@ def _copy_host_minutes(source: Store, dest: Store) -> int:
     """The daemon's rows, per host from the last minute ``dest`` holds, then that host's
     monthly rollup from the oldest month copied; returns the number of rows copied."""
     count = 0
-    for (host,) in source._query(_SELECT_HOSTS, {}):
-        since = dest._query(_LAST_HOST_MINUTE, {"host": host})[0][0] or ""
-        rows = source._query(_SELECT_HOST_MINUTES_FROM, {"host": host, "minute": since})
+    for (host,) in source.read(_SELECT_HOSTS, {}):
+        since = dest.read(_LAST_HOST_MINUTE, {"host": host})[0][0] or ""
+        rows = source.read(_SELECT_HOST_MINUTES_FROM, {"host": host, "minute": since})
         if not rows:
             continue
-        dest._write(
+        dest.write(
             [(_PUT_HOST_MINUTE, [dict(zip(_HOST_MINUTE_COLUMNS, r, strict=True)) for r in rows])]
         )
         count += len(rows)

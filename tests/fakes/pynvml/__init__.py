@@ -81,6 +81,7 @@ class FakeGpu:
     processes: dict[int, float] = field(default_factory=dict)  # pid -> smUtil while running
     samples: list[tuple[int, int, int]] = field(default_factory=list)  # (pid, t_us, smUtil)
     migs: list[FakeMig] = field(default_factory=list)
+    minor: int | None = None  # /dev/nvidia<minor>; None: its NVML index
 
     def reset_energy(self) -> None:
         """What a driver reload does to the 64-bit counter."""
@@ -243,6 +244,10 @@ class FakeNvml:
 
     def nvmlDeviceGetUUID(self, handle: _Handle) -> str:  # noqa: N802
         return handle.mig.uuid if handle.mig else handle.gpu.uuid
+
+    def nvmlDeviceGetMinorNumber(self, handle: _Handle) -> int:  # noqa: N802
+        gpu = handle.gpu
+        return self.gpus.index(gpu) if gpu.minor is None else gpu.minor
 
     def nvmlDeviceGetName(self, handle: _Handle) -> str:  # noqa: N802
         return handle.gpu.name

@@ -1,6 +1,8 @@
 """Bundled hardware power tables: CPU and GPU TDP lookups by model name.
 
-Used by the estimation model where no meter can be read and by ``impactlib estimate``.
+Used by the estimation model where no meter can be read (:mod:`impactlib.meters.model`),
+and from there by ``impactlib estimate`` and the SLURM estimates: the tables describe
+hardware, so they live with the meters and every user of them imports downwards.
 Tables (see data/ATTRIBUTION.md): Green Algorithms ``TDP_cpu.csv`` / ``TDP_gpu.csv``
 (W per core for CPUs, W per GPU), CodeCarbon ``cpu_power.csv`` (W per package, ~4,900
 models), ML CO2 Impact ``gpus.csv`` (W per device, includes H100/L4/L40S).
@@ -10,7 +12,7 @@ removed), so ``Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz`` finds ``Intel Xeon Gol
 Every tracker on a machine without RAPL looks its CPU up once per process, so the lookup
 must cost milliseconds. Normalising the ~5,000 CPU names costs far more than that, so they
 are normalised once, into the committed ``data/cpu_index.tsv`` (rebuild it with
-``python -m impactlib.planning.hardware --write-index`` after updating the CSVs; a test checks it
+``python -m impactlib.meters.tdp --write-index`` after updating the CSVs; a test checks it
 matches them). A lookup searches its bytes with ``bytes.find`` and decodes only the lines
 it returns. The few GPU names are indexed in memory the same way.
 """
@@ -27,7 +29,6 @@ from pathlib import Path
 
 from .. import data
 from ..errors import UsageError
-from ..procfs import read_cpuinfo
 
 GA_DEFAULT_W_PER_CORE = 12.0  # Green Algorithms "Any" CPU row
 GA_DEFAULT_GPU_W = 200.0  # Green Algorithms "Any" GPU row
@@ -111,7 +112,7 @@ def _build_index(kind: str) -> str:
     rows = _table_rows(kind)
     sources = ", ".join(sorted({row[4] for row in rows.values()}))
     lines = [
-        f"# {kind} TDP index derived from {sources} by `python -m impactlib.planning.hardware "
+        f"# {kind} TDP index derived from {sources} by `python -m impactlib.meters.tdp "
         "--write-index`; do not edit. Columns: normalised name, name, TDP W, W per core, "
         "cores, source table."
     ]
@@ -263,12 +264,7 @@ def models(kind: str, query: str = "") -> list[TdpEntry]:
     return found
 
 
-def local_cpu_model(procfs_root: str = "/proc") -> str | None:
-    """The CPU model name from ``/proc/cpuinfo`` (first ``model name`` line)."""
-    return read_cpuinfo(procfs_root).model
-
-
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write-index"]:
-        raise SystemExit("usage: python -m impactlib.planning.hardware --write-index")
+        raise SystemExit("usage: python -m impactlib.meters.tdp --write-index")
     print(f"wrote {write_index()}")

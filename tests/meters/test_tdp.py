@@ -14,8 +14,8 @@ import pytest
 
 from impactlib import data
 from impactlib.errors import UsageError
-from impactlib.planning import hardware
-from impactlib.planning.hardware import TdpEntry
+from impactlib.meters import tdp as hardware
+from impactlib.meters.tdp import TdpEntry
 
 CC = "CodeCarbon cpu_power.csv"
 GA_CPU = "Green Algorithms TDP_cpu.csv v3.0"
@@ -279,7 +279,7 @@ def recorded(kind: str, query: str) -> TdpEntry | str:
 def test_committed_cpu_index_matches_the_tables() -> None:
     # Byte for byte: a stale or CRLF-converted index would give wrong or failing lookups.
     assert data.read_bytes("cpu_index.tsv") == hardware._build_index("CPU").encode(), (
-        "data/cpu_index.tsv is out of date: run python -m impactlib.planning.hardware --write-index"
+        "data/cpu_index.tsv is out of date: run python -m impactlib.meters.tdp --write-index"
     )
 
 

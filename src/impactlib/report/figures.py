@@ -1,0 +1,341 @@
+"""The figures a person reads, computed once from run records.
+
+Every output (the run summary, ``report`` in each format, the lab report) renders these
+records and computes nothing of its own: a total, a share "measured" or a location's
+provenance is worked out here, once, so two outputs can never disagree on it. The rules:
+
+- energy includes PUE; embodied emissions stay apart from operational CO2e;
+- "measured" is said only of energy a meter read (quality ``measured``, or ``attributed``:
+  a meter's reading split between runs); a model's estimate or an imported figure is not;
+- a run without a finished footprint counts as a run with nothing measured;
+- settings are shown as the record stores them (secrets are masked before they are stored),
+  each with where its value came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..footprint import LocatedBy, Quality
+from ..units import J_PER_KWH
+
+if TYPE_CHECKING:
+    from ..footprint import CarbonInfo, ComponentEnergy, Footprint
+    from ..store.records import RunRecord
+    from ..store.rollup import LabTotal
+
+MODEL_FIGURES = frozenset({"params", "forward_flops"})  # model size, shown as their own columns
+DEFAULT_SOURCE = "default"  # a setting no layer gave: the record keeps no source for it
+
+
+@dataclass(frozen=True)
+class QualityEnergy:
+    """Energy of one quality (``measured``, ``attributed``, ``estimated``, ``imported``)."""
+
+    quality: Quality
+    energy_j: float  # PUE included
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """What runs add up to. Energies include PUE; ``embodied_kg`` is None when no run's is
+    known (zero would claim it was)."""
+
+    runs: int
+    duration_s: float
+    energy_j: float
+    emissions_kg: float
+    embodied_kg: float | None
+    cpu_hours: float
+    gpu_hours: float
+    metered_j: float  # the part of energy_j a meter read
+
+    @property
+    def metered_share(self) -> float | None:
+        """The share of the energy a meter read; None when there is no energy to share."""
+        return self.metered_j / self.energy_j if self.energy_j > 0 else None
+
+
+def add_up(parts: Iterable[Amounts]) -> Amounts:
+    """The sum of ``parts`` (embodied: the sum of those known, None if none is)."""
+    items = list(parts)
+    embodied = [a.embodied_kg for a in items if a.embodied_kg is not None]
+    return Amounts(
+        runs=sum(a.runs for a in items),
+        duration_s=sum(a.duration_s for a in items),
+        energy_j=sum(a.energy_j for a in items),
+        emissions_kg=sum(a.emissions_kg for a in items),
+        embodied_kg=sum(embodied) if embodied else None,
+        cpu_hours=sum(a.cpu_hours for a in items),
+        gpu_hours=sum(a.gpu_hours for a in items),
+        metered_j=sum(a.metered_j for a in items),
+    )
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the run was priced, and how that place was found."""
+
+    zone: str
+    located_by: LocatedBy
+    detail: str  # the same in a sentence: which setting, which timezone
+    configured: bool  # given by a setting (flag, IMPACTLIB_*, file or init argument)
+    world_average: bool  # nothing known: the world average was used
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """The carbon intensity a run was priced at."""
+
+    g_per_kwh: float  # mean over the run
+    source: str  # static table, rte, gb, electricitymaps
+    detail: str  # table and year, or resolution and actual/forecast mix
+    fallback: str | None  # what failed and what was used instead
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One task metric (``impactlib metrics accuracy=0.91``, ``Tracker.log_metrics``)."""
+
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective setting of a run and where its value came from."""
+
+    key: str
+    value: Any
+    source: str  # argument, an IMPACTLIB_* variable, a file, or "default"
+
+
+@dataclass(frozen=True)
+class SlurmJobFigures:
+    """The SLURM job a run was part of, as its users and ``sacct`` name it."""
+
+    job_id: str  # "123", or "100_7" for an array task
+    step: str | None  # "0" for a tracker in an srun step; None in the batch script
+    array_task: str | None
+    cluster: str | None
+
+    def describe(self) -> str:
+        """``SLURM job 100_7 (step 0, array task 7, cluster hpc)``."""
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("step", self.step),
+                ("array task", self.array_task),
+                ("cluster", self.cluster),
+            )
+            if value
+        ]
+        return f"SLURM job {self.job_id}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def slurm_job(slurm: Mapping[str, Any] | None) -> SlurmJobFigures | None:
+    """The job of a record's ``config["slurm"]`` (a tracker's or ``slurm ingest``'s), or
+    None for a run outside SLURM."""
+    if not isinstance(slurm, Mapping) or not slurm.get("job_id"):
+        return None
+
+    def text(key: str) -> str | None:
+        value = slurm.get(key)
+        return None if value is None or value == "" else str(value)
+
+    job_id = str(slurm["job_id"])
+    return SlurmJobFigures(
+        job_id=job_id,
+        step=text("step"),
+        array_task=text("array_task_id") or job_id.partition("_")[2] or None,  # sacct: 100_7
+        cluster=text("cluster"),
+    )
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One run as people read it."""
+
+    id: str
+    project: str
+    experiment: str
+    user: str
+    host: str
+    status: str
+    started_at: str
+    amounts: Amounts
+    finished: bool  # has a footprint (a run killed before its first checkpoint has none)
+    pue: float | None
+    by_quality: tuple[QualityEnergy, ...]
+    location: Location | None
+    intensity: Intensity | None
+    metrics: tuple[Metric, ...]
+    settings: tuple[Setting, ...]
+    slurm: Mapping[str, Any] | None  # the SLURM job the run was part of, as recorded
+
+    @property
+    def quality(self) -> str:
+        """One word for the run's energy: its shared quality, or the weakest of a mix."""
+        return quality_label(q.quality for q in self.by_quality)
+
+    @property
+    def job(self) -> SlurmJobFigures | None:
+        """The SLURM job the run was part of, if any."""
+        return slurm_job(self.slurm)
+
+    @property
+    def slurm_job(self) -> str | None:
+        """The SLURM job id (``123`` or ``123_4`` for an array task), if any."""
+        job = self.job
+        return None if job is None else job.job_id
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """The runs of one project (or user) added up."""
+
+    name: str
+    amounts: Amounts
+
+
+@dataclass(frozen=True)
+class ReportFigures:
+    """A report's runs, their totals per ``by`` and overall, and the metrics they logged."""
+
+    runs: tuple[RunFigures, ...]
+    by: str  # what the groups are: project or user
+    groups: tuple[GroupFigures, ...]
+    total: Amounts
+    metric_names: tuple[str, ...]  # every task metric logged by some run, in first-seen order
+
+
+def quality_label(qualities: Iterable[Quality]) -> str:
+    """One word for a set of qualities: the shared one, or the weakest of a mix.
+
+    ``part estimated`` says that some figure was modelled, which a reader must know first;
+    a mix of meter readings is ``attributed`` (all read, some split).
+    """
+    found = set(qualities)
+    if not found:
+        return "-"
+    if len(found) == 1:
+        return str(found.pop())
+    if Quality.ESTIMATED in found:
+        return "part estimated"
+    return str(Quality.ATTRIBUTED) if all(q.metered for q in found) else "part imported"
+
+
+def footprint_amounts(fp: Footprint | None) -> Amounts:
+    """One run's amounts (a run with no footprint: one run with nothing measured)."""
+    if fp is None:
+        return Amounts(1, 0.0, 0.0, 0.0, None, 0.0, 0.0, 0.0)
+    return Amounts(
+        runs=1,
+        duration_s=fp.duration_s,
+        energy_j=fp.energy_j * fp.pue,
+        emissions_kg=fp.emissions_kg,
+        embodied_kg=fp.embodied_kg,
+        cpu_hours=fp.cpu_hours,
+        gpu_hours=fp.gpu_hours,
+        metered_j=fp.metered_j * fp.pue,
+    )
+
+
+def _by_quality(components: Sequence[ComponentEnergy], pue: float) -> tuple[QualityEnergy, ...]:
+    sums: dict[Quality, float] = {}
+    for c in components:
+        sums[c.quality] = sums.get(c.quality, 0.0) + c.energy_j * pue
+    return tuple(QualityEnergy(q, j) for q, j in sums.items())
+
+
+def location(carbon: CarbonInfo) -> Location:
+    """Where a run was priced and how it was located, from its record."""
+    how = carbon.located_by
+    return Location(
+        zone=carbon.zone,
+        located_by=how,
+        detail=carbon.located_detail or how.label,
+        configured=how is LocatedBy.CONFIGURATION,
+        world_average=how is LocatedBy.WORLD_AVERAGE,
+    )
+
+
+def intensity(carbon: CarbonInfo) -> Intensity:
+    """The intensity a run was priced at, from its record."""
+    return Intensity(carbon.mean_g_per_kwh, carbon.source, carbon.detail, carbon.fallback)
+
+
+def metrics(model: Mapping[str, Any] | None) -> tuple[Metric, ...]:
+    """The run's numeric task metrics (model size figures apart: they have columns of their
+    own)."""
+    logged = (model or {}).get("metrics") or {}
+    return tuple(
+        Metric(str(name), float(value))
+        for name, value in logged.items()
+        if isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and name not in MODEL_FIGURES
+    )
+
+
+def settings(config: Mapping[str, Any]) -> tuple[Setting, ...]:
+    """The run's effective settings with their sources, as the record stores them."""
+    values = config.get("values") or {}
+    sources = config.get("sources") or {}
+    return tuple(
+        Setting(str(key), value, str(sources.get(key, DEFAULT_SOURCE)))
+        for key, value in values.items()
+    )
+
+
+def run_figures(record: RunRecord) -> RunFigures:
+    """Everything a person reads about one run."""
+    fp = record.footprint
+    slurm = record.config.get("slurm")
+    return RunFigures(
+        id=record.id,
+        project=record.project,
+        experiment=record.experiment,
+        user=record.user,
+        host=record.host,
+        status=record.status,
+        started_at=record.started_at,
+        amounts=footprint_amounts(fp),
+        finished=fp is not None,
+        pue=None if fp is None else fp.pue,
+        by_quality=() if fp is None else _by_quality(fp.components, fp.pue),
+        location=None if fp is None or fp.carbon is None else location(fp.carbon),
+        intensity=None if fp is None or fp.carbon is None else intensity(fp.carbon),
+        metrics=metrics(record.model),
+        settings=settings(record.config),
+        slurm=slurm if isinstance(slurm, Mapping) else None,
+    )
+
+
+def report_figures(records: Sequence[RunRecord], by: str = "project") -> ReportFigures:
+    """The runs' figures, their totals per ``by`` (``project`` or ``user``, sorted by name)
+    and overall."""
+    runs = tuple(run_figures(r) for r in records)
+    grouped: dict[str, list[Amounts]] = {}
+    for run in runs:
+        grouped.setdefault(str(getattr(run, by)), []).append(run.amounts)
+    groups = tuple(GroupFigures(name, add_up(parts)) for name, parts in sorted(grouped.items()))
+    names = dict.fromkeys(m.name for run in runs for m in run.metrics)
+    return ReportFigures(runs, by, groups, add_up(r.amounts for r in runs), tuple(names))
+
+
+def lab_amounts(line: LabTotal) -> Amounts:
+    """A lab report line (from the monthly rollups) as amounts: the same figures, read in
+    the same units, as a report of runs."""
+    return Amounts(
+        runs=line.runs,
+        duration_s=line.duration_s,
+        energy_j=line.energy_kwh * J_PER_KWH,
+        emissions_kg=line.emissions_kg,
+        embodied_kg=None,  # the rollups do not keep it
+        cpu_hours=line.cpu_hours,
+        gpu_hours=line.gpu_hours,
+        metered_j=line.measured_kwh * J_PER_KWH,
+    )
