@@ -57,13 +57,13 @@ def main() -> None:
     import impactlib
     from impactlib import footprint, sampling, tracker
     from impactlib.attribution import window
-    from impactlib.store import base, sqlite
+    from impactlib.store import base, keeper, sqlite
 
     _timed(sampling.Sampler, "_capture", "tick: capture")
     _timed(tracker.Tracker, "collect", "checkpoint (all)")
     _timed(sampling.Sampler, "take", "  take + decode ticks")
     _timed(window.Window, "account", "  account ticks")
-    _timed(tracker.Tracker, "_series", "  per-minute series")
+    _timed(keeper.RunKeeper, "series", "  per-minute series")
     _timed(tracker.Tracker, "_build_footprint", "  footprint")
     _timed(footprint.Footprint, "to_dict", "    footprint.to_dict")
     _timed(base.Store, "checkpoint", "  store write")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import shutil
 import time
 from pathlib import Path
 
@@ -186,4 +187,30 @@ def test_exits_seen_in_one_sample_are_counted_once_in_any_order(tmp_path: Path) 
     proc.exit(child.pid)
     proc.advance(1.0, {root.pid: 0.25})
     assert tree.account(tree.capture(0.1)).cpu_s == pytest.approx(1.75)
+    tree.close()
+
+
+def test_a_reaped_roots_pid_handed_out_again_is_not_followed(tmp_path: Path) -> None:
+    """Once ``impactlib run`` has reaped the root (and given its exit rusage), the root's
+    pid is no longer the root's: handed out again, it is a stranger's process, whose CPU
+    time is not the tree's (counted, it came on top of the root's rusage)."""
+    from fakeproc import FakeProc
+
+    proc = FakeProc(tmp_path / "proc")
+    run = proc.spawn()
+    root = proc.spawn(ppid=run.pid)
+    tree = ProcessTree(root.pid, str(proc.root), rescan_s=0.0, root_is_new=True)
+    proc.advance(1.0, {root.pid: 1.0})
+    assert tree.sample(0.0).cpu_s == pytest.approx(1.0)
+    proc.exit(root.pid)
+    tree.account_exit(1.0)
+    proc.spawn()  # pids are handed out meanwhile, up to pid_max, where they wrap
+    assert tree.sample(1.0).cpu_s == pytest.approx(1.0)
+    shutil.rmtree(proc.root / str(root.pid))  # reaped: gone from /proc
+    proc.last_pid = root.pid - 1
+    stranger = proc.spawn()
+    assert stranger.pid == root.pid
+    proc.advance(1.0, {stranger.pid: 0.5})
+    usage = tree.sample(2.0)
+    assert (usage.cpu_s, usage.processes) == (pytest.approx(1.0), 0)
     tree.close()

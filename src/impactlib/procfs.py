@@ -212,6 +212,7 @@ class ProcessTree:
         self._children_files = True
         self._root_is_new = root_is_new
         self._root_exit_ticks: int | None = None  # given by account_exit before the root left
+        self._root_reaped = False  # account_exit came: the root's pid is no longer the root
         self._new_pids = PidCreationWatch(procfs_root)
         self._new_pids.changed()  # the baseline discovery below sees everything up to now
         self._discover(baseline=True)
@@ -238,8 +239,9 @@ class ProcessTree:
                 continue
         return found
 
-    def _scan_all(self) -> list[int]:
-        """Descendants by walking every PID's parent (kernels without ``children`` files)."""
+    def _scan_all(self, starts: set[int]) -> list[int]:
+        """Descendants of ``starts`` by walking every PID's parent (kernels without
+        ``children`` files)."""
         parents: dict[int, list[int]] = {}
         for name in os.listdir(self.procfs_root):
             if not name.isdigit():
@@ -251,7 +253,7 @@ class ProcessTree:
                 continue
             parents.setdefault(ppid, []).append(int(name))
         out: list[int] = []
-        stack = [self.root_pid]
+        stack = list(starts)
         while stack:
             for child in parents.get(stack.pop(), []):
                 out.append(child)
@@ -259,8 +261,11 @@ class ProcessTree:
         return out
 
     def _discover(self, baseline: bool = False) -> None:
+        starts = {self.root_pid, *self._members}
+        if self._root_reaped:  # its pid is gone, or reused by a stranger: not ours to follow
+            starts.discard(self.root_pid)
         if self._children_files:
-            seen = {self.root_pid, *self._members}
+            seen = set(starts)
             pending = list(seen)
             descendants: list[int] = []
             while pending:
@@ -270,10 +275,10 @@ class ProcessTree:
                         descendants.append(child)
                         pending.append(child)
             if not self._children_files:
-                descendants = self._scan_all()
+                descendants = self._scan_all(starts)
         else:
-            descendants = self._scan_all()
-        for pid in (self.root_pid, *descendants):
+            descendants = self._scan_all(starts)
+        for pid in (*starts, *descendants):  # members are skipped: the root, unless reaped
             if pid in self._members:
                 continue
             try:
@@ -373,6 +378,7 @@ class ProcessTree:
         split). Captures are accounted later than they are taken, so the total is kept
         until that capture is accounted, or applied now if it already was."""
         ticks = round(root_cpu_s * CLK_TCK)
+        self._root_reaped = True
         if self.root_pid in self._members:
             self._root_exit_ticks = ticks
         else:

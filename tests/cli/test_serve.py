@@ -186,11 +186,6 @@ def test_a_job_beside_a_noisy_neighbour_gets_the_same_figure(
 
 @pytest.mark.slow
 @root_only
-@pytest.mark.xfail(
-    reason="unmet since 2026-12-07: on the scripted fake host the daemon-served run's CPU time "
-    "is counted twice (8.1 s for a 4 s burn); cause under investigation",
-    strict=True,
-)
 def test_an_unprivileged_run_records_measured_cpu_energy_from_the_daemon(
     host: tuple[Path, ScriptedHost], daemon: Served
 ) -> None:

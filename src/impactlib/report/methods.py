@@ -266,8 +266,9 @@ def _opening(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> s
     projects = sorted({r.project for r in records if r.project})
     label = f" of project{'s' if len(projects) > 1 else ''} {_join(projects)}" if projects else ""
     total = _total(footprints)
+    verb = "measured" if total.metered_j > 0 else "tracked"  # "measured": a meter read some
     return (
-        f"We measured {_plural(total.runs, 'run')}{label} with impactlib: "
+        f"We {verb} {_plural(total.runs, 'run')}{label} with impactlib: "
         f"{format_duration_s(total.duration_s)} of wall-clock time, "
         f"{format_energy_j(total.energy_j)} of electricity and "
         f"{format_mass_kg(total.emissions_kg)} CO2e of operational emissions."
