@@ -234,6 +234,9 @@ def test_an_unprivileged_run_records_measured_cpu_energy_from_the_daemon(
     assert cpu_s == pytest.approx(4.0, rel=0.1)
     assert cpu.energy_j == pytest.approx(truth_j(cpu_s), rel=0.10)
     assert "[daemon, attributed]" in stderr
+    # the floor the daemon split with (its calibrated model), as its note says: the user's
+    # own tracker has no model and its observed floor split nothing here
+    assert (cpu.idle_floor_w, cpu.idle_floor_source) == (IDLE_W, "calibrated")
 
 
 def test_bad_options_are_one_line(tmp_path: Path) -> None:

@@ -159,6 +159,11 @@ def test_a_tracker_records_daemon_energy_as_attributed(
     assert footprint.charged_to == "tree"
     assert 0.0 < cpu.energy_j <= 20.0
     assert cpu.energy_j == pytest.approx(cpu.domain_j)
+    # One truth: the floor the record names is the one the daemon split with, as its note
+    # and the daemon's /v1/health say, not the tracker's own (which split nothing here).
+    floor = served.daemon.attributor.floor(CPU)
+    assert (cpu.idle_floor_w, cpu.idle_floor_source) == (floor.watts, floor.source)
+    assert f"idle floor {floor.watts:.1f} W ({floor.source})" in cpu.note
 
 
 def test_a_machine_tracker_after_a_served_tree_tracker_is_not_served(

@@ -174,8 +174,8 @@ class DomainAccount:
             idle_j=idle,
             unattributed_j=self.total.energy - dynamic - idle,
             note=d.note,
-            idle_floor_w=floor.watts,
-            idle_floor_source=floor.source,
+            idle_floor_w=d.served_floor.watts if d.served_floor else floor.watts,
+            idle_floor_source=d.served_floor.source if d.served_floor else floor.source,
         )
 
     def minute_charged_j(self, since: int | None = None) -> dict[int, float]:

@@ -13,8 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
-from ..footprint import Component, Extent, Method, Quality, words
+from ..footprint import Component, Extent, FloorSource, Method, Quality, words
 from ..procfs import MachineCpu
+
+
+class ServedFloor(NamedTuple):
+    """The idle floor the daemon split a domain with, and where it came from."""
+
+    watts: float
+    source: FloorSource
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,9 @@ class Domain:
     # attributed: measured and already split to this process tree by the daemon
     quality: Quality
     note: str = ""
+    # The idle floor the daemon split an attributed domain with: the tracker's own floor
+    # splits nothing there, so a record must name the daemon's (None for every other meter).
+    served_floor: ServedFloor | None = None
 
     def __post_init__(self) -> None:
         words(self, component=Component, method=Method, extent=Extent, quality=Quality)

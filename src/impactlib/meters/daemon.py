@@ -25,8 +25,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import MeterUnavailable
-from ..footprint import Component, Extent, Method, Quality
-from .base import CounterAccumulator, Domain, Meter, Tick, counter_diagnostics
+from ..footprint import Component, Extent, FloorSource, Method, Quality
+from .base import CounterAccumulator, Domain, Meter, ServedFloor, Tick, counter_diagnostics
 
 TIMEOUT_S = 1.0  # the daemon answers well within this; a tracker must never wait long
 MAX_ANSWER = 1 << 20
@@ -167,7 +167,10 @@ class DaemonMeter(Meter):
 
 def _domain(domain_id: str, info: Mapping[str, Any], path: str) -> Domain:
     method = info.get("method", "?")
-    floor = f"{float(info.get('floor_w', 0.0)):.1f} W ({info.get('floor_source', '?')})"
+    floor_w = float(info.get("floor_w", 0.0))
+    floor = f"{floor_w:.1f} W ({info.get('floor_source', '?')})"
+    source = info.get("floor_source")
+    known = source in {s.value for s in FloorSource}
     return Domain(
         id=domain_id,
         component=Component.DRAM if info.get("component") == Component.DRAM else Component.CPU,
@@ -176,4 +179,5 @@ def _domain(domain_id: str, info: Mapping[str, Any], path: str) -> Domain:
         quality=Quality.ATTRIBUTED,
         note=f"attributed to this process tree by impactlib serve at {path}; "
         f"measured by {method}, idle floor {floor}",
+        served_floor=ServedFloor(floor_w, FloorSource(source)) if known else None,
     )
