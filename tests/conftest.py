@@ -34,9 +34,10 @@ def isolated_env(
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("IMPACTLIB_STORE", str(home / "store.db"))
-    # Never the machine's own host power model (CI runs as root: /var/lib is writable).
-    monkeypatch.setenv("IMPACTLIB_POWER_MODEL", str(home / "power-model.json"))
     # Never the system-wide /var/lib/impactlib model (CI runs as root and could write it).
     monkeypatch.setenv("IMPACTLIB_POWER_MODEL", str(home / "power-model.json"))
+    # Never the machine's own wall sensor: a runner with an ACPI power meter would add a
+    # platform domain to every record (tests that want one build a fake hwmon tree).
+    monkeypatch.setenv("IMPACTLIB_HWMON_ROOT", str(home / "no-hwmon"))
     monkeypatch.chdir(home)
     yield home

@@ -14,6 +14,11 @@ burner of ``process_time``), and still only the watched processes load the fake 
 ``idle_w + w_per_busy_cpu x busy CPUs`` from the same numbers: power, load and every
 process's CPU time agree exactly, whatever else runs on the real machine.
 
+With ``wall_beyond_w`` the host also has a wall sensor: the server draws its package's power
+plus that much (fans, disks, board, power supply), integrated exactly in :meth:`wall_j` (moved
+under the same lock as the package counter) and shown as an ACPI ``power_meter`` in an hwmon
+tree under :attr:`hwmon` (``power1_average`` in microwatts, rewritten at every step).
+
 A mirrored process that exits has its ``stat`` emptied (as a dead process's reads fail) and
 its CPU time moved to its parent's reaped time. Files are rewritten in place at a fixed
 width, so readers that keep a descriptor open see each update.
@@ -21,6 +26,7 @@ width, so readers that keep a descriptor open see each update.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -47,6 +53,7 @@ class _Mirrored:
     reaped_s: float = 0.0
     children: list[int] = field(default_factory=list)
     alive: bool = True
+    cgroup: str = "0::/user.slice\n"
 
 
 def _real_children(pid: int) -> list[int]:
@@ -85,6 +92,15 @@ def _real_uid(pid: int) -> int | None:
     return None
 
 
+def _real_nspid(pid: int) -> str:
+    """The ``NSpid`` line of the real ``status`` ("" where the kernel has none)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next((line for line in fh if line.startswith("NSpid:")), "")
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     """Running, not gone and not a zombie waiting to be reaped."""
     try:
@@ -118,6 +134,7 @@ class ScriptedHost:
         cpus: int = 4,
         cpu_per_process: float | None = 0.25,
         background_cpus: float = 0.5,
+        wall_beyond_w: float | None = None,
     ) -> None:
         self.powercap = FakePowercap(base)  # short paths: a summary quotes them
         self.powercap.add_package(0)
@@ -126,6 +143,16 @@ class ScriptedHost:
         self.idle_w, self.w_per_busy_cpu = idle_w, w_per_busy_cpu
         self.cpus, self.cpu_per_process = cpus, cpu_per_process
         self.background_cpus = background_cpus
+        self.wall_beyond_w = wall_beyond_w
+        self.hwmon = base / "hwmon"
+        self._wall_j = 0.0
+        if wall_beyond_w is not None:
+            sensor = self.hwmon / "hwmon0"
+            sensor.mkdir(parents=True)
+            (sensor / "name").write_text("power_meter\n")
+            (sensor / "power1_average_interval").write_text("100\n")
+            (sensor / "power1_accuracy").write_text("98.0%\n")  # as the ACPI meter states it
+            _rewrite(sensor / "power1_average", f"{round((idle_w + wall_beyond_w) * 1e6)}\n", 24)
         self.busy_s = self.total_s = 0.0
         self._procs: dict[int, _Mirrored] = {}
         self._newest_pid = 1  # the last pid mirrored: ``loadavg``'s newest pid
@@ -142,10 +169,18 @@ class ScriptedHost:
         self._write_machine()
 
     # -- scripting -----------------------------------------------------------------------
-    def watch(self, pid: int) -> None:
-        """Mirror ``pid`` and, from now on, every descendant it starts."""
+    def watch(self, pid: int, cgroup: str = "0::/user.slice\n") -> None:
+        """Mirror ``pid`` and, from now on, every descendant it starts; they are shown in
+        ``cgroup`` (the contents of their ``/proc/<pid>/cgroup``), as children inherit
+        their parent's. Each one's PID namespace is mirrored from the real ``/proc``: its
+        ``NSpid`` line and its ``ns/pid`` link."""
         with self._lock:
-            self._mirror(pid, ppid=os.getpid())
+            self._mirror(pid, ppid=os.getpid(), cgroup=cgroup)
+
+    def wall_j(self) -> float:
+        """The wall's cumulative joules since the host was made (exact)."""
+        with self._lock:
+            return self._wall_j
 
     def __enter__(self) -> ScriptedHost:
         self._thread.start()
@@ -176,7 +211,7 @@ class ScriptedHost:
             if proc.alive:
                 for child in _real_children(pid):
                     if child not in self._procs:
-                        self._mirror(child, ppid=pid)
+                        self._mirror(child, ppid=pid, cgroup=proc.cgroup)
         busy = self.background_cpus * dt
         for proc in list(self._procs.values()):
             if not proc.alive:
@@ -192,7 +227,13 @@ class ScriptedHost:
         self.busy_s += busy
         self.total_s += self.cpus * dt
         self._write_machine()
-        self.powercap.advance(PACKAGE, self.idle_w * dt + self.w_per_busy_cpu * busy)
+        package_j = self.idle_w * dt + self.w_per_busy_cpu * busy
+        self.powercap.advance(PACKAGE, package_j)
+        if self.wall_beyond_w is not None and dt > 0:
+            wall_j = package_j + self.wall_beyond_w * dt
+            self._wall_j += wall_j
+            microwatts = round(wall_j / dt * 1e6)
+            _rewrite(self.hwmon / "hwmon0" / "power1_average", f"{microwatts}\n", 24)
 
     def _cpu_used(self, proc: _Mirrored, dt: float) -> float:
         """CPU-seconds ``proc`` used in the last ``dt`` s: scripted, or the kernel's count."""
@@ -202,18 +243,22 @@ class ScriptedHost:
         return max(own - proc.cpu_s, 0.0) if own is not None else 0.0
 
     # -- files ---------------------------------------------------------------------------
-    def _mirror(self, pid: int, ppid: int) -> None:
+    def _mirror(self, pid: int, ppid: int, cgroup: str) -> None:
         uid = _real_uid(pid)
         if uid is None:
             return
-        proc = _Mirrored(pid, ppid, uid)
+        proc = _Mirrored(pid, ppid, uid, cgroup=cgroup)
         self._procs[pid] = proc
         self._newest_pid = pid
         folder = self.procfs / str(pid)
         (folder / "task" / str(pid)).mkdir(parents=True, exist_ok=True)
         ids = "\t".join([str(uid)] * 4)
-        (folder / "status").write_text(f"Name:\tfake\nPid:\t{pid}\nUid:\t{ids}\nGid:\t{ids}\n")
-        (folder / "cgroup").write_text("0::/user.slice\n")
+        status = f"Name:\tfake\nPid:\t{pid}\nUid:\t{ids}\nGid:\t{ids}\n{_real_nspid(pid)}"
+        (folder / "status").write_text(status)
+        (folder / "cgroup").write_text(cgroup)
+        with contextlib.suppress(OSError):
+            (folder / "ns").mkdir(exist_ok=True)
+            (folder / "ns" / "pid").symlink_to(os.readlink(f"/proc/{pid}/ns/pid"))
         parent = self._procs.get(ppid)
         if parent is not None:
             parent.children.append(pid)

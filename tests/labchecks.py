@@ -11,6 +11,7 @@ says which output is wrong. The checks are shared by the end-to-end scenario
 - :func:`measured_only_metered`: energy under a "measured" label is metered energy only.
 - :func:`cells_intact`: at 80 columns, no line is wider and no key cell is folded.
 - :func:`settings_as_given`: settings show the source they were given by.
+- :func:`range_holds_value`: every range holds its figure, and a run's is its parts' summed.
 """
 
 from __future__ import annotations
@@ -437,12 +438,56 @@ def settings_as_given(view: LabView, output: str) -> None:
         raise AssertionError(f"no settings check for {output}")
 
 
+# --- every range holds its figure (issue 18) --------------------------------------------------
+_RANGED = re.compile(ENERGY.pattern + r" \((\d[\d,]*(?:\.\d+)?)\u2013(\d[\d,]*(?:\.\d+)?)\)")
+
+
+def _holds(output: str, what: str, low: float, value: float, high: float) -> None:
+    slack = REL * max(abs(value), 1e-12)
+    assert low - slack <= value <= high + slack, f"{output}: {what} {value!r} not in {low}–{high}"
+
+
+def range_holds_value(view: LabView, output: str) -> None:
+    """Every range ``output`` gives holds its figure; a run's energy range is the sum of its
+    components' (the documented rule: bounds add)."""
+    if output == "report json":
+        for run in report_json(view):
+            name = short(run["id"])
+            _holds(output, f"{name} energy", run["energy_low_kwh"], run["energy_kwh"],
+                   run["energy_high_kwh"])  # fmt: skip
+            _holds(output, f"{name} emissions", run["emissions_low_kg"], run["emissions_kg"],
+                   run["emissions_high_kg"])  # fmt: skip
+            for c in run["components"]:
+                _holds(output, f"{name} {c['domain']}", c["low_kwh"], c["energy_kwh"],
+                       c["high_kwh"])  # fmt: skip
+            lows = sum(c["low_kwh"] for c in run["components"])
+            assert _close(run["energy_low_kwh"], lows), f"{output}: {name} low is not summed"
+    elif output == "report csv":
+        for row in report_csv(view):
+            if row["energy_consumed"] == "":
+                continue  # a run with no footprint: no figure, no range
+            what = f"{row['run_id'][:8]} energy"
+            keys = ("energy_low_kwh", "energy_consumed", "energy_high_kwh")
+            low, value, high = (float(row[k]) for k in keys)
+            _holds(output, what, low, value, high)
+            assert row["quality_class"] in ("high", "medium", "low"), row["quality_class"]
+    elif output == "run summary":
+        for run_id, text in view.summaries.items():
+            found = _RANGED.search(" ".join(text.split()))
+            assert found, f"{output} of {short(run_id)}: no energy range in {text!r}"
+            value, low, high = (float(found.group(i).replace(",", "")) for i in (1, 3, 4))
+            _holds(f"{output} of {short(run_id)}", "energy", low, value, high)
+    else:
+        raise AssertionError(f"no range check for {output}")
+
+
 CHECKS: dict[str, Callable[[LabView, str], None]] = {
     "counted once": counted_once,
     "same total": same_total,
     "measured only metered": measured_only_metered,
     "cells intact at 80 columns": cells_intact,
     "settings as given": settings_as_given,
+    "range holds value": range_holds_value,
 }
 
 # Which check applies to which output.
@@ -462,6 +507,7 @@ APPLIES: dict[str, tuple[str, ...]] = {
     ),
     "cells intact at 80 columns": ("run summary", "report table", "lab report table"),
     "settings as given": ("report json", *PAPER_FORMATS),
+    "range holds value": ("run summary", "report json", "report csv"),
 }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 
 from .errors import (
+    BudgetWarning,
     ConfigError,
     EstimateWarning,
     ImpactError,
@@ -57,6 +58,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "BudgetWarning",
     "CarbonInfo",
     "ComponentEnergy",
     "Config",

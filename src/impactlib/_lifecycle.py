@@ -11,12 +11,22 @@ tracker that starts, and never replace a SIGTERM handler the program set itself.
 from __future__ import annotations
 
 import atexit
+import enum
 import os
 import signal
 import sys
 import threading
 from types import TracebackType
 from typing import Protocol
+
+
+class State(enum.Enum):
+    """Where a tracker is in its life (apart from the status its record ends with)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    FOLLOWING = "following"  # another rank of the job measures this node
+    STOPPED = "stopped"
 
 
 class Stoppable(Protocol):

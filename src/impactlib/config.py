@@ -70,9 +70,49 @@ def _parse_str(raw: Any) -> str:
     return str(raw).strip()
 
 
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise ValueError
+
+
 def _parse_optional_str(raw: Any) -> str | None:
     value = str(raw).strip()
     return value or None
+
+
+def _parse_redfish_url(raw: Any) -> str | None:
+    """A BMC URL without a password in it (settings are stored in records; the password
+    belongs in the root-only ``redfish_credentials`` file)."""
+    from urllib.parse import urlsplit
+
+    value = _parse_optional_str(raw)
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.password:
+            raise ValueError
+    return value
+
+
+def _parse_ipmi_command(raw: Any) -> str | None:
+    """A command line without a secret on it (a password: ipmitool -P, FreeIPMI -p and
+    --password; a K_g key: -k, -y, --k-g): settings are stored in records. ``-E`` with
+    IPMI_PASSWORD (ipmitool), or a password file, is how to give one."""
+    import shlex
+
+    value = _parse_optional_str(raw)
+    if value is not None:
+        argv = shlex.split(value)
+        freeipmi = bool(argv) and Path(argv[0]).name.startswith(("ipmi-", "ipmimonitoring"))
+        secret = ("-P", "-k", "-y", "--password", "--k-g") + (("-p",) if freeipmi else ())
+        if any(arg.split("=", 1)[0].startswith(secret) for arg in argv):
+            raise ValueError
+    return value
 
 
 def _parse_tables(raw: Any) -> Mapping[str, Any] | str:
@@ -120,6 +160,23 @@ KEYS: dict[str, _Key] = {
         _parse_choice("usage", "allocation", "none"), "usage", "usage, allocation or none"
     ),
     "powercap_root": _Key(_parse_str, "/sys/class/powercap", "a directory"),
+    "wall_power": _Key(
+        _parse_choice("auto", "hwmon", "ipmi", "redfish", "none"),
+        "auto",
+        "auto, hwmon, ipmi, redfish or none (the server's power at the wall)",
+    ),
+    "hwmon_root": _Key(_parse_str, "/sys/class/hwmon", "a directory"),
+    "redfish_url": _Key(
+        _parse_redfish_url, None, "the BMC's http(s) URL, or a chassis URL, with no password"
+    ),
+    "redfish_credentials": _Key(
+        _parse_optional_str, None, "a root-only TOML file with username and password"
+    ),
+    "ipmi_command": _Key(
+        _parse_ipmi_command,
+        None,
+        "a command printing a DCMI power reading, with no password on it (ipmitool -E ...)",
+    ),
     "procfs_root": _Key(_parse_str, "/proc", "a directory"),
     "cgroup_root": _Key(_parse_str, "/sys/fs/cgroup", "a directory"),
     "intensity_source": _Key(
@@ -146,12 +203,21 @@ KEYS: dict[str, _Key] = {
     ),
     "daemon_socket": _Key(_parse_str, "/run/impactlib/impactlib.sock", "a Unix socket path"),
     "metrics_address": _Key(_parse_optional_str, "127.0.0.1:9877", "HOST:PORT, or empty for none"),
+    "metrics_containers": _Key(
+        _parse_bool, False, "true or false (a /metrics series per container)"
+    ),
     "slurm_partitions": _Key(_parse_tables, None, _PARTITIONS_ALLOWED),
+    "budget_warn_share": _Key(
+        _parse_float(0.0), 0.8, "a number >= 0 (0.8: at 80 % used; 0: never)"
+    ),
     "slurm_project": _Key(
         _parse_choice("account", "default"),
         "account",
         "account (a tracked SLURM job's project is its account) or default (the project "
         "setting's value)",
+    ),
+    "boamps_publisher": _Key(
+        _parse_optional_str, None, "the organisation publishing BoAmps reports (any text)"
     ),
 }
 
@@ -172,6 +238,12 @@ class Config:
     scope: str = "tree"
     idle_policy: str = "usage"
     powercap_root: str = "/sys/class/powercap"
+    # The wall sensor: meters.wall.open_wall_meter (auto: hwmon, else Redfish, else IPMI).
+    wall_power: str = "auto"
+    hwmon_root: str = "/sys/class/hwmon"
+    redfish_url: str | None = None
+    redfish_credentials: str | None = None  # a root-only file: the password is never a setting
+    ipmi_command: str | None = None  # None: ipmitool dcmi power reading, else FreeIPMI's
     procfs_root: str = "/proc"
     cgroup_root: str = "/sys/fs/cgroup"
     intensity_source: str = "auto"
@@ -188,10 +260,16 @@ class Config:
     power_model: str | None = None
     daemon_socket: str = "/run/impactlib/impactlib.sock"
     metrics_address: str | None = "127.0.0.1:9877"
+    # A Prometheus series per container: off by default (containers come and go: cardinality).
+    metrics_containers: bool = False
     # As configured (tables, or a file of them): read by impactlib.slurm.partitions.
     slurm_partitions: Mapping[str, Any] | str | None = None
+    # A tracker warns once when its project has used this share of a budget in force.
+    budget_warn_share: float = 0.8
     # Inside a SLURM job, where no project is set: the job's account, or the project default.
     slurm_project: str = "account"
+    # The header's publisher in `impactlib export --format boamps` (None: no publisher block).
+    boamps_publisher: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     # One line per environment problem worked around in lenient mode (empty when strict).
     problems: tuple[str, ...] = field(default=(), compare=False)
@@ -276,6 +354,10 @@ class _Problems:
         self.lines.append(f"{error}; {outcome}")
 
 
+# Settings refused *because* they hold a password: their bad value is never echoed.
+_UNSHOWN = ("redfish_url", "ipmi_command")
+
+
 def _check(key: str, raw: Any, where: str) -> Any:
     spec = KEYS.get(key)
     if spec is None:
@@ -287,8 +369,9 @@ def _check(key: str, raw: Any, where: str) -> Any:
     try:
         return spec.parse(raw)
     except (TypeError, ValueError) as exc:
+        shown = "(not shown: it may hold a password)" if key in _UNSHOWN else repr(raw)
         raise ConfigError(
-            f"{where}: invalid value {raw!r} for '{key}'; allowed: {spec.allowed}"
+            f"{where}: invalid value {shown} for '{key}'; allowed: {spec.allowed}"
         ) from exc
 
 

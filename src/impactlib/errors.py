@@ -97,3 +97,11 @@ class EstimateWarning(ImpactWarning):
     A category of its own because the CLI's run summary already says it (``impactlib run``
     filters it out), and a user who has accepted the estimate can silence just this.
     """
+
+
+class BudgetWarning(ImpactWarning):
+    """A project has used the set share of its budget (``budget_warn_share``, 80 % by
+    default): said once per process and budget, when a tracker starts.
+
+    A category of its own so that a lab that knows can silence just this one.
+    """

@@ -50,7 +50,7 @@ class Component(Word):
     GPU = "gpu"
     MEMORY = "memory"  # modelled from the memory installed (DRAM where RAPL has no domain)
     NODE = "node"  # a whole node, as SLURM's energy accounting counts it
-    PLATFORM = "platform"  # wall power minus the metered parts (reserved: not produced yet)
+    PLATFORM = "platform"  # wall power minus the metered parts (fans, disks, board, PSU losses)
     OTHER = "other"  # energy an imported record counted without saying what drew it
 
 
@@ -67,6 +67,10 @@ class Method(Word):
     GREEN_ALGORITHMS = "green-algorithms"
     SLURM_EXCLUSIVE = "slurm-exclusive"
     CODECARBON = "codecarbon"
+    HWMON = "hwmon"  # a wall power sensor of the hwmon class (ACPI power_meter...)
+    IPMI_DCMI = "ipmi-dcmi"  # the BMC's power reading through IPMI DCMI
+    REDFISH = "redfish"  # the BMC's power reading through Redfish
+    MODEL_PLATFORM = "model-platform"  # a calibrated constant for what RAPL and GPUs miss
     UNKNOWN = "unknown"  # a method this version does not know, read from a newer record
 
 
@@ -125,6 +129,25 @@ class Extent(Word):
     ALLOCATION = "allocation"
 
 
+class ContainerRuntime(Word):
+    """What made the container a run ran in, as its cgroup's name says."""
+
+    DOCKER = "docker"
+    PODMAN = "podman"
+    CONTAINERD = "containerd"  # containerd's CRI plugin (Kubernetes, nerdctl)
+    CRIO = "cri-o"
+    CRI = "cri"  # a Kubernetes pod's container whose cgroup does not name its runtime
+
+
+class QualityClass(Word):
+    """How far a record's energy may be off, in BoAmps' classes (the relative half-width of
+    its range, :mod:`impactlib.uncertainty`): high within +-10 %, medium +-25 %, low wider."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
 class LocatedBy(Word):
     """How the carbon-intensity zone was chosen."""
 
@@ -156,6 +179,10 @@ _LABELS: dict[type[Word], dict[Word, str]] = {
         Method.GREEN_ALGORITHMS: "Green Algorithms estimate",
         Method.SLURM_EXCLUSIVE: "SLURM energy accounting",
         Method.CODECARBON: "CodeCarbon",
+        Method.HWMON: "hwmon wall power sensor",
+        Method.IPMI_DCMI: "BMC power reading (IPMI DCMI)",
+        Method.REDFISH: "BMC power reading (Redfish)",
+        Method.MODEL_PLATFORM: "calibrated platform power",
         Method.UNKNOWN: "unknown method",
     },
     Quality: {
@@ -190,6 +217,18 @@ _LABELS: dict[type[Word], dict[Word, str]] = {
         Extent.MACHINE: "machine",
         Extent.DEVICE: "device",
         Extent.ALLOCATION: "allocation",
+    },
+    ContainerRuntime: {
+        ContainerRuntime.DOCKER: "Docker",
+        ContainerRuntime.PODMAN: "Podman",
+        ContainerRuntime.CONTAINERD: "containerd",
+        ContainerRuntime.CRIO: "CRI-O",
+        ContainerRuntime.CRI: "Kubernetes container",
+    },
+    QualityClass: {
+        QualityClass.HIGH: "high (within 10 %)",
+        QualityClass.MEDIUM: "medium (within 25 %)",
+        QualityClass.LOW: "low (within 50 % or wider)",
     },
     LocatedBy: {
         LocatedBy.CONFIGURATION: "configured",
@@ -242,6 +281,11 @@ class ComponentEnergy:
     # The idle power split by the idle policy, and where it came from.
     idle_floor_w: float = 0.0
     idle_floor_source: FloorSource = FloorSource.OBSERVED
+    # The range of the charged energy (``energy_j``), from the method's error and the idle
+    # floor's spread (:mod:`impactlib.uncertainty`); None in a record written before ranges
+    # existed: readers derive it from the method then, and say so.
+    low_j: float | None = None
+    high_j: float | None = None
 
     def __post_init__(self) -> None:
         words(
@@ -276,6 +320,24 @@ class CarbonInfo:
 
 
 @dataclass(frozen=True)
+class Container:
+    """The container a run's processes ran in: its runtime and id (and the Kubernetes pod's
+    uid where it belongs to one), read from the cgroup the kernel placed it in."""
+
+    runtime: ContainerRuntime
+    id: str
+    pod: str = ""
+
+    def __post_init__(self) -> None:
+        words(self, runtime=ContainerRuntime)
+
+    @property
+    def name(self) -> str:
+        """``runtime:id``: unique on a host, the name of its per-minute rows and series."""
+        return f"{self.runtime}:{self.id}"
+
+
+@dataclass(frozen=True)
 class Footprint:
     """The full result of one tracked run."""
 
@@ -295,9 +357,17 @@ class Footprint:
     embodied_kg: float | None = None
     embodied_note: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    container: Container | None = None  # where its processes ran in one
+    # The emissions' range and BoAmps' quality class of the energy (:mod:`impactlib.
+    # uncertainty`); None in a record written before ranges existed.
+    emissions_low_kg: float | None = None
+    emissions_high_kg: float | None = None
+    quality_class: QualityClass | None = None
 
     def __post_init__(self) -> None:
         words(self, charged_to=ChargedTo)
+        if self.quality_class is not None:
+            words(self, quality_class=QualityClass)
 
     @property
     def energy_j(self) -> float:
@@ -332,6 +402,7 @@ class Footprint:
             for c in self.components
         ]
         out["carbon"] = dict(vars(self.carbon)) if self.carbon else None
+        out["container"] = dict(vars(self.container)) if self.container else None
         out["warnings"] = list(self.warnings)
         out["energy_j"] = self.energy_j
         out["energy_kwh"] = self.energy_kwh
@@ -349,6 +420,8 @@ class Footprint:
         carbon = data.get("carbon")
         fields["carbon"] = _carbon(carbon) if carbon else None
         fields["warnings"] = tuple(data.get("warnings", ()))
+        fields["container"] = _container(data.get("container"))
+        fields["quality_class"] = _word_or_none(QualityClass, data.get("quality_class"))
         return Footprint(**fields)
 
 
@@ -386,6 +459,15 @@ def _component(data: Mapping[str, Any]) -> ComponentEnergy:
     return ComponentEnergy(**fields)
 
 
+def _word_or_none(kind: type[W], value: object) -> W | None:
+    """``value`` as a word of ``kind``; None for none, or for a word this version does not
+    know (a reader derives it again rather than trust a guess)."""
+    try:
+        return None if value is None else kind(value)
+    except ValueError:
+        return None
+
+
 def _old_extent(scope: str) -> Extent:
     """The extent in an earlier version's free-text component scope."""
     if scope.endswith("(of device)"):
@@ -393,6 +475,17 @@ def _old_extent(scope: str) -> Extent:
     if scope == "slurm job (allocation)":
         return Extent.ALLOCATION
     return Extent.MACHINE  # "machine", "tree (of machine)", "slurm job (whole nodes)"...
+
+
+def _container(data: Mapping[str, Any] | None) -> Container | None:
+    """A stored container; None for none, or for a runtime this version does not know
+    (never a wrong runtime)."""
+    if not data:
+        return None
+    try:
+        return Container(**data)
+    except (TypeError, ValueError):
+        return None
 
 
 def _carbon(data: Mapping[str, Any]) -> CarbonInfo:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from .log import log
-from .meters import MeterSet, MeterSettings, open_meters
+from .meters import MeterCapture, MeterSet, MeterSettings, open_meters
 from .meters.base import Tick
 from .procfs import MachineCpu
 
@@ -61,13 +61,10 @@ class _RawTick(NamedTuple):
 
     monotonic_ns: int
     wall_ns: int
-    meters: tuple[object, ...]  # one capture per meter that reads at ticks (_FAILED: raised)
+    meters: MeterCapture  # every meter that reads at ticks, and the wall's integral
     machine: bytes | None  # raw /proc/stat, or None where it was not read
     listeners: tuple[Listener[Any], ...]  # whom the tick is for
     captures: tuple[object, ...]  # one per listener, in the same order
-
-
-_FAILED = object()
 
 
 class Sampler:
@@ -87,7 +84,6 @@ class Sampler:
         self.interval_s = interval_s
         self._cpu = meters.machine
         self._machine_each_tick = meters.machine_cpu_each_tick()
-        self._reading = tuple(m for m in meters.meters if m.reads_at_tick)
         self._inboxes: dict[Listener[Any], list[Delivered[Any]]] = {}
         self._listeners: tuple[Listener[Any], ...] = ()  # the keys of _inboxes, for the ticks
         self._collectors: dict[Listener[Any], tuple[Callable[[], None], float]] = {}
@@ -102,13 +98,7 @@ class Sampler:
         """Capture a tick for every listener, or for ``only`` (a listener's own first, last
         or current sample, which the others do not need: it would only split their
         intervals). ``machine_cpu=False`` skips ``/proc/stat`` where nothing needs it."""
-        meters: list[object] = []
-        for meter in self._reading:
-            try:
-                meters.append(meter.capture())
-            except Exception as exc:  # never let a meter kill the program
-                log.debug("meter %s failed: %r", meter.name, exc)
-                meters.append(_FAILED)
+        meters = self.meters.capture()
         machine: bytes | None = None
         if machine_cpu or self._machine_each_tick:
             try:
@@ -127,7 +117,7 @@ class Sampler:
             _RawTick(
                 time.monotonic_ns(),
                 time.time_ns(),
-                tuple(meters),
+                meters,
                 machine,
                 targets,
                 tuple(captures),
@@ -141,17 +131,7 @@ class Sampler:
                 machine = self._cpu.parse(raw.machine) if raw.machine is not None else None
             except ValueError:
                 machine = None
-            tick = Tick(raw.monotonic_ns / 1e9, machine)
-            energy: dict[str, float] = {}
-            captures = iter(raw.meters)
-            for meter in self.meters.meters:
-                captured = next(captures) if meter.reads_at_tick else None
-                if captured is _FAILED:
-                    continue
-                try:
-                    energy.update(meter.decode(captured, tick))
-                except Exception as exc:
-                    log.debug("meter %s failed: %r", meter.name, exc)
+            energy = self.meters.decode(raw.meters, Tick(raw.monotonic_ns / 1e9, machine))
             sample = Sample(raw.monotonic_ns, raw.wall_ns, energy, machine)
             for listener, capture in zip(raw.listeners, raw.captures, strict=True):
                 inbox = self._inboxes.get(listener)

@@ -16,7 +16,6 @@ the library never kills the training it watches. Wrong explicit arguments raise 
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
 import threading
@@ -26,30 +25,22 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _lifecycle, identity
+from ._lifecycle import State
 from .attribution import ranks, summary
 from .attribution.floors import apply_known_floors, learn_floors
 from .attribution.scope import CgroupScope, Placer, Scope, choose_scope
 from .attribution.window import Window
+from .attribution.work import DEFAULT_UNIT, RunWork, SteadyWindow
 from .config import Config
 from .footprint import Footprint
 from .log import log
 from .meters import MeterSettings
 from .notices import warn as _warn
-from .planning.modelmetrics import model_metrics
 from .sampling import Sampler, shared_sampler
 from .store import Store
 from .store.keeper import MinuteSeries, RunKeeper
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class State(enum.Enum):
-    """Where a tracker is in its life (apart from the status its record ends with)."""
-
-    CREATED = "created"
-    RUNNING = "running"
-    FOLLOWING = "following"  # another rank of the job measures this node
-    STOPPED = "stopped"
 
 
 class Tracker:
@@ -94,7 +85,8 @@ class Tracker:
         self._snapshot_at = 0.0  # monotonic time of the running footprint's last refresh
         self._lock = threading.RLock()
         self._warnings: list[str] = list(config.problems)
-        self.model: dict[str, Any] = {}  # model metrics and task metrics logged for this run
+        self.model: dict[str, Any] = {}  # model and task metrics, units counted, windows
+        self._work = RunWork(self.model, self._keeper.set_model)
 
     @property
     def status(self) -> str:
@@ -186,6 +178,7 @@ class Tracker:
                 return self._footprint
             if self.state is not State.RUNNING or self._window is None or self._sampler is None:
                 return self._footprint
+            self._role.settle(self._warnings, status)  # a leader waits for the other ranks
             self._window.account(self._sampler.unsubscribe(self._window))
             self.state = State.STOPPED
             _lifecycle.unregister(self)
@@ -228,6 +221,7 @@ class Tracker:
     def _save(self, status: str, final: bool) -> None:
         """Build the footprint (kept on this object whatever happens) and write it."""
         assert self._window is not None
+        self._work.save(final)  # the counts and windows (at the end: closing those open)
         try:
             by_minute, series = self._keeper.series(self._window.minute_series, final)
             self._footprint = self._build_footprint(final, by_minute)
@@ -267,14 +261,21 @@ class Tracker:
 
     def log_model(self, model: Any, example_input: Any = None, **kwargs: Any) -> dict[str, Any]:
         """Compute model metrics (parameters, size, FLOPs) and attach them to this run."""
-        self.model.update(model_metrics(model, example_input, **kwargs))
-        self._keeper.set_model(self.model)
-        return dict(self.model)
+        return self._work.log_model(model, example_input, **kwargs)
 
     def log_metrics(self, **metrics: float) -> None:
         """Attach task performance (accuracy, Dice...) to this run, for PePR and reports."""
-        self.model.setdefault("metrics", {}).update(metrics)
-        self._keeper.set_model(self.model)
+        self._work.log_metrics(metrics)
+
+    def count(self, n: float, unit: str = DEFAULT_UNIT) -> None:
+        """Count ``n`` more units of work done (samples, volumes, requests): reports give
+        energy, CO2e and SCI per unit. Cheap: stored with the next checkpoint."""
+        self._work.count(n, unit)
+
+    def window(self, name: str) -> SteadyWindow:
+        """``with tracker.window("serve"):`` measures a steady-state window of the run: its
+        energy per unit counted inside it, idle share apart (:mod:`.attribution.work`)."""
+        return self._work.window(name, self._sampler, self._window, self.config)
 
     # -- context manager and decorator --------------------------------------------------
     def __enter__(self) -> Tracker:

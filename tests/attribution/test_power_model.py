@@ -89,6 +89,28 @@ def test_fit_recovers_idle_and_slope_despite_outliers() -> None:
     assert m.busy_cpus_max == pytest.approx(2.0, abs=0.1)
 
 
+def test_a_fit_keeps_its_residual_as_the_floors_spread(tmp_path: Path) -> None:
+    """The RMS residual of the points on the line is the idle floor's spread in a
+    footprint's range (issue 18); a file written before it was kept loads without one."""
+    noisy = fit(line_points(10.0, 15.0, noise_w=2.0), PACKAGE, "calibrated")
+    clean = fit(line_points(10.0, 15.0, noise_w=0.1), PACKAGE, "calibrated")
+    assert noisy is not None and clean is not None
+    assert noisy.residual_w is not None and clean.residual_w is not None
+    assert 0.5 < noisy.residual_w < 2.0 and clean.residual_w < 0.1
+    assert clean.floor_spread is not None and noisy.floor_spread is not None
+    assert clean.floor_spread < noisy.floor_spread
+    assert noisy.floor_spread == pytest.approx(noisy.residual_w / noisy.idle_w)
+    config = config_at(tmp_path / "model.json")
+    save_power_model(HostPowerModel("node1", {PACKAGE: noisy}), config)
+    loaded, _ = load_power_model(config, "node1")
+    assert loaded is not None and loaded.floor_spread(PACKAGE) == noisy.floor_spread
+    old = json.loads((tmp_path / "model.json").read_text())
+    del old["domains"][0]["residual_w"]
+    (tmp_path / "model.json").write_text(json.dumps(old))
+    loaded, problem = load_power_model(config, "node1")
+    assert problem is None and loaded is not None and loaded.floor_spread(PACKAGE) is None
+
+
 def test_a_busy_machine_calibrates_by_extrapolation() -> None:
     # Background work keeps 3 to 5 CPUs busy throughout: the line is the same line.
     points = [PowerPoint(p.power_w + 45.0, p.busy_cpus + 3.0) for p in line_points(10.0, 15.0)]

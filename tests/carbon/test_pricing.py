@@ -31,6 +31,7 @@ from impactlib.carbon.static import lookup
 from impactlib.config import load_config
 from impactlib.errors import UnknownZoneError
 from impactlib.footprint import CarbonInfo, ChargedTo, ComponentEnergy, Footprint, LocatedBy
+from impactlib.uncertainty import footprint_range, with_ranges
 
 UTC = timezone.utc
 T0 = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
@@ -248,6 +249,13 @@ def test_reprice_replaces_an_offline_fallback_with_live_data(server: ReplayServe
     expected = sum(0.01 * 1.5 * raw[i // 30]["intensity"]["forecast"] for i in range(60))
     assert new.emissions_kg * 1000 == pytest.approx(expected, rel=1e-12)
     assert server.paths()[0].endswith("/regionid/13")
+    # The emissions' range follows the new price: a live forecast's, narrower than a table's.
+    was, now = footprint_range(with_ranges(old)), footprint_range(new)
+    assert new.emissions_low_kg is not None and new.emissions_high_kg is not None
+    assert new.emissions_low_kg <= new.emissions_kg <= new.emissions_high_kg
+    assert (now.emissions_high_kg - now.emissions_low_kg) / now.emissions_kg < (
+        was.emissions_high_kg - was.emissions_low_kg
+    ) / was.emissions_kg
 
 
 def test_reprice_never_replaces_live_with_a_fallback(

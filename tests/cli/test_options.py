@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -307,6 +308,40 @@ def test_run_store(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert report_json("--store", usual) == []
 
 
+@exercises("run", "--budget-warn-share")
+@pytest.mark.parametrize("form", FORMS)
+def test_run_budget_warn_share(form: str, tmp_path: Path) -> None:
+    """Issue 19: a project that has used 60 % of this month's budget is warned of it (once)
+    at a share of 0.5, and not at the default 0.8."""
+    from budgetlab import add_day
+
+    from impactlib._time import now_utc
+    from impactlib.store.budgets import Budget, BudgetScope, BudgetUnit, Period, Target
+
+    store = os.environ["IMPACTLIB_STORE"]
+    lab = open_store(store)
+    add_day(lab, now_utc().date(), 6.0, project="p-budget")
+    month = Period(now_utc().strftime("%Y-%m"))
+    lab.set_budget(Budget(Target(BudgetScope.PROJECT, "p-budget"), month, BudgetUnit.KWH, 10.0))
+    lab.close()
+    env = run_env(tmp_path, "budget_warn_share")
+    command = ["-p", "p-budget", "--", sys.executable, "-c", PRINT_RUN_ID]
+    default = cli("run", *command, env=env)
+    assert default.returncode == 0 and "p-budget has used" not in default.stderr, default.stderr
+    given = setting(form, "budget_warn_share", "0.5")
+    result = cli("run", *given.args, *command, env={**env, **given.env})
+    assert result.returncode == 0, result.stderr
+    warned = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("impactlib: warning: project p-budget has used 6 kWh (60 %) of its")
+    ]
+    assert len(warned) == 1, result.stderr
+    record = open_store(store).get_run(result.stdout.split()[0])
+    assert record is not None and record.config["values"]["budget_warn_share"] == 0.5
+    assert_source(record.config, "budget_warn_share", form)
+
+
 @exercises("run", "--quiet", "--project", "--experiment")
 @pytest.mark.parametrize("quiet", [[], ["-q"], ["--quiet"]])
 def test_run_quiet_and_short_options(quiet: list[str], tmp_path: Path) -> None:
@@ -330,6 +365,88 @@ def test_hardware_powercap_root(form: str, tmp_path: Path) -> None:
     result = cli("hardware", *given.args, env=given.env)
     assert result.returncode == 0, result.stderr
     assert "cpu:package-0" in result.stdout and "dram:package-0" in result.stdout
+
+
+def wall_settings(form: str, values: dict[str, str]) -> Setting:
+    """Several wall-power settings in one form, on a machine without RAPL."""
+    args: list[str] = []
+    env = {"IMPACTLIB_POWERCAP_ROOT": "/nonexistent-powercap"}
+    for key, value in values.items():
+        given = setting(form, key, value)
+        args += given.args
+        env.update(given.env)
+    return Setting(args, env)
+
+
+@exercises("hardware", "--wall-power", "--hwmon-root")
+@pytest.mark.parametrize("form", FORMS)
+def test_hardware_wall_power_hwmon(
+    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: the server's ACPI power meter, found under the hwmon root given."""
+    from fakehwmon import FakeHwmon
+
+    # conftest points every test at an empty hwmon root by the environment, which would
+    # outrank the configuration file's form
+    monkeypatch.delenv("IMPACTLIB_HWMON_ROOT")
+
+    fake = FakeHwmon(tmp_path)
+    fake.add_power_meter(231.5, layout="old")
+    given = wall_settings(form, {"wall_power": "hwmon", "hwmon_root": str(fake.root)})
+    result = cli("hardware", *given.args, env=given.env)
+    assert result.returncode == 0, result.stderr
+    assert "231.5 W now" in result.stdout and "power1_average" in result.stdout
+
+
+@exercises("hardware", "--redfish-url", "--redfish-credentials")
+@pytest.mark.parametrize("form", FORMS)
+def test_hardware_wall_power_redfish(form: str, tmp_path: Path) -> None:
+    """Issue 18: the BMC's Redfish reading, with credentials from a root-only file; the
+    password shows nowhere."""
+    from redfishserver import PASSWORD, RedfishServer, credentials_file, mockup
+
+    with RedfishServer(mockup(tmp_path)) as server:
+        values = {
+            "hwmon_root": str(tmp_path / "no-hwmon"),
+            "redfish_url": server.url,
+            "redfish_credentials": str(credentials_file(tmp_path)),
+        }
+        given = wall_settings(form, values)
+        result = cli("hardware", *given.args, env=given.env)
+    assert result.returncode == 0, result.stderr
+    assert "374.0 W now" in result.stdout and "EnvironmentMetrics" in result.stdout
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+@exercises("hardware", "--ipmi-command")
+@pytest.mark.parametrize("form", FORMS)
+def test_hardware_wall_power_ipmi_command(form: str, tmp_path: Path) -> None:
+    """Issue 18: a BMC's DCMI reading, by the command given (a recorded FreeIPMI output)."""
+    recorded = Path(__file__).parent.parent / "data" / "ipmi" / "freeipmi-active.txt"
+    values = {"hwmon_root": str(tmp_path / "no-hwmon"), "ipmi_command": f"cat {recorded}"}
+    given = wall_settings(form, values)
+    result = cli("hardware", *given.args, env=given.env)
+    assert result.returncode == 0, result.stderr
+    assert "90.0 W now" in result.stdout and "DCMI" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "secret"),
+    [
+        ("--wall-power", "wattmeter", ""),
+        ("--redfish-url", "https://reader:pw-9Xq@bmc.example", "pw-9Xq"),
+        ("--ipmi-command", "ipmitool -I lanplus -P pw-9Xq dcmi power reading", "pw-9Xq"),
+        ("--ipmi-command", "ipmi-dcmi -p pw-9Xq --get-system-power-statistics", "pw-9Xq"),
+        ("--ipmi-command", "ipmitool -I lanplus -k kg-9Xq dcmi power reading", "kg-9Xq"),
+    ],
+)
+def test_hardware_bad_wall_settings_are_one_line(option: str, value: str, secret: str) -> None:
+    """Bad input: one line, exit 2, no traceback; a password in it is never echoed."""
+    result = cli("hardware", option, value)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert option.removeprefix("--").replace("-", "_") in result.stderr
+    assert not secret or secret not in result.stderr
 
 
 # --- report and export (runs seeded through the store) ----------------------------------
@@ -422,6 +539,20 @@ def test_report_waste_by_user_or_project(seeded: None) -> None:
     assert cli("report", "--waste").returncode == 0
     assert cli("report", "--by", "host", "--waste").returncode == 2
     assert cli("report", "--waste", "--format", "csv").returncode == 2
+
+
+@exercises("report", "--what-if")
+def test_report_what_if_pue(seeded: None, tmp_path: Path) -> None:
+    """``--what-if pue=1.2`` on runs recorded at PUE 1.5 saves 20 %, per user and per
+    project, in the file given; a bad spec exits 2 (the shift against a replayed RTE series,
+    and every other spec, are in tests/cli/test_whatif.py)."""
+    target = tmp_path / "whatif.json"
+    result = cli("report", "--what-if", "pue=1.2", "-p", "vision", "-f", "json", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert [r["id"] for r in data["runs"]] == ["run-a"]
+    assert data["by_project"][0]["saving_pct"] == pytest.approx(20.0)
+    assert cli("report", "--what-if", "shift=abc").returncode == 2
 
 
 @exercises("report", "--output")
@@ -819,10 +950,30 @@ def test_metrics_store(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert record is not None and (record.model or {})["metrics"] == {"acc": 0.8, "f1": 0.5}
 
 
+@exercises("count", "--store", "--run", "--unit")
+@pytest.mark.parametrize("form", FORMS)
+def test_count_store_run_and_unit(
+    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    the_command("count")
+    monkeypatch.delenv("IMPACTLIB_STORE")
+    lab = str(tmp_path / "lab.db")
+    seed(lab)
+    given = setting(form, "store", lab)
+    args = ["12", "--run", "run-b", "--unit", "volumes", *given.args]
+    result = cli("count", *args, env=given.env)
+    assert result.returncode == 0, result.stderr
+    record = open_store(lab).get_run("run-b")
+    assert record is not None and (record.model or {})["units"] == {"volumes": 12}
+    assert (record.model or {})["metrics"] == {"acc": 0.8}
+
+
 # calibrate burns every CPU for several seconds per run: its options (--steps, --seconds,
 # --powercap-root, --power-model) are exercised in tests/cli/test_calibrate.py, as flags and in
 # their environment and config-file forms, and not run a second time here.
 exercised("calibrate", "--steps", "--seconds", "--powercap-root", "--power-model")
+# --wall-watts (a one-time reading, not a setting): tests/cli/test_calibrate_platform.py.
+exercised("calibrate", "--wall-watts")
 
 # --- serve -------------------------------------------------------------------------------
 
@@ -833,6 +984,7 @@ SERVE_FLAGS = {"daemon_socket": "--socket"}
     "serve",
     "--socket",
     "--metrics-address",
+    "--metrics-containers",
     "--store",
     "--powercap-root",
     "--interval",
@@ -849,6 +1001,7 @@ def test_serve_options(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     values = {
         "daemon_socket": str(tmp_path / "d.sock"),
         "metrics_address": "127.0.0.1:0",
+        "metrics_containers": "true",
         "store": str(tmp_path / "minutes.db"),
         "powercap_root": str(fake.root),
         "interval": "0.2",
@@ -866,6 +1019,10 @@ def test_serve_options(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         health = ask(served.socket, "/v1/health").body
         assert health["interval_s"] == 0.2 and health["idle_policy"] == "none"
         assert set(health["domains"]) >= {"cpu:package-0"}
+        with urllib.request.urlopen(served.metrics_url, timeout=10) as answer:
+            exported = answer.read().decode()
+        # the per-container family is served (empty where no container runs)
+        assert "# TYPE impactlib_container_energy_joules_total counter" in exported
         time.sleep(0.5)
     assert served.process.returncode == 0
     assert open_store(values["store"]).host_minutes(os.uname().nodename, "machine")
@@ -878,7 +1035,15 @@ def test_serve_options(form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 exercised("sync", "--to", "--store")
 exercised("report", "--since", "--until")
 exercised("export", "--inventory", "--sites")
-exercised("dashboard", "--host", "--port", "--store", "--token")
+# export's BoAmps report and its run selection (--run, --experiment, --task-stage,
+# --task-family; --boamps-publisher as flag, IMPACTLIB_* and impactlib.toml):
+# tests/report/test_boamps.py; validate's options, --store and --power-model in the three
+# forms: tests/cli/test_validate.py.
+exercised("export", "--run", "--experiment", "--task-stage", "--task-family", "--boamps-publisher")
+exercised("validate", "--reference", "--run", "--save", "--store", "--power-model")
+exercised("dashboard", "--host", "--port", "--store", "--token", "--now")
+# report --budget, and the budget group's options: tests/cli/test_budget.py.
+exercised("report", "--budget")
 # impactlib's own options (before any command): --version in tests/cli/test_cli.py.
 exercised("", "--version")
 

@@ -254,6 +254,7 @@ def test_bad_options_are_one_line(tmp_path: Path) -> None:
         "use HOST:PORT",
     )
     assert_one_line_error(cli("serve", "--interval", "-1"), "--interval")
+    assert_one_line_error(cli("serve", "--metrics-containers", "maybe"), "true or false")
     assert regular.read_text() == ""
 
 

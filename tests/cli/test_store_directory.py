@@ -19,6 +19,10 @@ REQUIRED: dict[tuple[str, ...], tuple[str, ...]] = {
     ("pepr",): ("--performance", "accuracy"),
     ("sync",): ("--to", "lab.db"),
     ("import", "codecarbon"): ("emissions.csv",),
+    ("count",): ("5", "--run", "a" * 32),
+    ("validate",): ("--reference", "wattmeter.csv", "--run", "a" * 32),
+    ("budget", "set"): ("5kg", "--lab", "--year", "2026"),
+    ("budget", "rm"): ("--lab", "--year", "2026"),
 }
 
 
@@ -55,6 +59,7 @@ def test_a_store_in_a_missing_directory_is_refused(
     missing = tmp_path / "no-such-dir"
     header = "timestamp,project_name,run_id,duration,emissions,energy_consumed\n"
     Path("emissions.csv").write_text(header)  # no rows: valid, nothing to import
+    Path("wattmeter.csv").write_text("timestamp,watts\n1790000000,100\n1790000010,100\n")
     result = cli(*command, "--store", str(missing / "lab.db"), *REQUIRED.get(command, ()))
     assert_one_line_error(result, f"--store: the directory {missing} does not exist")
     assert not missing.exists()

@@ -44,7 +44,11 @@ class Reporter(TrainerCallback):
 
 
 def _trainer(
-    tmp_path: Path, callbacks: list[TrainerCallback], logging_steps: int = 1000
+    tmp_path: Path,
+    callbacks: list[TrainerCallback],
+    logging_steps: int = 1000,
+    samples: int = 32,
+    evaluate: bool = False,
 ) -> Trainer:
     config = BertConfig(
         vocab_size=50,
@@ -57,7 +61,7 @@ def _trainer(
     g = torch.Generator().manual_seed(0)
     data = [
         {"input_ids": torch.randint(0, 50, (8,), generator=g), "labels": torch.tensor(i % 2)}
-        for i in range(32)
+        for i in range(samples)
     ]
     args = TrainingArguments(
         output_dir=str(tmp_path / "out"),
@@ -69,11 +73,13 @@ def _trainer(
         report_to="none",
         disable_tqdm=True,
         use_cpu=True,
+        eval_strategy="epoch" if evaluate else "no",
     )
     return Trainer(
         model=BertForSequenceClassification(config),
         args=args,
         train_dataset=data,
+        eval_dataset=data[:10] if evaluate else None,
         callbacks=callbacks,
     )
 
@@ -129,3 +135,12 @@ def test_when_the_epoch_end_step_was_logged_already_the_figures_ride_on_the_next
     assert len(epoch_logs) == EPOCHS  # each epoch's figures once, none lost at the end
     history = [h for h in trainer.state.log_history if "impact/energy_kwh_epoch" in h]
     assert len(history) == EPOCHS
+
+
+def test_the_training_samples_seen_are_counted_and_evaluation_is_not(tmp_path: Path) -> None:
+    callback = ImpactCallback(project="hf3", powercap_root=str(tmp_path / "none"), country="FR")
+    trainer = _trainer(tmp_path, [callback], samples=30, evaluate=True)  # batches 8, 8, 8, 6
+    trainer.train()
+    trainer.evaluate()
+    (run,) = open_store(impactlib.load_config({})).list_runs(project="hf3")
+    assert run.model is not None and run.model["units"] == {"samples": EPOCHS * 30}

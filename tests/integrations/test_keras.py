@@ -68,3 +68,21 @@ def test_a_model_of_two_inputs_gets_its_metrics(tmp_path: Path) -> None:
     (run,) = open_store(impactlib.load_config({})).list_runs(project="two")
     assert run.model is not None and run.model["params"] == 6
     assert run.model["forward_flops"] == 2 * 5
+
+
+def test_the_training_samples_seen_are_counted_and_validation_is_not(tmp_path: Path) -> None:
+    callback = ImpactCallback(project="k3", powercap_root=str(tmp_path / "none"), country="FR")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).random((60, 4), dtype=np.float32)  # batches 16, 16, 16, 12
+    model.fit(
+        x,
+        x.sum(axis=1),
+        epochs=EPOCHS,
+        batch_size=16,
+        validation_data=(x[:20], x[:20].sum(axis=1)),
+        verbose=0,
+        callbacks=[callback],
+    )
+    (run,) = open_store(impactlib.load_config({})).list_runs(project="k3")
+    assert run.model is not None and run.model["units"] == {"samples": EPOCHS * 60}

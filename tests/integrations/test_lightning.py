@@ -39,9 +39,9 @@ class Tiny(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _data() -> torch.utils.data.DataLoader[tuple[torch.Tensor, ...]]:
+def _data(samples: int = 64) -> torch.utils.data.DataLoader[tuple[torch.Tensor, ...]]:
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(64, 4, generator=g)
+    x = torch.rand(samples, 4, generator=g)
     dataset = torch.utils.data.TensorDataset(x, x.sum(dim=1, keepdim=True))
     return torch.utils.data.DataLoader(dataset, batch_size=16)
 
@@ -110,3 +110,19 @@ def test_a_failing_fit_leaves_its_run_failed(tmp_path: Path) -> None:
         _trainer(tmp_path, callback).fit(Broken(), _data())
     (run,) = open_store(impactlib.load_config({})).list_runs(project="broken")
     assert run.status == "failed"
+
+
+class Validated(Tiny):
+    """Tiny with a validation loop, whose batches are not training samples."""
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self(x), y)
+
+
+def test_the_training_samples_seen_are_counted_and_validation_is_not(tmp_path: Path) -> None:
+    callback = ImpactCallback(project="lit3", powercap_root=str(tmp_path / "none"), country="FR")
+    trainer = _trainer(tmp_path, callback)
+    trainer.fit(Validated(), _data(60), _data(20))  # batches of 16, 16, 16 and 12
+    (run,) = open_store(impactlib.load_config({})).list_runs(project="lit3")
+    assert run.model is not None and run.model["units"] == {"samples": EPOCHS * 60}

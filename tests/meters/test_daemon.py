@@ -124,13 +124,15 @@ def test_without_a_daemon_the_model_says_how_to_get_measurements(
         found.close()
 
 
-def test_no_daemon_is_asked_for_the_machine_scope_or_without_rapl(
+def test_no_daemon_is_asked_for_the_machine_scope_or_without_rapl_and_socket(
     tmp_path: Path, fake: FakePowercap, served: InProcess, rapl_denied: None
 ) -> None:
     machine = load_config(
         {"powercap_root": str(fake.root), "daemon_socket": served.socket, "scope": "machine"}
     )
-    no_rapl = load_config({"powercap_root": str(tmp_path / "none"), "daemon_socket": served.socket})
+    no_rapl = load_config(
+        {"powercap_root": str(tmp_path / "none"), "daemon_socket": str(tmp_path / "no.sock")}
+    )
     for config in (machine, no_rapl):
         found = open_meters(MeterSettings.of(config))
         try:
@@ -138,6 +140,39 @@ def test_no_daemon_is_asked_for_the_machine_scope_or_without_rapl(
             assert "daemon" not in [e.meter for e in found.unavailable]
         finally:
             found.close()
+
+
+def test_without_rapl_the_daemons_socket_serves_as_in_a_container(
+    tmp_path: Path, served: InProcess
+) -> None:
+    """A container sees no powercap tree (Docker masks it) but the socket bound into it:
+    the daemon serves the CPU, asked by the connection's credentials (``self``)."""
+    config = load_config({"powercap_root": str(tmp_path / "none"), "daemon_socket": served.socket})
+    found = open_meters(MeterSettings.of(config))
+    try:
+        assert [m.name for m in found.meters if m.name in ("daemon", "cpu-model")] == ["daemon"]
+        assert found.notes == []
+    finally:
+        found.close()
+
+
+@pytest.mark.parametrize("powercap", ["absent", "masked"])
+def test_neither_rapl_nor_a_daemon_says_how_to_get_either_in_a_container(
+    tmp_path: Path, powercap: str
+) -> None:
+    """No powercap tree, or one emptied as a runtime masks it: the note says how to get
+    measurements, the daemon's socket for a container."""
+    root = tmp_path / "powercap"
+    if powercap == "masked":
+        root.mkdir()
+    config = load_config({"powercap_root": str(root), "daemon_socket": str(tmp_path / "no.sock")})
+    found = open_meters(MeterSettings.of(config))
+    try:
+        (note,) = [n for n in found.notes if n.startswith("CPU energy is estimated")]
+        assert "impactlib serve" in note and "-v /run/impactlib:/run/impactlib:ro" in note
+        assert "docs/containers.md" in note
+    finally:
+        found.close()
 
 
 def test_a_tracker_records_daemon_energy_as_attributed(

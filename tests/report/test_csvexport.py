@@ -15,6 +15,7 @@ from sample_runs import make_record
 from impactlib.report.csvexport import (
     CODECARBON_COLUMNS,
     OUR_COLUMNS,
+    RANGE_COLUMNS,
     Place,
     csv_row,
     place,
@@ -94,8 +95,9 @@ def test_every_codecarbon_column_first_in_its_order() -> None:
     header = to_csv([_record()]).splitlines()[0].split(",")
     assert header[: len(EMISSIONS_DATA_3_3)] == EMISSIONS_DATA_3_3
     assert list(CODECARBON_COLUMNS) == EMISSIONS_DATA_3_3
-    assert header[len(EMISSIONS_DATA_3_3) :] == list(OUR_COLUMNS)
-    assert not set(CODECARBON_COLUMNS) & set(OUR_COLUMNS)
+    # impactlib's columns, then the ranges (issue 18), after CodeCarbon's
+    assert header[len(EMISSIONS_DATA_3_3) :] == [*OUR_COLUMNS, *RANGE_COLUMNS]
+    assert not set(CODECARBON_COLUMNS) & set(OUR_COLUMNS + RANGE_COLUMNS)
 
 
 def test_the_runs_own_machine_not_the_exporting_one() -> None:
@@ -186,7 +188,8 @@ def test_task_metrics_follow_as_columns_of_their_own() -> None:
     scored = dataclasses.replace(_record(), model={"metrics": {"accuracy": 0.91, "f1": 0.8}})
     other = dataclasses.replace(_record(), id="run-csv-2", model={"metrics": {"f1": 0.7}})
     header = to_csv([scored, other]).splitlines()[0].split(",")
-    assert header[len(CODECARBON_COLUMNS) + len(OUR_COLUMNS) :] == ["metric:accuracy", "metric:f1"]
+    fixed = len(CODECARBON_COLUMNS) + len(OUR_COLUMNS) + len(RANGE_COLUMNS)
+    assert header[fixed:] == ["metric:accuracy", "metric:f1"]
     first, second = _rows([scored, other])
     assert (first["metric:accuracy"], first["metric:f1"]) == ("0.91", "0.8")
     assert (second["metric:accuracy"], second["metric:f1"]) == ("", "0.7")
@@ -195,7 +198,7 @@ def test_task_metrics_follow_as_columns_of_their_own() -> None:
 def test_a_run_without_footprint_still_has_a_full_row() -> None:
     bare = dataclasses.replace(_record(), footprint=None, status="running")
     (row,) = _rows([bare])
-    assert set(row) == set(CODECARBON_COLUMNS + OUR_COLUMNS)
+    assert set(row) == set(CODECARBON_COLUMNS + OUR_COLUMNS + RANGE_COLUMNS)
     assert row["run_id"] == "run-csv-1" and row["energy_consumed"] == ""
     assert row["os"] == SYSTEM["os"]
 
@@ -213,7 +216,11 @@ def test_json_is_the_summary_with_settings_and_slurm_job() -> None:
     )
     [run] = json.loads(to_json([record]))
     summary = json.loads(json.dumps(record.summary()))
-    assert {k: v for k, v in run.items() if k in summary} == summary
+    # The summary's every key as it is; each component as stored, with its range beside it.
+    stored = {k: v for k, v in summary.items() if k != "components"}
+    assert {k: v for k, v in run.items() if k in stored} == stored
+    for shown, component in zip(run["components"], summary["components"], strict=True):
+        assert {k: shown[k] for k in component} == component
     assert run["config"] == {
         "values": {"country": "FR", "pue": 1.5},
         "sources": {"country": "IMPACTLIB_COUNTRY", "pue": "default"},

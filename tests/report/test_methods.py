@@ -55,9 +55,9 @@ def test_figures_table_by_hand() -> None:
     records, _, _ = sample()
     table = methods.figures(records)
     assert table.columns == (
-        "Run", "Duration (h)", "Energy (kWh)", "CPU (kWh)", "GPU (kWh)", "PUE",
-        "Intensity (gCO2e/kWh)", "CO2e (g)", "Embodied CO2e (g)", "CPU time (h)",
-        "GPU time (h)", "Params", "FLOPs/forward",
+        "Run", "Duration (h)", "Energy (kWh)", "Energy range (kWh)", "CPU (kWh)", "GPU (kWh)",
+        "PUE", "Intensity (gCO2e/kWh)", "CO2e (g)", "CO2e range (g)", "Quality",
+        "Embodied CO2e (g)", "CPU time (h)", "GPU time (h)", "Params", "FLOPs/forward",
     )  # fmt: skip
     # run-a: (1 + 2) kWh x PUE 1.5 = 4.5 kWh; x 56 g = 252 g
     row = dict(zip(table.columns, table.rows[0], strict=True))
@@ -65,11 +65,15 @@ def test_figures_table_by_hand() -> None:
     assert row["CPU (kWh)"] == "1.5" and row["GPU (kWh)"] == "3" and row["PUE"] == "1.5"
     assert row["Params"] == "11.7 M" and row["FLOPs/forward"] == "3.64 G"
     assert row["Intensity (gCO2e/kWh)"] == "56 (FR)" and row["Embodied CO2e (g)"] == "12.3"
+    # RAPL and NVML's counter +-5 %; the annual FR average +-30 % on top for CO2e
+    assert row["Energy range (kWh)"] == "4.27\u20134.73" and row["Quality"] == "high"
+    assert row["CO2e range (g)"] == "167\u2013344"  # 252 x .95 x .7, 252 x 1.05 x 1.3, outward
     assert table.total is not None
     total = dict(zip(table.columns, table.total, strict=True))
     # run-b: 0.5 kWh x 1.5 = 0.75 kWh, 42 g
     assert total["Energy (kWh)"] == "5.25" and total["Duration (h)"] == "4"
     assert total["CO2e (g)"] == "294" and total["Run"] == "Total"
+    assert total["Energy range (kWh)"] == "4.98\u20135.52"  # the runs' bounds added
 
 
 def test_figures_of_short_runs_are_readable() -> None:
@@ -94,8 +98,8 @@ def test_one_configuration_is_one_paragraph_of_prose() -> None:
     assert NOT_PROSE.search(paragraph) is None, NOT_PROSE.search(paragraph)
     for needle in (
         "We measured 2 runs of projects nlp and vision",
-        "5.25 kWh of electricity",
-        "294 g CO2e",
+        "5.25 kWh (4.98\u20135.52) of electricity",  # with its range (issue 18)
+        "294 g (195\u2013402) CO2e",
         "RAPL energy counters",
         "NVIDIA driver",
         "process tree's share",
@@ -174,7 +178,9 @@ def test_model_metrics_logged_as_metrics_count() -> None:
 
 def test_human_summary() -> None:
     records, _, _ = sample()
-    assert methods.human_summary(records).startswith("5.25 kWh and 294 g CO2e in 2 runs. About")
+    assert methods.human_summary(records).startswith(
+        "5.25 kWh (4.98\u20135.52) and 294 g (195\u2013402) CO2e in 2 runs. About"
+    )
 
 
 def test_model_constants_drop_what_is_said_elsewhere() -> None:

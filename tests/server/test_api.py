@@ -24,9 +24,11 @@ from daemonhost import (
 )
 from powercap import FakePowercap
 
+from impactlib.containers import container_of
 from impactlib.meters.daemon import ask
 from impactlib.server import api
 from impactlib.server.api import ApiServer, SocketInUse
+from impactlib.server.callers import Refused, identify, resolve
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason=needs_root)
 
@@ -91,6 +93,19 @@ def test_a_process_tree_is_answered_with_method_floor_and_timestamp(served: InPr
     assert cpu["method"] == "rapl" and cpu["quality"] == "measured"
     assert cpu["floor_source"] == "observed" and cpu["energy_j"] >= 0.0
     assert set(body["domains"]) == {"cpu:package-0", "dram:package-0"}
+
+
+def test_self_is_the_callers_own_process_from_its_credentials(served: InProcess) -> None:
+    """``self`` is decided by the kernel's peer credentials: the same tree as the caller's
+    pid, named by that pid, with the container it runs in."""
+    by_self = ask(served.socket, "/v1/processes/self")
+    by_pid = ask(served.socket, f"/v1/processes/{os.getpid()}")
+    assert by_self.status == by_pid.status == 200
+    assert by_self.body["pid"] == by_pid.body["pid"] == os.getpid()
+    here = container_of("/proc", os.getpid())  # none on a bare host; CI's, in one
+    expected = dict(vars(here)) if here is not None else None
+    assert by_self.body["container"] == by_pid.body["container"] == expected
+    assert by_self.body["domains"].keys() == by_pid.body["domains"].keys()
 
 
 def test_health_and_bad_questions_get_one_json_error(served: InProcess) -> None:
@@ -214,3 +229,19 @@ def test_health_names_a_modelled_floor_as_the_tracker_does(
     (tracked,) = [c for c in tracker.footprint.components if c.domain == "cpu:model"]
     assert health["quality"] == tracked.quality == "estimated"
     assert health["floor_source"] == tracked.idle_floor_source == "model"
+
+
+def test_a_caller_the_kernel_cannot_place_is_confined(served: InProcess) -> None:
+    """A caller whose process is gone by the time it is asked about (so neither its PID
+    namespace nor its process can be read) gets the least: not even root is taken for the
+    machine's administrator, and no hint is resolved."""
+    table = served.daemon.table
+    with served.daemon.lock:
+        caller = identify(table, 4194999, 0)  # root's credentials, no such process
+        assert caller.nested and not caller.sees_all
+        assert resolve(table, caller, None) == Refused(
+            404, "your process is not visible to the daemon"
+        )
+        assert resolve(table, caller, 1) == Refused(404, "no process 1 in your PID namespace")
+        me = identify(table, os.getpid(), os.getuid())  # this test, in the host's namespace
+        assert not me.nested and resolve(table, me, None) is me.proc

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from impactlib.attribution.shares import Floor
+from impactlib.footprint import Container, ContainerRuntime
 from impactlib.meters.base import Domain
 from impactlib.server.attributor import Interval, MachineAttributor
 from impactlib.server.procscan import Proc, Scan, Usage
@@ -167,3 +168,26 @@ def test_finished_jobs_leave_memory_and_metrics_after_an_hour() -> None:
     step(a, {running: 1.0}, t=3700)
     a.forget_jobs(3600 * 10**9)
     assert set(a.jobs) == {"2"}
+
+
+def test_containers_are_scopes_like_jobs_per_minute_and_forgotten_when_done() -> None:
+    """A container's processes (two trees here, one of them a job's too) are charged to it
+    as to their user: the same shares, its per-minute rows adding up to its total, a part of
+    its user's energy, never added to it; and it leaves memory an hour after its end."""
+    box = Container(ContainerRuntime.PODMAN, "ab" * 32)
+    a = attributor()
+    boxed = proc(100, 1000)
+    boxed.container = box
+    boxed_job = proc(101, 1000, job="7")
+    boxed_job.container = box
+    outside = proc(200, 1000)
+    for t in range(90):
+        step(a, {boxed: 1.0, boxed_job: 0.5, outside: 0.5}, other_busy=0.5, t=t)
+    assert a.containers[box.name][CPU.id] == pytest.approx(truth(90 * 1.5))
+    assert a.users[1000][CPU.id] == pytest.approx(truth(90 * 2.0))
+    rows = [r for r in a.minutes.take("host") if r.kind == "container"]
+    assert {r.name for r in rows} == {box.name}
+    assert sum(r.energy_j for r in rows) == pytest.approx(a.containers[box.name][CPU.id])
+    step(a, {outside: 1.0}, t=90 + 3700)
+    a.forget_jobs(3600 * 10**9)
+    assert a.containers == {} and a.container_seen_ns == {}

@@ -6,22 +6,27 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from daemonhost import daemon_config
+from fakewall import WallCounter, use_wall
 from powercap import INTEL_RANGE_UJ, FakePowercap
 
-from impactlib.attribution.power_model import PowerPoint, load_power_model
-from impactlib.config import Config
+from impactlib.attribution.platform_power import PlatformPower
+from impactlib.attribution.power_model import PowerPoint, load_power_model, save_platform
+from impactlib.config import Config, load_config
 from impactlib.errors import StoreError, UsageError
 from impactlib.identity import host_name
+from impactlib.meters.platform import MODEL_ID, PLATFORM_ID
 from impactlib.server.daemon import Daemon
 from impactlib.store import Store, open_store
 
 CPU = "cpu:package-0"
+NOW = "2026-12-07T20:00:00Z"
 
 
 @pytest.fixture
@@ -153,3 +158,53 @@ def test_the_loop_ticks_until_stopped_and_close_flushes(fake: FakePowercap, tmp_
 def test_the_allocation_policy_is_refused_in_one_line(fake: FakePowercap, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="use usage"):
         make(fake, tmp_path, idle_policy="allocation")
+
+
+def test_with_a_wall_meter_the_platform_is_balanced_split_and_learned(
+    fake: FakePowercap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon's platform domain is the wall minus RAPL and the modelled memory at each
+    tick, split between processes like the CPU, and its idle power is learned with the
+    others'."""
+    counter = WallCounter()
+    use_wall(monkeypatch, counter.wall())
+    daemon = make(fake, tmp_path, power_model=str(tmp_path / "model.json"))
+    assert PLATFORM_ID in daemon.attributor.domains
+    daemon.tick()
+    for _ in range(3):
+        fake.advance(CPU, 40.0)
+        counter.advance(100.0)
+        daemon.tick()
+    energy = daemon.attributor.domain_energy()
+    assert energy[CPU] + energy["memory:model"] + energy[PLATFORM_ID] == pytest.approx(300.0)
+    a = daemon.attributor
+    charged = sum(u.get(PLATFORM_ID, 0.0) for u in a.users.values())
+    assert charged + a.unattributed[PLATFORM_ID] == pytest.approx(energy[PLATFORM_ID])
+    account = a.accounts[PLATFORM_ID]
+    account.points.extend(PowerPoint(50.0 + 5.0 * b / 10, b / 10) for b in range(21))
+    learned = {m.domain: m for m in daemon.learn()}
+    assert learned[PLATFORM_ID].idle_w == pytest.approx(50.0)
+    assert a.floor(PLATFORM_ID).source == "learned"
+    daemon.close()
+
+
+def test_without_a_wall_meter_the_calibrated_platform_is_counted(
+    fake: FakePowercap, tmp_path: Path
+) -> None:
+    """A host power model with ``calibrate --wall-watts``'s platform: the daemon counts it
+    at its constant power, its floor named calibrated, as trackers name it."""
+    path = tmp_path / "model.json"
+    config = load_config({"power_model": str(path)})
+    save_platform(
+        config,
+        host_name(),
+        PlatformPower(54.0, 100.0, {CPU: 40.0, "memory:model": 6.0}, "a wattmeter", NOW),
+    )
+    daemon = make(fake, tmp_path, power_model=str(path), wall_power="none")
+    assert daemon.attributor.floor(MODEL_ID) == (54.0, "calibrated", None)
+    daemon.tick()
+    time.sleep(0.2)
+    daemon.tick()
+    (joules,) = [j for d, j in daemon.attributor.domain_energy().items() if d == MODEL_ID]
+    assert joules == pytest.approx(54.0 * 0.2, rel=0.5)
+    daemon.close()

@@ -135,3 +135,52 @@ def test_a_modelled_cpu_is_never_exported_as_measured(tmp_path: Path) -> None:
         labels["domain"]: labels["source"] for labels, _ in metrics["impactlib_idle_floor_watts"]
     }
     assert floors == {"cpu:model": "model", "memory:model": "model"}
+
+
+DOCKER_ID = "3f1c2e9b8a7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c"
+
+
+def _containers_daemon(tmp_path: Path, metrics_containers: bool) -> Daemon:
+    """A Docker container (cgroup v2, systemd driver) and a login session side by side."""
+    proc = FakeProc(tmp_path / "proc", ncpus=4)
+    powercap = FakePowercap(tmp_path / "sys")
+    powercap.add_package(0)
+    boxed = _process(proc, 123456, f"0::/system.slice/docker-{DOCKER_ID}.scope\n")
+    login = _process(proc, 123456, "0::/user.slice/user-1000.slice/session-3.scope\n")
+    config = daemon_config(
+        powercap.root,
+        tmp_path / "d.sock",
+        procfs_root=str(proc.root),
+        metrics_containers=metrics_containers,
+    )
+    d = Daemon(config)
+    d.tick()
+    for _ in range(3):
+        proc.advance(1.0, {boxed: 1.0, login: 1.0})
+        powercap.advance(CPU, 10.0 + 15.0 * 2.0)
+        d.tick()
+    return d
+
+
+def test_a_series_per_container_only_when_the_admin_turns_it_on(tmp_path: Path) -> None:
+    """Containers are counted either way (the store's minutes, /v1/machine); /metrics has a
+    series per container only with ``metrics_containers``: each container would otherwise
+    be a new series forever."""
+    off = _containers_daemon(tmp_path / "off", metrics_containers=False)
+    assert "impactlib_container_energy_joules_total" not in scrape(off)
+    assert set(off.attributor.containers) == {f"docker:{DOCKER_ID}"}
+    on = _containers_daemon(tmp_path / "on", metrics_containers=True)
+    metrics = scrape(on)
+    (series,) = [
+        (labels, value)
+        for labels, value in metrics["impactlib_container_energy_joules_total"]
+        if labels["domain"] == CPU
+    ]
+    assert series[0] == {"domain": CPU, "runtime": "docker", "container": DOCKER_ID}
+    users = {
+        s[0]["user"]: s[1]
+        for s in metrics["impactlib_energy_joules_total"]
+        if s[0]["domain"] == CPU
+    }
+    # the same user's two trees used the same CPU time: the container holds half of it
+    assert series[1] == pytest.approx(users["123456"] / 2, rel=1e-6)

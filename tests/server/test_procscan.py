@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fakeproc import FakeProc
 
+from impactlib.footprint import Container, ContainerRuntime
 from impactlib.server.procscan import ProcessTable, job_from_cgroup, parse_stat
 
 
@@ -150,3 +151,73 @@ def test_the_real_proc_reads_this_process(tmp_path: Path) -> None:
     assert me.uid == os.getuid() and me.ppid == os.getppid()
     table.close()
     assert table.procs == {}
+
+
+_SLUID_CGROUP = "0::/system.slice/slurmstepd.scope/s5K1KKYAYG5D00/step_0/user/task_0\n"
+
+
+def test_a_job_named_by_a_sluid_is_recorded_by_its_numeric_id(tmp_path: Path) -> None:
+    """sacct lists jobs by their numeric id (22.05 to 25.11 know no SLUID): the daemon's
+    minutes must carry it for ingest to match them, so it reads SLURM_JOB_ID from the
+    process's environment, as slurmstepd set it."""
+    fake = FakeProc(tmp_path / "proc")
+    parent = _spawn(fake, 1, 1000)
+    table = ProcessTable(str(fake.root))
+    table.scan()
+    child = _spawn(fake, parent, 1000, _SLUID_CGROUP)
+    (fake.root / str(child) / "environ").write_bytes(
+        b"HOME=/home/a\0SLURM_JOB_ID=4242\0SLURM_JOB_SLUID=s5K1KKYAYG5D00\0"
+    )
+    fake.advance(1.0, {child: 0.5})
+    table.scan()
+    assert table.procs[child].job == "4242"
+
+
+def test_a_sluid_stays_where_the_environment_cannot_be_read(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path / "proc")
+    parent = _spawn(fake, 1, 1000)
+    table = ProcessTable(str(fake.root))
+    table.scan()
+    child = _spawn(fake, parent, 1000, _SLUID_CGROUP)  # no environ file: unreadable
+    fake.advance(1.0, {child: 0.5})
+    table.scan()
+    assert table.procs[child].job == "s5K1KKYAYG5D00"
+
+
+_CONTAINER_ID = "3f1c2e9b8a7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f6e5d4c"
+
+
+def test_container_and_pid_namespace_are_read_once_from_a_fake_v2_host(tmp_path: Path) -> None:
+    """A cgroup v2 host with a Podman container (rootless: its processes in ``container``
+    under the scope) and a Kubernetes pod's containerd container, beside a login: each
+    process's container comes from its cgroup, its pids per namespace from ``NSpid`` and
+    its namespace from ``ns/pid``."""
+    fake = FakeProc(tmp_path / "proc")
+    podman = (
+        "0::/user.slice/user-1000.slice/user@1000.service/user.slice/"
+        f"libpod-{_CONTAINER_ID}.scope/container\n"
+    )
+    pod = "0d8a7c21_4f6b_4e1a_9c3d_2b5e6f708192"
+    kube = (
+        "0::/kubepods.slice/kubepods-burstable.slice/"
+        f"kubepods-burstable-pod{pod}.slice/cri-containerd-{_CONTAINER_ID}.scope\n"
+    )
+    boxed = _spawn(fake, 1, 1000, podman)
+    kubed = _spawn(fake, 1, 1001, kube)
+    login = _spawn(fake, 1, 1000)
+    for pid, inner, namespace in ((boxed, 1, "pid:[4026532174]"), (kubed, 7, "pid:[4026532999]")):
+        status = fake.root / str(pid) / "status"
+        status.write_text(status.read_text() + f"NSpid:\t{pid}\t{inner}\n")
+        (fake.root / str(pid) / "ns").mkdir()
+        (fake.root / str(pid) / "ns" / "pid").symlink_to(namespace)
+    table = ProcessTable(str(fake.root))
+    table.scan()
+    podman_proc, kube_proc, login_proc = (table.procs[p] for p in (boxed, kubed, login))
+    assert podman_proc.container == Container(ContainerRuntime.PODMAN, _CONTAINER_ID)
+    assert (podman_proc.ns_pids, podman_proc.pid_namespace) == ((boxed, 1), "pid:[4026532174]")
+    assert kube_proc.container == Container(
+        ContainerRuntime.CONTAINERD, _CONTAINER_ID, pod.replace("_", "-")
+    )
+    assert kube_proc.ns_pids == (kubed, 7)
+    assert login_proc.container is None
+    assert (login_proc.ns_pids, login_proc.pid_namespace) == ((), "")  # a fake without them

@@ -87,7 +87,7 @@ def test_each_job_once_with_its_user_and_label(store: Store) -> None:
     assert {r.config["slurm"]["job_id"]: r.status for r in runs} == {
         "1001": "completed",
         "1002_1": "completed",
-        "1002_2": "interrupted",
+        "1002_2": "cancelled",  # CANCELLED: the word a tracker stopped by scancel writes
         "1003": "failed",
         "1004": "completed",
         "1005": "completed",

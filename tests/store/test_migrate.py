@@ -11,7 +11,7 @@ from clihelp import cli
 
 from impactlib.store import open_store, schema
 
-HEAD = "0003_mask_store_passwords"  # the newest revision: what an upgrade ends at
+HEAD = "0005_ranges"  # the newest revision: what an upgrade ends at
 
 
 def _layout(path: Path) -> dict[str, list[tuple[str, str, int, int]]]:

@@ -159,7 +159,7 @@ def test_a_job_whose_accounting_changed_is_written_again(tmp_path: Path) -> None
     slurm = after.config["slurm"]
     assert (slurm["state"], after.status, after.footprint.duration_s) == (
         "CANCELLED",
-        "interrupted",
+        "cancelled",
         2 * before.footprint.duration_s,
     )
     assert after.footprint.energy_j != before.footprint.energy_j

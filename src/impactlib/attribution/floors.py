@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 
 from .. import identity
 from ..config import Config
-from ..footprint import FloorSource
+from ..footprint import Component, FloorSource
+from ..meters.platform import PlatformModelMeter
+from .platform_power import PlatformPower
 from .shares import Floor, apply_remembered_floors
 from .window import Window
 
@@ -28,15 +30,27 @@ def apply_known_floors(
 
     host = identity.host_name()
     model, problem = load_power_model(config, host)
+    if model is not None and model.platform is not None:
+        add_platform_model(window, model.platform)
     if model is not None:
         floors: dict[str, Floor] = {}
         for domain_id in window.accounts:
             known = model.floor_w(domain_id)
             if known is not None:
-                floors[domain_id] = Floor(*known)
+                floors[domain_id] = Floor(*known, model.floor_spread(domain_id))
         window.set_known_floors(floors)
     apply_remembered_floors(window.accounts, remembered_w(host))
     return problem
+
+
+def add_platform_model(window: Window, platform: PlatformPower) -> None:
+    """The calibrated platform (``calibrate --wall-watts``) as a domain of ``window``, where
+    no wall meter gives a measured one (here or through the daemon): a constant power, all
+    of it idle, split by the idle policy."""
+    if any(a.domain.component is Component.PLATFORM for a in window.accounts.values()):
+        return
+    meter = PlatformModelMeter(platform.watts, platform.describe())
+    window.add_time_meter(meter, Floor(platform.watts, FloorSource.CALIBRATED))
 
 
 def learn_floors(window: Window, config: Config) -> None:
@@ -47,4 +61,6 @@ def learn_floors(window: Window, config: Config) -> None:
     points = {domain_id: account.points for domain_id, account in window.accounts.items()}
     for domain_id, fitted in learn(points, config, identity.host_name()).items():
         if window.accounts[domain_id].known_floor is None:
-            window.accounts[domain_id].known_floor = Floor(fitted.idle_w, FloorSource.LEARNED)
+            window.accounts[domain_id].known_floor = Floor(
+                fitted.idle_w, FloorSource.LEARNED, fitted.floor_spread
+            )

@@ -37,6 +37,14 @@ Merging (:func:`merge`; loading folds the files it finds the same way, oldest fi
   least twice the calibration's load range (once, if the calibration is more than
   ``STALE_DAYS`` old) and fits at least as well (``r2``).
 
+The host factor (:class:`HostFactor`, ``impactlib validate --save``) is the ratio of a
+reference meter's energy (a wattmeter, the BMC) to the machine energy impactlib measured over
+one run: it says how far this host's meters are from the wall, with its provenance. It is
+kept beside the domains and replaced by each new validation; no figure is scaled by it.
+So is the calibrated platform power of a host without a wall meter
+(:class:`~impactlib.attribution.platform_power.PlatformPower`, ``impactlib calibrate
+--wall-watts``), the newest one wherever it was saved.
+
 Where it is kept: the ``power_model`` setting (a file path) when set; otherwise
 ``/var/lib/impactlib/power-model/<host>.json`` where that is writable (so every user's
 tracker finds it), else the per-user data directory. Loading reads both default places.
@@ -51,11 +59,12 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..footprint import FloorSource
+from .platform_power import PlatformPower, decode_platform
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -103,6 +112,9 @@ class DomainPowerModel:
     points: int
     busy_cpus_min: float
     busy_cpus_max: float
+    # RMS residual of the points on the line (W): the idle floor's spread in a footprint's
+    # range (impactlib.uncertainty); None in a file written before it was kept.
+    residual_w: float | None = None
 
     @property
     def span_cpus(self) -> float:
@@ -113,13 +125,35 @@ class DomainPowerModel:
         """The modelled power at a machine load."""
         return self.idle_w + self.w_per_busy_cpu * busy_cpus
 
+    @property
+    def floor_spread(self) -> float | None:
+        """The fit's RMS residual as a fraction of the idle power (at most 1), or None."""
+        if self.residual_w is None or self.idle_w <= 0:
+            return None
+        return min(self.residual_w / self.idle_w, 1.0)
+
+
+@dataclass(frozen=True)
+class HostFactor:
+    """Reference energy / measured machine energy over one run (``impactlib validate``),
+    and where it came from: which reference file, which run, when."""
+
+    factor: float
+    reference_kwh: float
+    measured_kwh: float
+    reference: str  # the reference file's name (a wattmeter's or BMC's export)
+    run_id: str
+    validated_at: str  # ISO 8601, UTC
+
 
 @dataclass(frozen=True)
 class HostPowerModel:
-    """Every modelled domain of one host."""
+    """Every modelled domain of one host, and its validated host factor if any."""
 
     host: str
     domains: Mapping[str, DomainPowerModel] = field(default_factory=dict)
+    host_factor: HostFactor | None = None
+    platform: PlatformPower | None = None  # calibrate --wall-watts, without a wall meter
 
     def floor_w(self, domain: str) -> tuple[float, FloorSource] | None:
         """The idle power of ``domain`` and where it came from (None: not modelled)."""
@@ -127,6 +161,12 @@ class HostPowerModel:
         if model is None:
             return None
         return model.idle_w, FloorSource(model.method)
+
+    def floor_spread(self, domain: str) -> float | None:
+        """The relative spread of ``domain``'s idle power (its fit's RMS residual over the
+        idle power), or None where unknown."""
+        model = self.domains.get(domain)
+        return None if model is None else model.floor_spread
 
 
 Refusal = Literal["gpu-learned", "few-points", "narrow-load", "no-energy", "erratic", "negative"]
@@ -238,6 +278,7 @@ def _judge(
         points=len(points),
         busy_cpus_min=min(busy),
         busy_cpus_max=max(busy),
+        residual_w=rms,
     )
     return FitOutcome(model, None)
 
@@ -275,7 +316,9 @@ def merge(
         if old is None or _replaces(model, old, now):
             domains[domain] = model
     name = host or (existing.host if existing is not None else host_name())
-    return HostPowerModel(name, domains)
+    if existing is None:
+        return HostPowerModel(name, domains)
+    return replace(existing, host=name, domains=domains)  # what is not a fit is kept
 
 
 def _replaces(new: DomainPowerModel, old: DomainPowerModel, now: datetime | None) -> bool:
@@ -356,6 +399,14 @@ def load_power_model(config: Config, host: str) -> tuple[HostPowerModel | None, 
     model = None
     for domain_model in ordered:
         model = merge(model, {domain_model.domain: domain_model}, host=host)
+    factors = [m.host_factor for m in found if m.host_factor is not None]
+    if factors:  # the newest validation, wherever it was saved
+        newest = max(factors, key=lambda f: -age_days(f.validated_at))
+        model = replace(model or HostPowerModel(host), host_factor=newest)
+    platforms = [m.platform for m in found if m.platform is not None]
+    if platforms:  # the newest --wall-watts, wherever it was saved
+        latest = max(platforms, key=lambda p: -age_days(p.set_at))
+        model = replace(model or HostPowerModel(host), platform=latest)
     return model, problem
 
 
@@ -392,6 +443,32 @@ def refine(
         model = merge(existing, fits, host=host)
         atomic_write(target, _encode(model))
     return model, target
+
+
+def save_host_factor(config: Config, host: str, factor: HostFactor) -> Path:
+    """Store ``factor`` in the host's model (replacing an earlier one, keeping the fits),
+    under the same lock as :func:`refine`; return where it went. Raises like it."""
+    from .._files import atomic_write
+
+    target = _writable_location(config, host)
+    with _locked(target):
+        existing, _problem = load_power_model(config, host)
+        model = replace(existing or HostPowerModel(host), host_factor=factor)
+        atomic_write(target, _encode(model))
+    return target
+
+
+def save_platform(config: Config, host: str, platform: PlatformPower) -> Path:
+    """Store ``platform`` in the host's model (replacing an earlier one, keeping the rest),
+    under the same lock as :func:`refine`; return where it went. Raises like it."""
+    from .._files import atomic_write
+
+    target = _writable_location(config, host)
+    with _locked(target):
+        existing, _problem = load_power_model(config, host)
+        model = replace(existing or HostPowerModel(host), platform=platform)
+        atomic_write(target, _encode(model))
+    return target
 
 
 def learn(
@@ -478,6 +555,10 @@ def _encode(model: HostPowerModel) -> str:
         "host": model.host,
         "domains": [asdict(m) for m in model.domains.values()],
     }
+    if model.host_factor is not None:
+        body["host_factor"] = asdict(model.host_factor)
+    if model.platform is not None:
+        body["platform"] = model.platform.as_json()
     return json.dumps(body, indent=2) + "\n"
 
 
@@ -500,7 +581,38 @@ def _decode(text: str, host: str) -> HostPowerModel:
     if not isinstance(entries, list):
         raise ValueError('"domains" is not a list')
     domains = {m.domain: m for m in (_decode_domain(e) for e in entries)}
-    return HostPowerModel(str(body.get("host") or host), domains)
+    factor = body.get("host_factor")
+    platform = body.get("platform")
+    return HostPowerModel(
+        str(body.get("host") or host),
+        domains,
+        None if factor is None else _decode_host_factor(factor),
+        None if platform is None else decode_platform(platform),
+    )
+
+
+def _decode_host_factor(entry: Any) -> HostFactor:
+    if not isinstance(entry, dict):
+        raise ValueError('"host_factor" is not an object')
+    for key in ("factor", "reference_kwh", "measured_kwh"):
+        value = entry.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"host_factor: {key} is not a number")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"host_factor: {key} = {value} (must be finite and > 0)")
+    texts = {key: entry.get(key) for key in ("reference", "run_id", "validated_at")}
+    if not all(isinstance(v, str) and v for v in texts.values()):
+        raise ValueError("host_factor: reference, run_id and validated_at must be texts")
+    if not math.isfinite(age_days(str(texts["validated_at"]))):
+        raise ValueError("host_factor: validated_at is not an ISO 8601 time")
+    return HostFactor(
+        factor=float(entry["factor"]),
+        reference_kwh=float(entry["reference_kwh"]),
+        measured_kwh=float(entry["measured_kwh"]),
+        reference=str(texts["reference"]),
+        run_id=str(texts["run_id"]),
+        validated_at=str(texts["validated_at"]),
+    )
 
 
 def _decode_domain(entry: Any) -> DomainPowerModel:
@@ -534,7 +646,19 @@ def _decode_domain(entry: Any) -> DomainPowerModel:
         points=points,
         busy_cpus_min=float(entry["busy_cpus_min"]),
         busy_cpus_max=float(entry["busy_cpus_max"]),
+        residual_w=_residual(domain, entry.get("residual_w")),
     )
+
+
+def _residual(domain: str, value: Any) -> float | None:
+    """A stored fit residual (W); None where the file predates it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{domain}: residual_w is not a number")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{domain}: residual_w = {value} (must be finite and >= 0)")
+    return float(value)
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -578,6 +702,19 @@ def hardware_lines(config: Config, host: str) -> list[str]:
     else:
         lines = _wrap(f"Idle floors of {host}: power = idle + W/CPU x busy CPUs (from {where}).")
         lines += table_lines(model)
+    factor = None if model is None else model.host_factor
+    if factor is not None:
+        lines += _wrap(
+            f"Host factor {factor.factor:.3f} (reference {factor.reference_kwh:.4g} kWh / "
+            f"measured {factor.measured_kwh:.4g} kWh; {factor.reference}, run {factor.run_id}, "
+            f"{factor.validated_at[:10]}; `impactlib validate`)."
+        )
+    platform = None if model is None else model.platform
+    if platform is not None:
+        lines += _wrap(
+            f"Platform {platform.watts:.1f} W beyond the meters: {platform.describe()} "
+            "(`impactlib calibrate --wall-watts`)."
+        )
     if problem:
         lines += _wrap(f"Problem: {problem}")
     return ["  " + line for line in lines]

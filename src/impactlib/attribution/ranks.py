@@ -7,6 +7,12 @@ torchrun agent or slurmstepd), which holds every local rank; the others are foll
 record nothing: their energy is inside the leader's figure. The lock is an ``flock``,
 released by the kernel even if the leader is killed; the leader writes its PID into the
 file so that a follower can say who measures the node.
+
+Ranks do not end together: on a busy node one may still be working when the leader's own
+work is done, and whatever it does after the leader stops measuring would be counted by
+nobody. So each follower holds a shared ``flock`` on a second file until it ends, and the
+leader, before its last sample, waits for the exclusive lock (every follower gone), at most
+:data:`SETTLE_S`; a follower that outlives that wait is said in the leader's record.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from .scope import Scope, TreeScope
+
+SETTLE_S = 60.0  # longest a leader waits for the other ranks to end before it stops
+_POLL_S = 0.1
 
 
 @dataclass
@@ -27,6 +37,9 @@ class Single:
     def release(self) -> None:
         """Nothing to release."""
 
+    def settle(self, warnings: list[str], status: str) -> None:
+        """No other rank to wait for."""
+
 
 @dataclass
 class Leader:
@@ -35,12 +48,41 @@ class Leader:
     job_key: str
     scope_pid: int
     _fd: int | None = field(default=None, repr=False)
+    _ranks_path: str = ""
 
     def release(self) -> None:
         """Drop the node lock."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def settle(self, warnings: list[str], status: str, limit_s: float = SETTLE_S) -> None:
+        """Wait until every follower has ended (at most ``limit_s``), so that the leader's
+        last sample holds their work; where one still runs, say so in ``warnings``. Only
+        when the leader's work ended by itself: a cancelled job's ranks are being killed,
+        and its record has milliseconds to be written."""
+        if status not in ("completed", "failed"):
+            return
+        try:
+            fd = os.open(self._ranks_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return
+        deadline = time.monotonic() + limit_s
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(_POLL_S)
+        finally:
+            os.close(fd)
+        warnings.append(
+            f"rank leader in job {self.job_key}: other ranks were still running {limit_s:g} s "
+            "after this one ended; what they did after that is not counted"
+        )
 
 
 @dataclass
@@ -49,9 +91,16 @@ class Follower:
 
     job_key: str
     leader_pid: int | None
+    _fd: int | None = field(default=None, repr=False)  # the shared lock: "still working"
 
     def release(self) -> None:
-        """Nothing to release: the leader holds the lock."""
+        """This rank has ended: the leader need not wait for it any more."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def settle(self, warnings: list[str], status: str) -> None:
+        """A follower measures nothing, so waits for nobody."""
 
     def explanation(self) -> str:
         """Why this rank's figures are zero, in one line."""
@@ -97,16 +146,32 @@ def claim(
     # TMPDIR, not tempfile.gettempdir(): the tempfile module costs milliseconds to import.
     folder = lock_dir or os.environ.get("TMPDIR") or "/tmp"
     path = os.path.join(folder, f"impactlib-{os.getuid()}-{safe}.lock")
+    ranks_path = path.removesuffix(".lock") + ".ranks"
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         leader = _read_pid(fd)
         os.close(fd)
-        return Follower(key, leader)
+        return Follower(key, leader, _working(ranks_path))
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return Leader(key, os.getppid(), fd)
+    return Leader(key, os.getppid(), fd, ranks_path)
+
+
+def _working(ranks_path: str) -> int | None:
+    """A follower's shared lock, held while it works (None where it cannot be taken: a
+    leader already waiting at its end, or an unwritable folder)."""
+    try:
+        fd = os.open(ranks_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _read_pid(fd: int) -> int | None:

@@ -30,12 +30,13 @@ with the final floor at the end, in constant memory. Conservation holds by const
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..footprint import ChargedTo, Component, ComponentEnergy, Extent, FloorSource, Quality
-from ..meters.base import Domain
+from ..meters.base import Domain, ServedFloor
+from ..meters.mig import MigDevice
 from .power_model import PowerPoint
 
 FLOOR_WINDOW_S = 1.0  # power floors come from >= 1 s windows: counters move in steps
@@ -43,10 +44,12 @@ MAX_POINTS = 2048  # (power, busy CPUs) points kept per domain for learning the 
 
 
 class Floor(NamedTuple):
-    """A domain's idle power and where it came from."""
+    """A domain's idle power, where it came from, and its relative spread where a fit
+    measured one (the power model's RMS residual; None: by its source)."""
 
     watts: float
     source: FloorSource
+    spread: float | None = None
 
 
 @dataclass
@@ -91,6 +94,9 @@ class DomainAccount:
     _window_s: float = 0.0
     _window_busy_s: float = 0.0
     _window_has_busy: bool = True
+    # How a shared device was split for the scope ("GPU split: MIG 3g.40gb instance …"),
+    # each said once, in the order first seen: the record's note carries them.
+    splits: dict[str, None] = field(default_factory=dict)
 
     @property
     def floor(self) -> Floor:
@@ -146,8 +152,12 @@ class DomainAccount:
         if len(self.points) >= MAX_POINTS:
             del self.points[::2]
 
-    def component(self, charged_to: ChargedTo) -> ComponentEnergy:
-        """The domain's totals as a footprint component of a run charged for ``charged_to``."""
+    def component(
+        self, charged_to: ChargedTo, served: ServedFloor | None = None
+    ) -> ComponentEnergy:
+        """The domain's totals as a footprint component of a run charged for ``charged_to``;
+        ``served``: the daemon's floor, which split an attributed domain (the account's own
+        floor split nothing there)."""
         floor = self.floor
         dynamic, idle = self.total.split(floor.watts)
         charged = min(dynamic + idle, self.total.energy)
@@ -155,6 +165,7 @@ class DomainAccount:
             scale = charged / (dynamic + idle)
             dynamic, idle = dynamic * scale, idle * scale
         d = self.domain
+        shown = [f"idle floor {served.watts:.1f} W ({served.source})"] if served else []
         if d.quality is Quality.ESTIMATED:
             quality = Quality.ESTIMATED
         elif charged_to is ChargedTo.MACHINE or (
@@ -173,9 +184,9 @@ class DomainAccount:
             dynamic_j=dynamic,
             idle_j=idle,
             unattributed_j=self.total.energy - dynamic - idle,
-            note=d.note,
-            idle_floor_w=d.served_floor.watts if d.served_floor else floor.watts,
-            idle_floor_source=d.served_floor.source if d.served_floor else floor.source,
+            note="; ".join((d.note, *shown, *self.splits)),
+            idle_floor_w=served.watts if served else floor.watts,
+            idle_floor_source=served.source if served else floor.source,
         )
 
     def minute_charged_j(self, since: int | None = None) -> dict[int, float]:
@@ -233,11 +244,53 @@ def gpu_shares(policy: str, ours: float, total: float, ours_present: bool, visib
     return Shares(busy, idle)
 
 
+def mig_shares(policy: str, device: MigDevice, held: Mapping[str, float]) -> Shares:
+    """Shares of a GPU in MIG mode for a scope holding ``held[uuid]`` of each instance (1.0:
+    all of it; less: its part of the instance's processes). With ``n`` an instance's SMs,
+    ``a`` its activity (0..1) and ``N`` the SMs MIG allocates (docs/attribution.md)::
+
+        s_busy = sum(held * a * n) / sum over every instance of (a * n)
+        s_idle = sum(held * n) / N          (usage and allocation; none: 0)
+
+    so the instances' shares of the idle power, plus that of the slices no instance holds
+    (left unattributed), make the whole. Instances NVML hides from us (another container's)
+    are taken to fill the SMs the visible ones leave, as busy on average as those.
+    """
+    visible_sms = sum(i.sms for i in device.instances)
+    weighted = sum(i.activity * i.sms for i in device.instances)
+    if device.hidden and visible_sms:
+        weighted += weighted / visible_sms * max(device.sms - visible_sms, 0)
+    ours = sum(held.get(i.uuid, 0.0) * i.activity * i.sms for i in device.instances)
+    busy = ours / weighted if weighted > 0 else 0.0
+    idle = 0.0
+    if policy != "none" and device.sms > 0:
+        idle = sum(held.get(i.uuid, 0.0) * i.sms for i in device.instances) / device.sms
+    return Shares(min(busy, 1.0), min(idle, 1.0))
+
+
+def mig_held(device: MigDevice, pids: Collection[int]) -> dict[str, float]:
+    """What a scope running ``pids`` holds of each instance: all of one its
+    ``CUDA_VISIBLE_DEVICES`` names (given to it), else its part of the instance's processes
+    (NVML has no per-process utilisation on MIG: its processes count alike)."""
+    held: dict[str, float] = {}
+    for instance in device.instances:
+        if instance.assigned:
+            held[instance.uuid] = 1.0
+        elif instance.pids:
+            mine = sum(1 for pid in instance.pids if pid in pids)
+            if mine:
+                held[instance.uuid] = mine / len(instance.pids)
+    return held
+
+
 def components(
-    accounts: Iterable[DomainAccount], charged_to: ChargedTo
+    accounts: Iterable[DomainAccount],
+    charged_to: ChargedTo,
+    served: Mapping[str, ServedFloor] | None = None,
 ) -> tuple[ComponentEnergy, ...]:
-    """Footprint components of every domain."""
-    return tuple(acc.component(charged_to) for acc in accounts)
+    """Footprint components of every domain (``served``: the daemon's floors, by domain)."""
+    served = served or {}
+    return tuple(acc.component(charged_to, served.get(acc.domain.id)) for acc in accounts)
 
 
 def minute_series(

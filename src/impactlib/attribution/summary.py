@@ -16,8 +16,19 @@ from typing import TYPE_CHECKING
 
 from .._time import from_wall_ns, iso_utc
 from ..config import Config
-from ..footprint import ChargedTo, Component, FloorSource, Footprint, LocatedBy, Quality
+from ..containers import container_of
+from ..footprint import (
+    ChargedTo,
+    Component,
+    ComponentEnergy,
+    Container,
+    FloorSource,
+    Footprint,
+    LocatedBy,
+    Quality,
+)
 from ..notices import warn_estimates
+from ..uncertainty import is_wall_remainder, platform_domain_bounds, with_range, with_ranges
 from ..units import S_PER_H
 from .scope import MachineScope
 from .window import Window
@@ -75,6 +86,41 @@ def announce_limits(window: Window, meters: MeterSet, location: Location) -> Non
     warn_estimates((a.domain for a in window.accounts.values()), meters.notes, world)
 
 
+def ranged_components(window: Window) -> tuple[ComponentEnergy, ...]:
+    """The window's components, each with its range: its method's error (a sensor's stated
+    accuracy where it gives one; for the platform, the wall's range minus the other
+    domains') and its idle floor's spread (the power model fit's residual where the floor
+    came from a fit)."""
+    components = window.components()
+    out = []
+    for component in components:
+        account = window.accounts[component.domain]
+        accuracy = account.domain.accuracy_percent
+        wall = None
+        if is_wall_remainder(component):
+            wall = platform_domain_bounds(component, components, accuracy_percent=accuracy)
+        out.append(
+            with_range(
+                component,
+                window.charged_to,
+                fit_residual=account.floor.spread,
+                accuracy_percent=accuracy,
+                domain_bounds=wall,
+            )
+        )
+    return tuple(out)
+
+
+def run_container(meters: MeterSet, config: Config) -> Container | None:
+    """The container the run's processes are in: as the daemon saw it (from outside, where
+    a private cgroup namespace hides nothing), else as this process's own cgroup says."""
+    for meter in meters.meters:
+        found = meter.container()
+        if found is not None:
+            return found
+    return container_of(config.procfs_root)
+
+
 def build_footprint(
     *,
     run_id: str,
@@ -91,7 +137,7 @@ def build_footprint(
     embodied share and every warning). ``by_minute`` is the window's minute series when the
     caller already holds it; ``provisional`` prices a checkpoint without the network."""
     w = window
-    components = w.components()
+    components = ranged_components(w)
     out_warnings = list(warnings)
     if location.by is LocatedBy.WORLD_AVERAGE:
         out_warnings.append(f"carbon intensity: {location.detail}")
@@ -128,7 +174,7 @@ def build_footprint(
         kg = provisional.kg(sum(c.energy_j for c in components), config.pue)
         carbon = provisional.carbon
         embodied_kg, embodied_note = None, ""
-    return Footprint(
+    footprint = Footprint(
         run_id=run_id,
         charged_to=w.charged_to,
         idle_policy=w.policy,
@@ -145,7 +191,9 @@ def build_footprint(
         embodied_kg=embodied_kg,
         embodied_note=embodied_note,
         warnings=tuple(out_warnings),
+        container=run_container(meters, config),
     )
+    return with_ranges(footprint)
 
 
 def follower_footprint(run_id: str, idle_policy: str, pue: float, explanation: str) -> Footprint:

@@ -18,6 +18,8 @@ from typing import NamedTuple
 from ..config import Config
 from ..footprint import ChargedTo, Component, ComponentEnergy, FloorSource, Quality
 from ..meters import CPU_TIME_SPLIT, MeterSet
+from ..meters.base import Meter, Tick
+from ..meters.mig import MigDevice
 from ..procfs import (
     CgroupCapture,
     CgroupCounters,
@@ -37,18 +39,24 @@ from .shares import (
     cpu_shares,
     gpu_shares,
     memory_shares,
+    mig_held,
+    mig_shares,
     minute_series,
 )
 
 GPU_PROCESS_REFRESH_S = 5.0  # NVML process queries are slow and serialising: <= 0.2 Hz
+TIME_SLICED = "GPU split: time-sliced by SM samples"
 
 
 class GpuShare(NamedTuple):
-    """The scope's part of one GPU's recent per-process utilisation samples."""
+    """The scope's part of one GPU's recent per-process utilisation samples, or of its
+    MIG instances (``mig``: the shares already, ``splits``: which instances)."""
 
     ours: float
     total: float
     ours_present: bool  # one of our processes holds a context on the device
+    mig: Shares | None = None
+    splits: tuple[str, ...] = ()
 
 
 class ScopeCapture(NamedTuple):
@@ -98,6 +106,7 @@ class Window:
         for domain_id, idle_w in meters.known_floors_w().items():
             self.accounts[domain_id].known_floor = Floor(idle_w, FloorSource.MODEL)
         self.held_cpu_fraction = self._held_cpus()
+        self._own: list[Meter] = []  # read by this window alone (add_time_meter)
         self._last: dict[str, _Last] = {}
         self._gpu_shares: dict[str, GpuShare] = {}
         self._gpu_refreshed: float | None = None
@@ -125,6 +134,14 @@ class Window:
             account = self.accounts.get(domain_id)
             if account is not None and account.domain.quality is Quality.MEASURED:
                 account.known_floor = floor
+
+    def add_time_meter(self, meter: Meter, floor: Floor) -> None:
+        """Count a meter whose energy depends on time alone (the platform's constant power
+        calibrated in the host power model, which the shared sampler's meters do not know):
+        the window decodes it at each sample's moment. Before the baseline only."""
+        for domain in meter.domains():
+            self.accounts[domain.id] = DomainAccount(domain, known_floor=floor)
+        self._own.append(meter)
 
     def _held_cpus(self) -> float:
         """The share of the machine's CPUs the scope may run on (what a job holds: its
@@ -175,7 +192,47 @@ class Window:
                     continue
                 mine = [w for pid, w in per_pid.items() if pid in ours]
                 shares[domain_id] = GpuShare(float(sum(mine)), total, bool(mine))
+            try:
+                migs = meter.mig_devices()
+            except Exception:  # a driver hiccup: keep the previous shares
+                continue
+            for domain_id, device in migs.items():
+                shares[domain_id] = self._mig_share(device, ours)
         return shares
+
+    def _mig_share(self, device: MigDevice, ours: set[int] | None) -> GpuShare:
+        """The scope's shares of a GPU in MIG mode: of the instances it runs on, or that
+        its ``CUDA_VISIBLE_DEVICES`` names (every instance, for the machine)."""
+        if ours is None:
+            held = {instance.uuid: 1.0 for instance in device.instances}
+        else:
+            held = mig_held(device, ours)
+        mig = mig_shares(self.policy, device, held)
+        splits = tuple(
+            f"GPU split: {instance.describe(device.sms)}"
+            for instance in device.instances
+            if instance.uuid in held
+        )
+        if splits:
+            splits += (f"MIG activity from {device.activity.value}",)
+        return GpuShare(mig.busy, 1.0, bool(held), mig, splits)
+
+    def inner(self, config: Config) -> Window:
+        """A second accounting view of this scope from now on (a steady-state window inside
+        the run, :mod:`.work`): the same scope and meters (the run's own time meters too),
+        starting from the GPU shares seen so far, so that its first seconds are split as the
+        run's are."""
+        inner = Window(self.meters, config, self.scope)
+        with self._lock:
+            if inner.tree is None and self.tree is not None:  # a pending tree, attached since
+                inner.tree = ProcessTree(self.tree.root_pid, self._procfs_root)
+            inner._gpu_shares = dict(self._gpu_shares)
+        for meter in self._own:  # the run's time meters (a calibrated platform power)
+            for domain in meter.domains():
+                floor = self.accounts[domain.id].known_floor
+                inner.accounts[domain.id] = DomainAccount(domain, known_floor=floor)
+        inner._own = list(self._own)
+        return inner
 
     # -- the scope's process (tracker thread) --------------------------------------------
     def attach(self, pid: int) -> None:
@@ -201,12 +258,25 @@ class Window:
             for sample, captured in delivery:
                 if captured is not None and captured.gpu is not None:
                     self._gpu_shares.update(captured.gpu)
+                energy = self._energy(sample)
                 if self._begun:
-                    self._interval(sample, captured)
+                    self._interval(sample, energy, captured)
                 else:
-                    self._baseline(sample, captured)
+                    self._baseline(sample, energy, captured)
 
-    def _baseline(self, sample: Sample, captured: ScopeCapture | None) -> None:
+    def _energy(self, sample: Sample) -> Mapping[str, float]:
+        """The sample's cumulative joules per domain, and those of the window's own meters."""
+        if not self._own:
+            return sample.energy_j
+        energy = dict(sample.energy_j)
+        tick = Tick(sample.monotonic_ns / 1e9, None)
+        for meter in self._own:
+            energy.update(meter.decode(None, tick))
+        return energy
+
+    def _baseline(
+        self, sample: Sample, energy_j: Mapping[str, float], captured: ScopeCapture | None
+    ) -> None:
         self._begun = True
         self.first_ns = self.last_ns = sample.monotonic_ns
         self.first_wall_ns = self.last_wall_ns = sample.wall_ns
@@ -215,7 +285,7 @@ class Window:
         usage = self._usage(sample, captured)
         scope_cpu, self.rss = usage.cpu_s, usage.rss_bytes
         self.peak_rss = max(self.peak_rss, usage.rss_bytes)
-        for domain_id, energy in sample.energy_j.items():
+        for domain_id, energy in energy_j.items():
             if domain_id in self.accounts:
                 self._last[domain_id] = _Last(sample.monotonic_ns, energy, scope_cpu, busy)
 
@@ -238,7 +308,9 @@ class Window:
         usage = self.tree.account(captured.counters)
         return ScopeUsage(usage.cpu_s, usage.rss_bytes)
 
-    def _interval(self, sample: Sample, captured: ScopeCapture | None) -> None:
+    def _interval(
+        self, sample: Sample, energy_j: Mapping[str, float], captured: ScopeCapture | None
+    ) -> None:
         """Account the interval since each domain's last good reading."""
         usage = self._usage(sample, captured)
         # Memory held over the interval: the mean of its two ends (a process that exits
@@ -249,7 +321,7 @@ class Window:
         self.peak_rss = max(self.peak_rss, usage.rss_bytes)
         busy = sample.machine.busy_s if sample.machine else None
         minute = sample.wall_ns // NS_PER_MINUTE
-        for domain_id, energy in sample.energy_j.items():
+        for domain_id, energy in energy_j.items():
             account = self.accounts.get(domain_id)
             if account is None:
                 continue
@@ -286,6 +358,11 @@ class Window:
         component = account.domain.component
         if component is Component.GPU:
             share = self._gpu_shares.get(account.domain.id, GpuShare(0.0, 0.0, False))
+            if share.mig is not None:
+                account.splits.update(dict.fromkeys(share.splits))
+                return share.mig
+            if share.ours_present and share.total > share.ours:  # others ran on it too
+                account.splits[TIME_SLICED] = None
             return gpu_shares(self.policy, share.ours, share.total, share.ours_present, True)
         if component is Component.MEMORY:
             held = rss / self.total_memory if self.total_memory else 0.0
@@ -305,7 +382,7 @@ class Window:
 
     def components(self) -> tuple[ComponentEnergy, ...]:
         """Per-domain attributed energy so far."""
-        return components(self.accounts.values(), self.charged_to)
+        return components(self.accounts.values(), self.charged_to, self.meters.served_floors())
 
     def minute_series(self, since: int | None = None) -> dict[tuple[int, Component], float]:
         """Charged energy per (UTC epoch minute, component kind), from minute ``since``."""

@@ -237,4 +237,7 @@ def reprice(footprint: Footprint, buckets: Sequence[EnergyBucket], config: Confi
     old_was_live = old is not None and old.fallback is None and is_live(old.source)
     if old_was_live and info.fallback is not None:
         return footprint
-    return dataclasses.replace(footprint, emissions_kg=kg, carbon=info)
+    from ..uncertainty import with_ranges
+
+    # The emissions' range follows the new intensity's (a live price narrows it).
+    return with_ranges(dataclasses.replace(footprint, emissions_kg=kg, carbon=info))

@@ -96,12 +96,30 @@ def calibrate_command(
     power_model: str = typer.Option(
         None, "--power-model", help="File to save the model to (default: per host)."
     ),
+    wall_watts: float = typer.Option(
+        None,
+        "--wall-watts",
+        help="Idle power at the wall (W, wattmeter or BMC): store what the meters miss.",
+    ),
 ) -> None:
-    """Measure idle power and watts per busy CPU of every measured domain; save the model."""
+    """Measure idle power and watts per busy CPU of every measured domain; save the model.
+
+    With --wall-watts (no wall meter): store the wall reading minus the meters."""
     from ..attribution.power_model import load_power_model, refine, table_lines
     from ..identity import host_name
     from ..meters import MeterSettings, open_meters
 
+    if wall_watts is not None:
+        from .calibrate_platform import calibrate_platform, check_wall_watts
+
+        check_wall_watts(wall_watts)
+        if steps is not None:
+            raise UsageError("--steps: not used with --wall-watts (read at idle, no load)")
+        if seconds < SAMPLE_S:
+            raise UsageError(f"--seconds {seconds:g}: need at least {SAMPLE_S:g}")
+        config = config_from(powercap_root=powercap_root, power_model=power_model)
+        calibrate_platform(config, wall_watts, seconds)
+        return
     cpus = usable_cpus()
     steps = min(cpus + 1, MAX_DEFAULT_STEPS) if steps is None else steps
     if steps < 2:
@@ -206,11 +224,14 @@ def _run_level(
 
 
 def _read(meters: MeterSet, domains: Sequence[str]) -> Reading:
-    """Every measured domain's cumulative joules and the machine's busy CPU-seconds."""
-    energy: dict[str, float] = {}
-    for meter in meters.meters:
-        energy.update({d: j for d, j in meter.read_energy_j().items() if d in domains})
-    return Reading(time.monotonic(), meters.machine.read().busy_s, energy)
+    """Every measured domain's cumulative joules (the platform's too: the wall minus the
+    others, at the same moment) and the machine's busy CPU-seconds."""
+    from ..meters.base import Tick
+
+    machine = meters.machine.read()
+    now = time.monotonic()
+    energy = meters.decode(meters.capture(), Tick(now, machine))
+    return Reading(now, machine.busy_s, {d: j for d, j in energy.items() if d in domains})
 
 
 def _fit_all(points: Mapping[str, Sequence[PowerPoint]]) -> dict[str, DomainPowerModel]:

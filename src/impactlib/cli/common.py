@@ -58,6 +58,7 @@ def summary_lines(
     status: str,
     store: str,
     slurm: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """The human summary printed after a run (stderr, so the command's output stays clean).
 
@@ -66,19 +67,23 @@ def summary_lines(
     a domain read by a meter says "of X measured"; a modelled one names its model and
     constants, since there was no measurement to be a share of. ``slurm``: the record's
     SLURM job (``config["slurm"]``), named on its own line, so a job's output file says
-    which job the run was.
+    which job the run was. ``model``: the record's ``model`` field, whose units of work and
+    windows give the figures per unit.
     """
     from ..report.figures import (
+        emissions_text,
+        energy_text,
         footprint_amounts,
         intensity,
         location,
         quality_label,
         slurm_job,
+        work_of,
     )
     from ..report.methods import short_id
+    from ..report.perunit import unit_line, window_lines
     from ..units import (
         format_duration_s,
-        format_energy_j,
         format_mass_kg,
         format_number,
         format_share,
@@ -101,9 +106,11 @@ def summary_lines(
         if share
         else quality_label(c.quality for c in fp.components)
     )
+    klass = amounts.quality_class
+    quality = f", quality {klass}" if klass is not None else ""
     lines.append(
-        f"  energy {format_energy_j(amounts.energy_j)} (PUE {fp.pue:g}, {read})  "
-        f"emissions {format_mass_kg(amounts.emissions_kg)} CO2e"
+        f"  energy {energy_text(amounts)}, PUE {fp.pue:g}, {read}{quality}  "
+        f"emissions {emissions_text(amounts)} CO2e"
     )
     if fp.carbon is not None:
         where, priced = location(fp.carbon), intensity(fp.carbon)
@@ -118,6 +125,9 @@ def summary_lines(
         lines.append(
             f"  embodied (separate, not in emissions): {format_mass_kg(amounts.embodied_kg)} CO2e"
         )
+    work = work_of(fp, model)
+    lines += [f"  {unit_line(unit)}" for unit in work.per_unit]
+    lines += [f"  {line}" for window in work.windows for line in window_lines(window)]
     for warning in fp.warnings:
         lines.append(f"  note: {warning}")
     lines.append(f"  saved to {store}")

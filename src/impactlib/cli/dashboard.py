@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .._time import parse_user_time
 from ..errors import UsageError
 from ..store import open_store
 from .common import config_from
@@ -20,6 +21,9 @@ def dashboard_command(
         "--token",
         envvar="IMPACTLIB_DASHBOARD_TOKEN",
         help="Required of every visitor; made up and printed when bound beyond 127.0.0.1.",
+    ),
+    now: str = typer.Option(
+        None, "--now", hidden=True, help="Project budgets from this UTC time, not now."
     ),
 ) -> None:
     """Serve totals per user, project, month and server, with filters (read-only)."""
@@ -41,7 +45,8 @@ def dashboard_command(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     typer.echo(f"impactlib dashboard of {store_obj.location}: {url}", err=True)
-    uvicorn.run(create_app(store_obj, token), host=host, port=port, log_level="warning")
+    at = parse_user_time(now) if now else None
+    uvicorn.run(create_app(store_obj, token, now=at), host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

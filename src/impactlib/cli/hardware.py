@@ -30,11 +30,29 @@ DETAIL_INDENT = "      "
 
 def hardware_command(
     powercap_root: str = typer.Option(None, "--powercap-root", help="Powercap sysfs root."),
+    wall_power: str = typer.Option(
+        None, "--wall-power", help="Wall sensor: auto, hwmon, ipmi, redfish or none."
+    ),
+    hwmon_root: str = typer.Option(None, "--hwmon-root", help="hwmon sysfs root."),
+    redfish_url: str = typer.Option(None, "--redfish-url", help="The BMC's Redfish URL."),
+    redfish_credentials: str = typer.Option(
+        None, "--redfish-credentials", help="Root-only TOML file: username, password."
+    ),
+    ipmi_command: str = typer.Option(
+        None, "--ipmi-command", help="Command printing a DCMI power reading."
+    ),
 ) -> None:
     """Show every meter found, its method and quality, and how to enable the missing ones."""
     from ..meters import MeterSettings, open_meters
 
-    config = config_from(powercap_root=powercap_root)
+    config = config_from(
+        powercap_root=powercap_root,
+        wall_power=wall_power,
+        hwmon_root=hwmon_root,
+        redfish_url=redfish_url,
+        redfish_credentials=redfish_credentials,
+        ipmi_command=ipmi_command,
+    )
     meters = open_meters(MeterSettings.of(config))
     try:
         text = "\n".join(hardware_report(config, meters, _width()))
@@ -54,6 +72,10 @@ def hardware_report(config: Config, meters: MeterSet, width: int) -> list[str]:
         ),
         ("Estimated (no meter could be read)", _domain_lines(meters, "estimated", width)),
         *_rapl_plans(meters, width),
+        (
+            "Wall power (the whole server, read by the BMC or the firmware)",
+            wall_lines(config, width),
+        ),
         ("Host power model", power_model_lines(config)),
         ("Reported by the meters", _bullets(meters.diagnostics(), width)),
         ("Not measured here", _unavailable_lines(meters, width)),
@@ -73,6 +95,32 @@ def power_model_lines(config: Config) -> list[str]:
     from ..identity import host_name
 
     return hardware_lines(config, host_name())
+
+
+def wall_lines(config: Config, width: int) -> list[str]:
+    """The wall sensor ``wall_power`` chooses, read once now; or why none, and the fix."""
+    from ..errors import MeterUnavailable
+    from ..meters import MeterSettings
+    from ..meters.wall import open_wall_meter
+
+    try:
+        meter = open_wall_meter(MeterSettings.of(config))
+    except MeterUnavailable as exc:
+        return [
+            *_wrap(f"not read: {exc.reason}", width, INDENT + "- ", BULLET_INDENT),
+            *(_wrap(f"fix: {exc.fix}", width, DETAIL_INDENT, DETAIL_INDENT) if exc.fix else []),
+        ]
+    try:
+        reading = meter.read_power()
+    finally:
+        meter.close()
+    now = f"{reading.watts:.1f} W now" if reading else "no reading now"
+    stated = f", stated accuracy {meter.accuracy_percent:g} %" if meter.accuracy_percent else ""
+    what = f"{meter.method.label}: {now}, read every {meter.period_s:g} s{stated}"
+    return [
+        *_wrap(what, width, INDENT, DETAIL_INDENT),
+        *_wrap(meter.note, width, DETAIL_INDENT, DETAIL_INDENT),
+    ]
 
 
 def _width() -> int:
@@ -154,8 +202,12 @@ def _measured_options(meters: MeterSet) -> list[str]:
 
 
 def _unavailable_lines(meters: MeterSet, width: int) -> list[str]:
+    from ..meters.wall import WALL
+
     lines: list[str] = []
     for exc in meters.unavailable:
+        if exc.meter == WALL:  # said in its own section, with the sensor tried
+            continue
         lines += _wrap(f"{exc.meter}: {exc.reason}", width, INDENT + "- ", BULLET_INDENT)
         if exc.fix:
             lines += _wrap(f"fix: {exc.fix}", width, DETAIL_INDENT, DETAIL_INDENT)

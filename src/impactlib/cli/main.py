@@ -29,12 +29,15 @@ COMMAND_MODULES = (
     "pepr",
     "calibrate",
     "metrics",
+    "count",
     "slurm",
     "serve",
     "sync",
     "db",
     "imports",
     "dashboard",
+    "validate",
+    "budget",
 )
 
 

@@ -106,6 +106,65 @@ def _refuse_ignored(lab: bool, run: str | None, reprice: bool, grid: Path | None
         )
 
 
+def _refuse_alongside_what_if(**given: object) -> None:
+    """``--what-if`` is a report of its own: options it would ignore are an error."""
+    named = [f"--{k}" for k, v in given.items() if v]
+    if named:
+        raise UsageError(f"{', '.join(named)} cannot be used with --what-if; leave one out")
+
+
+def _what_if(
+    spec: str,
+    fmt: str,
+    output: Path | None,
+    store: str | None,
+    chosen: tuple[str | None, str | None, str | None],
+    months: tuple[str, str],
+) -> None:
+    """``report --what-if``: the selected runs priced under another choice
+    (:mod:`impactlib.planning.whatif`), as a table or JSON (:mod:`impactlib.report.savings`)."""
+    from ..planning.whatif import parse_what_if, what_if
+    from ..report import savings
+    from . import labreport
+
+    parsed = parse_what_if(spec)
+    if fmt not in savings.FORMATS:
+        shown = " or ".join(savings.FORMATS)
+        raise UsageError(f"--what-if is shown as {shown}, not {fmt}; use --format table")
+    store_obj = _open(store)
+    records = labreport.in_months(_select(store_obj, *chosen), *months)
+    report = what_if(parsed, records, store_obj.series, config_from(store=store))
+    if fmt == "json":
+        _write(savings.render_json(report), output)
+    else:
+        _write(savings.render_table(report, _width(output)), output)
+
+
+def _budget_report(
+    store: str | None, project: str | None, fmt: str, output: Path | None, given: list[str]
+) -> None:
+    """``report --budget``: every budget (of ``--project`` only, when given) as ``budget
+    show`` prints them (:mod:`impactlib.report.budgets`)."""
+    from .._time import now_utc
+    from ..report.budgets import FORMATS as BUDGET_FORMATS
+    from ..report.budgets import render, statuses
+    from ..store.budgets import BudgetScope, Target
+
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot be used with --budget, which shows the budgets "
+            "(of --project, when given)"
+        )
+    if fmt not in BUDGET_FORMATS:
+        shown = " or ".join(BUDGET_FORMATS)
+        raise UsageError(f"--budget is shown as {shown}, not {fmt}; use --format table")
+    store_obj = _open(store)
+    target = None if project is None else Target(BudgetScope.PROJECT, project)
+    at = now_utc()
+    found = statuses(store_obj, store_obj.budgets(target), at)
+    _write(render(found, at, fmt, _width(output)), output)
+
+
 def report_command(
     project: str = typer.Option(None, "--project", "-p", help="Only this project."),
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
@@ -132,6 +191,14 @@ def report_command(
     ),
     since: str = typer.Option(None, "--since", help="From this month (YYYY-MM), inclusive."),
     until: str = typer.Option(None, "--until", help="To this month (YYYY-MM), inclusive."),
+    what_if: str = typer.Option(
+        None,
+        "--what-if",
+        help="Savings had runs started later (shift=24h), another PUE (pue=1.2) or zone (zone=SE).",
+    ),
+    budget: bool = typer.Option(
+        False, "--budget", help="Budgets: used, projection, when passed (table or json)."
+    ),
 ) -> None:
     """Runs and totals per project, a paper-ready report, or lab totals (--by)."""
     from ..report import lab
@@ -141,8 +208,18 @@ def report_command(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
+    if budget:
+        others = {"--by": by, "--waste": waste, "--run": run, "--reprice": reprice}
+        others |= {"--grid": grid, "--since": since, "--until": until, "--experiment": experiment}
+        others |= {"--what-if": what_if}
+        _budget_report(store, project, fmt, output, [f for f, v in others.items() if v])
+        return
     output_format = renderer(fmt)
     months = labreport.month_range(since, until)
+    if what_if is not None:
+        _refuse_alongside_what_if(by=by, waste=waste, reprice=reprice, grid=grid)
+        _what_if(what_if, fmt, output, store, (run, project, experiment), months)
+        return
     _refuse_ignored(by is not None and not waste, run, reprice, grid, fmt)
     if by is not None and not waste:  # the lab report
         dims = labreport.parse_by(by)
@@ -151,7 +228,7 @@ def report_command(
 
         store_obj = _open(store)
         _say(kept_runs(store_obj, project, experiment).notice(shown=False))
-        report = lab.build(store_obj, dims, selection)
+        report = lab.build(store_obj, dims, selection, with_units=True)
         _write(output_format.render_lab(report, _width(output)), output)
         return
     by = (by or "project").lower()
@@ -181,7 +258,9 @@ def report_command(
     _write(output_format.render_runs(runs, _width(output)), output)
 
 
-EXPORT_FORMATS = ("csv", "json", "ges1point5-equipment", "lab-summary")
+EXPORT_FORMATS = ("csv", "json", "boamps", "sci", "ges1point5-equipment", "lab-summary")
+# the formats of runs, which --run/--experiment select
+RUN_EXPORTS = ("csv", "json", "boamps", "sci")
 
 
 def export_command(
@@ -195,10 +274,49 @@ def export_command(
     sites: Path = typer.Option(
         None, "--sites", help="lab-summary: TOML of sites (on_site, host patterns)."
     ),
+    run: str = typer.Option(None, "--run", help="One run (id or unique prefix)."),
+    experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
+    task_stage: str = typer.Option(
+        None, "--task-stage", help="boamps: training, inference... (default: from the runs)."
+    ),
+    task_family: str = typer.Option(
+        None, "--task-family", help="boamps: the kind of task, e.g. image classification."
+    ),
+    boamps_publisher: str = typer.Option(
+        None, "--boamps-publisher", help="boamps: the organisation publishing the report."
+    ),
 ) -> None:
-    """Export runs (CSV with CodeCarbon's columns first, JSON) or GES 1point5 files."""
+    """Export runs (CSV with CodeCarbon's columns first, JSON, a BoAmps report) or GES
+    1point5 files."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; use one of: {', '.join(EXPORT_FORMATS)}")
+    boamps_only: dict[str, str | None] = {
+        "--task-stage": task_stage,
+        "--task-family": task_family,
+        "--boamps-publisher": boamps_publisher,
+    }
+    _refuse_unused_export_options(fmt, run, experiment, boamps_only)
+    if fmt == "boamps":
+        from ..report.boamps import Task, to_boamps
+
+        config = config_from(store=store, boamps_publisher=boamps_publisher)
+        records = _select(open_store(config), run, project, experiment)
+        if not records:
+            raise UsageError(f"no runs in experiment '{experiment}'; `impactlib report` lists them")
+        task = Task(task_stage, task_family)
+        _write(to_boamps(records, task, publisher=config.boamps_publisher), output)
+        return
+    if fmt == "sci":  # E, I, M and R apart, per run and functional unit
+        from ..report.sci import to_sci
+
+        _write(to_sci(_select(_open(store), run, project, experiment)), output)
+        return
+    if run is not None or experiment is not None:
+        from ..report import csvexport, jsonexport
+
+        runs = _select(_open(store), run, project, experiment)
+        _write(csvexport.to_csv(runs) if fmt == "csv" else jsonexport.to_json(runs), output)
+        return
     if fmt in ("ges1point5-equipment", "lab-summary"):
         from .labreport import ges1point5_text
 
@@ -208,6 +326,23 @@ def export_command(
 
     runs = [with_liveness(r) for r in _open(store).list_runs(project=project)]
     _write(csvexport.to_csv(runs) if fmt == "csv" else jsonexport.to_json(runs), output)
+
+
+def _refuse_unused_export_options(
+    fmt: str, run: str | None, experiment: str | None, boamps_only: dict[str, str | None]
+) -> None:
+    """Options the format would not use are an error; a BoAmps report is of one task."""
+    given = [f for f, v in (("--run", run), ("--experiment", experiment)) if v is not None]
+    if given and fmt not in RUN_EXPORTS:
+        raise UsageError(f"{', '.join(given)} select runs for csv, json, boamps or sci, not {fmt}")
+    given = [flag for flag, value in boamps_only.items() if value is not None]
+    if given and fmt != "boamps":
+        raise UsageError(f"{', '.join(given)} describe a BoAmps report; add --format boamps")
+    if fmt == "boamps" and run is None and experiment is None:
+        raise UsageError(
+            "a BoAmps report is of one task: add --run ID or --experiment NAME "
+            "(`impactlib report` lists them)"
+        )
 
 
 def register(app: typer.Typer) -> None:

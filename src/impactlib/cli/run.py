@@ -16,7 +16,8 @@ The command's exit code, or the signal it died of, passes through. Signals are p
 the command; under SLURM a SIGTERM, or the death of the batch shell that started
 ``impactlib run``, is the job being cancelled, and the run ends ``cancelled``
 (:mod:`.run_signals`). The command finds its run id in ``IMPACTLIB_RUN_ID``, so that it, or a
-later ``impactlib metrics``, can attach task metrics to its own record.
+later ``impactlib metrics``, can attach task metrics to its own record, and ``impactlib
+count`` its units of work (the summary then gives its figures per unit).
 
 A store that is damaged or cannot be reached is no reason not to run the command: the
 tracker keeps the run in a fallback store, one warning line says so when the command starts,
@@ -30,12 +31,13 @@ import shlex
 import signal
 import subprocess
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..config import ARGUMENT, KEYS, RUN_ID_VARIABLE
-from ..errors import EstimateWarning, UsageError
+from ..errors import EstimateWarning, ImpactError, UsageError
 from .common import config_from, summary_lines, wrap_lines
 from .run_signals import RunSignals
 
@@ -66,17 +68,42 @@ def _command(args: list[str]) -> list[str]:
     return args
 
 
+def _store_for_child(tracker: Tracker) -> str | None:
+    """The store the command must name to find its run: the fallback store that replaced
+    the configured one, or the store given on the command line (None: its own settings
+    name the configured store)."""
+    from ..store import fallback_store_paths
+
+    if tracker.store_location in {str(path) for path in fallback_store_paths()}:
+        return tracker.store_location
+    if tracker.config.store and tracker.config.sources.get("store") == ARGUMENT:
+        return tracker.config.store
+    return None
+
+
+def _stored_model(tracker: Tracker) -> Mapping[str, Any] | None:
+    """The run's ``model`` field as stored now: the units of work ``impactlib count`` added
+    from inside the command, for the summary's figures per unit (None where the store
+    cannot be read again: the summary goes on without them)."""
+    from ..store import open_store
+
+    store = _store_for_child(tracker)
+    try:
+        found = open_store(tracker.config if store is None else config_from(store=store))
+        record = found.get_run(tracker.run_id)
+    except ImpactError as exc:
+        typer.echo(f"impactlib: warning: no figures per unit ({exc})", err=True)
+        return None
+    return None if record is None else record.model
+
+
 def _spawn(cmd: list[str], tracker: Tracker) -> subprocess.Popen[bytes]:
     """Start the command with its run id in its environment (and the store, when given on
     the command line or replaced by a fallback store, so that ``impactlib metrics`` inside
     it finds the run); bad names are one line."""
-    from ..store import fallback_store_paths
-
     env = {**os.environ, RUN_ID_VARIABLE: tracker.run_id}
-    if tracker.store_location in {str(path) for path in fallback_store_paths()}:
-        env["IMPACTLIB_STORE"] = tracker.store_location
-    elif tracker.config.store and tracker.config.sources.get("store") == ARGUMENT:
-        env["IMPACTLIB_STORE"] = tracker.config.store
+    if (store := _store_for_child(tracker)) is not None:
+        env["IMPACTLIB_STORE"] = store
     try:
         return subprocess.Popen(cmd, env=env)
     except (FileNotFoundError, PermissionError) as exc:
@@ -112,7 +139,7 @@ def run_command(
         None,
         "--save-interval",
         metavar="SECONDS",
-        help=_allowed("save_interval", "Checkpoint interval (what a kill -9 can lose)"),
+        help=_allowed("save_interval", "Checkpoint interval (at most what a kill -9 loses)"),
     ),
     store: str | None = typer.Option(
         None, "--store", help=_allowed("store", "Where the run is saved")
@@ -124,6 +151,12 @@ def run_command(
         None,
         "--intensity-source",
         help=_allowed("intensity_source", "Carbon-intensity source"),
+    ),
+    budget_warn_share: str | None = typer.Option(
+        None,
+        "--budget-warn-share",
+        metavar="SHARE",
+        help=_allowed("budget_warn_share", "Warn at this share of the project's budget"),
     ),
     slurm_project: str | None = typer.Option(
         None,
@@ -156,6 +189,7 @@ def run_command(
         store=store,
         powercap_root=powercap_root,
         intensity_source=intensity_source,
+        budget_warn_share=budget_warn_share,
         slurm_project=slurm_project,
     )
     # The tracker opens the store: one that is damaged or cannot be reached is replaced by a
@@ -181,7 +215,9 @@ def run_command(
     footprint = tracker.stop(status)
     if footprint is not None and not quiet:
         job = tracker.placement.record.get("slurm") if tracker.placement else None
-        summary = summary_lines(footprint, tracker.run_id, status, tracker.store_location, job)
+        summary = summary_lines(
+            footprint, tracker.run_id, status, tracker.store_location, job, _stored_model(tracker)
+        )
         for line in wrap_lines(summary):
             typer.echo(line, err=True)
     if code < 0:  # die of the same signal, so callers see what the command saw

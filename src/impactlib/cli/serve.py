@@ -33,6 +33,12 @@ def serve_command(
         "--metrics-address",
         help="HOST:PORT of the Prometheus /metrics (metrics_address; empty: no exporter).",
     ),
+    metrics_containers: str | None = typer.Option(
+        None,
+        "--metrics-containers",
+        metavar="BOOL",
+        help="A /metrics series per container: true or false (metrics_containers).",
+    ),
     store: str | None = typer.Option(None, "--store", help="Where per-minute aggregates go."),
     powercap_root: str | None = typer.Option(None, "--powercap-root", help="RAPL powercap root."),
     interval: str | None = typer.Option(
@@ -49,6 +55,7 @@ def serve_command(
     config = config_from(
         daemon_socket=socket_path,
         metrics_address=metrics_address,
+        metrics_containers=metrics_containers,
         store=store,
         powercap_root=powercap_root,
         interval=interval,

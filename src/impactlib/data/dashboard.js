@@ -98,3 +98,117 @@ for (const f of FILTERS) {
   field.addEventListener("change", draw);
 }
 draw();
+
+// The what-if view: what /api/whatif answers for the chosen lever and the filters above,
+// as `impactlib report --what-if` computes it. The server writes every cell; cells are set
+// as text, never as markup.
+function cellRow(tag, cells) {
+  const tr = document.createElement("tr");
+  for (const cell of cells) {
+    const td = document.createElement(tag);
+    td.textContent = cell;
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+function listInto(id, items) {
+  const list = document.getElementById(id);
+  list.replaceChildren(...items.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+}
+
+async function drawWhatIf() {
+  const headline = document.getElementById("w-headline");
+  const q = new URLSearchParams(query());
+  q.set("what_if", document.getElementById("w-spec").value);
+  const response = await fetch("api/whatif?" + q.toString());
+  const data = await response.json();
+  headline.classList.toggle("error", !response.ok);
+  const tables = document.getElementById("w-tables");
+  if (!response.ok) {
+    headline.textContent = data.error;
+    tables.replaceChildren();
+    listInto("w-unpriced", []);
+    listInto("w-assumptions", []);
+    return;
+  }
+  headline.textContent = data.headline;
+  tables.replaceChildren(...Object.entries(data.tables).map(([key, table]) => {
+    const element = document.createElement("table");
+    element.id = "w-by-" + key;
+    element.appendChild(cellRow("th", table.header));
+    for (const row of table.rows) element.appendChild(cellRow("td", row));
+    if (table.total) element.appendChild(cellRow("th", table.total));
+    return element;
+  }));
+  listInto("w-unpriced", data.not_priced.map((u) => `${u.id} (${u.user}, ${u.project}): ${u.reason}`));
+  listInto("w-assumptions", data.assumptions);
+}
+
+// A shared link may name the lever (?what_if=pue%3D1.2) when the select offers it.
+const spec = document.getElementById("w-spec");
+if ([...spec.options].some((o) => o.value === pageQuery.get("what_if"))) {
+  spec.value = pageQuery.get("what_if");
+}
+spec.addEventListener("change", drawWhatIf);
+for (const f of FILTERS) document.getElementById("f-" + f).addEventListener("change", drawWhatIf);
+drawWhatIf();
+
+// The budget panel: what /api/budgets answers (`impactlib budget show --format json`). The
+// server writes every cell; a bar shows the share used and, as a mark, the projection.
+function budgetBar(budget) {
+  const bar = document.createElement("div");
+  bar.className = "b-bar";
+  const t = budget.texts;
+  bar.setAttribute("role", "img");
+  bar.setAttribute("aria-label", `${t.used} of ${t.budget} used, ${t.projected} projected`);
+  const used = document.createElement("div");
+  used.className = "b-used";
+  used.style.width = `${Math.min(budget.share, 1) * 100}%`;
+  bar.appendChild(used);
+  if (budget.projected !== null) {
+    const mark = document.createElement("div");
+    mark.className = "b-projected";
+    mark.style.left = `${Math.min(budget.projected / budget.amount, 1) * 100}%`;
+    bar.appendChild(mark);
+  }
+  return bar;
+}
+
+async function drawBudgets() {
+  const status = document.getElementById("b-status");
+  const table = document.getElementById("b-table");
+  const q = new URLSearchParams();
+  if (token) q.set("token", token);
+  const response = await fetch("api/budgets?" + q.toString());
+  const data = await response.json();
+  status.classList.toggle("error", !response.ok);
+  if (!response.ok) {
+    status.textContent = data.error;
+    table.replaceChildren();
+    return;
+  }
+  status.textContent = data.budgets.length
+    ? `${data.budgets.length} budget(s) at ${data.at}`
+    : "no budgets; set one with `impactlib budget set`";
+  document.getElementById("b-method").textContent = data.method;
+  if (!data.budgets.length) {
+    table.replaceChildren();
+    return;
+  }
+  const rows = [cellRow("th", [...data.columns.map((c) => c.title), "used / projected"])];
+  for (const budget of data.budgets) {
+    const row = cellRow("td", data.columns.map((c) => budget.texts[c.key]));
+    row.id = "b-" + budget.scope + "-" + budget.name + "-" + budget.period + "-" + budget.unit;
+    const cell = document.createElement("td");
+    cell.appendChild(budgetBar(budget));
+    row.appendChild(cell);
+    rows.push(row);
+  }
+  table.replaceChildren(...rows);
+}
+drawBudgets();

@@ -1,6 +1,8 @@
 """Energy per epoch and the prediction of a whole training: what every integration shares.
 
-A framework's callback calls :meth:`EpochEnergy.epoch_end` when an epoch ends. It marks the
+A framework's callback calls :meth:`EpochEnergy.epoch_end` when an epoch ends, and
+:meth:`EpochEnergy.count` with the training samples it saw (the run's unit of work, so every
+report gives energy, CO2e and SCI per sample). It marks the
 epoch on the tracker (:meth:`~impactlib.tracker.Tracker.epoch_end`: the stored run keeps one
 cumulative reading per epoch, which ``impactlib estimate --from-run`` reads back), turns the
 readings into this epoch's energy and CO2e and, from ``predict_after`` epochs on, predicts
@@ -35,6 +37,7 @@ from ..planning.estimate import EpochPrediction, predict_from_epochs
 from ..tracker import Tracker
 
 PREFIX = "impact/"  # metric names: one group in every logger's UI
+SAMPLES = "samples"  # the unit of work every trainer counts
 
 
 class EpochFigures(NamedTuple):
@@ -216,6 +219,16 @@ class EpochEnergy:
         except Exception as exc:  # a model the FLOP counter cannot run must not stop training
             log.warning("impactlib: no model metrics for this run: %s", exc)
 
+    def count(self, samples: float) -> None:
+        """``samples`` more training samples seen (the trainer's count, for the figures per
+        sample: :meth:`~impactlib.tracker.Tracker.count`); never raises into the training."""
+        if self.tracker.status != "running" or samples <= 0:
+            return
+        try:
+            self.tracker.count(samples, SAMPLES)
+        except Exception:  # ours: the training must go on
+            log.exception("impactlib: %s samples not counted", samples)
+
     def stop(self, status: str = "completed") -> Footprint | None:
         """Finish the run with ``status`` if this object made its tracker (a borrowed one
         goes on for its owner); the footprint either way."""
@@ -278,3 +291,25 @@ def measured_epochs(
         footprint = energy.footprint
         if footprint is not None:
             on_end(footprint, len(energy.epochs))
+
+
+def batch_size(*args: Any, **kwargs: Any) -> int | None:
+    """The number of samples in a model's inputs: the first dimension of the first array
+    found (positional arguments first, then keyword ones, inside lists, tuples and dicts);
+    None where there is none (a scalar, no array)."""
+    for value in (*args, *kwargs.values()):
+        found = _first_dimension(value)
+        if found is not None:
+            return found
+    return None
+
+
+def _first_dimension(value: Any) -> int | None:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) >= 1 else None
+    if isinstance(value, dict):
+        return batch_size(**{str(k): v for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return batch_size(*value)
+    return None

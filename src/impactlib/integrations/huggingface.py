@@ -14,7 +14,10 @@ CO2e, the totals so far and, after ``predict_after`` epochs, the predicted total
 log (``on_log``) and to its entry in ``state.log_history``; so every reporter sees them,
 MLflow, W&B and TensorBoard included, and ``trainer_state.json`` keeps them. The first
 prediction is also printed, once; the model's metrics are logged once, on its
-``dummy_inputs``. (The built-in CodeCarbon callback only starts and stops a tracker.)
+``dummy_inputs``. The training samples are counted as they go through the model (a hook on
+its forward pass in training mode: the Trainer hands its callbacks no batch), so every report
+gives the run's figures per sample. (The built-in CodeCarbon callback only starts and stops a
+tracker.)
 
 The Trainer calls its callbacks in order, and the reporters named in ``report_to`` come
 before those passed in ``callbacks=``: a callback can only add to a log that later ones
@@ -28,9 +31,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..log import log
 from ..tracker import Tracker
 from . import missing_extra
-from .epochs import PREFIX, EpochCallbackFigures, EpochEnergy
+from .epochs import PREFIX, EpochCallbackFigures, EpochEnergy, batch_size
 
 try:
     from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState
@@ -54,6 +58,7 @@ class ImpactCallback(EpochCallbackFigures, TrainerCallback):
         self.energy = EpochEnergy(tracker, predict_after=predict_after, **config)
         self.prefix = prefix
         self._pending: dict[str, float] = {}  # figures waiting for the next log
+        self._counting: Any = None  # the hook that counts the samples of each forward pass
 
     def on_train_begin(
         self,
@@ -67,6 +72,22 @@ class ImpactCallback(EpochCallbackFigures, TrainerCallback):
         self._pending = {}
         if model is not None:
             self.energy.log_model(model, _example_input(model))
+            self._stop_counting()  # a training that raised left its hook
+            try:
+                self._counting = model.register_forward_pre_hook(self._count, with_kwargs=True)
+            except Exception as exc:  # not a torch module: no samples counted, training goes on
+                log.warning("impactlib: training samples not counted: %s", exc)
+
+    def _count(self, module: Any, args: Any, kwargs: Any) -> None:
+        """A forward pass in training mode: its batch's samples are seen (evaluation runs
+        the model in eval mode, and is not counted)."""
+        if module.training and (samples := batch_size(*args, **kwargs)) is not None:
+            self.energy.count(samples)
+
+    def _stop_counting(self) -> None:
+        if self._counting is not None:
+            self._counting.remove()
+            self._counting = None
 
     def on_epoch_end(
         self, args: Arguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -97,6 +118,7 @@ class ImpactCallback(EpochCallbackFigures, TrainerCallback):
         if self._pending:  # no log came after the last epoch: keep its figures in the history
             state.log_history.append({**self._pending, "step": state.global_step})
             self._pending = {}
+        self._stop_counting()
         self.energy.stop()
 
 

@@ -11,9 +11,11 @@ Each fit is one stored run with one energy reading per epoch. The epoch's figure
 added to the epoch's ``logs``, so the progress bar prints them and ``History`` keeps them,
 as do a CSVLogger or TensorBoard callback listed after this one (Keras hands each callback
 the logs in list order); after ``predict_after`` epochs the predicted total is printed
-once. Measuring does not depend on the backend. Model metrics (parameters, size, FLOPs) are
-counted with PyTorch, so they are logged with the torch backend only, once, on
-``example_input`` or a zero batch of one shaped like the model's input. Keras has no
+once. The training samples of each epoch are counted (the count Keras's loss mean keeps), so
+every report gives the run's figures per sample. Measuring does not depend on the backend.
+Model metrics (parameters, size, FLOPs) are counted with PyTorch, so they are logged with
+the torch backend only, once, on ``example_input`` or a zero batch of one shaped like the
+model's input. Keras has no
 failure event: a fit that raises ends its run ``failed`` when the program ends on the
 exception (the tracker's exit handling) or, where it is caught (a notebook), when the next
 fit starts. Needs ``pip install 'impactlib[keras]'``.
@@ -50,6 +52,7 @@ class ImpactCallback(EpochCallbackFigures, keras.callbacks.Callback):
         self.energy = EpochEnergy(tracker, predict_after=predict_after, **config)
         self.example_input = example_input
         self.prefix = prefix
+        self._epoch_uncounted = False  # an epoch's samples are yet to be counted
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.energy.start(self.params.get("epochs"))
@@ -59,7 +62,27 @@ class ImpactCallback(EpochCallbackFigures, keras.callbacks.Callback):
                 example = _zero_batch(self.model)
             self.energy.log_model(self.model, example)
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_uncounted = True
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._count_epoch()  # validation is about to reset the loss mean that counted them
+
+    def _count_epoch(self) -> None:
+        """Count the epoch's training samples, once: Keras's loss mean, reset when an epoch
+        begins, counts the samples each training step averaged the loss over (every
+        backend's ``train_step`` weighs it by the batch's size)."""
+        if not self._epoch_uncounted:
+            return
+        self._epoch_uncounted = False
+        loss = next((m for m in self.model.metrics if m.name == "loss"), None)
+        seen = getattr(loss, "count", None)
+        if seen is not None:
+            samples = float(keras.ops.convert_to_numpy(seen))
+            self.energy.count(int(samples) if samples.is_integer() else samples)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._count_epoch()
         figures = self.energy.epoch_end()
         if figures is not None and logs is not None:
             logs.update(figures.metrics(self.prefix))

@@ -12,7 +12,9 @@ are logged with ``LightningModule.log_dict``, so they reach ``trainer.callback_m
 every Lightning logger (CSV, TensorBoard, MLflow, W&B);
 after ``predict_after`` epochs the predicted total is printed once. The model's metrics
 (parameters, size, FLOPs) are logged once, on ``example_input`` or the module's own
-``example_input_array`` (moved to its device). A failed or interrupted fit leaves its run
+``example_input_array`` (moved to its device). Each training batch's samples are counted
+(Lightning's own ``extract_batch_size``), so every report gives the run's figures per sample.
+A failed or interrupted fit leaves its run
 ``failed`` or ``interrupted``. Needs ``pip install 'impactlib[lightning]'``.
 """
 
@@ -28,6 +30,7 @@ from .epochs import PREFIX, EpochCallbackFigures, EpochEnergy
 try:
     import lightning.pytorch as pl
     from lightning.pytorch.utilities import move_data_to_device
+    from lightning.pytorch.utilities.data import extract_batch_size
 except ImportError as exc:
     raise missing_extra("Lightning", "lightning") from exc
 
@@ -58,6 +61,20 @@ class ImpactCallback(EpochCallbackFigures, pl.Callback):
             example = pl_module.example_input_array
         if example is not None:
             self.energy.log_model(pl_module, move_data_to_device(example, pl_module.device))
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        try:
+            samples = extract_batch_size(batch)
+        except Exception:  # a batch Lightning cannot size: not counted, the fit goes on
+            return
+        self.energy.count(samples)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         figures = self.energy.epoch_end()

@@ -7,18 +7,35 @@ every meter that could not be opened the reason and the fix (shown by ``impactli
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..errors import MeterFailed, MeterUnavailable
+from ..log import log
 from ..procfs import MachineCpuReader
-from .base import Domain, Meter
+from .base import Domain, Meter, ServedFloor, Tick
 from .driver import require_nvidia_driver
+from .platform import PlatformBalance
 from .settings import MeterSettings
 
 # Split by the scope's share of the machine's CPU time (attribution's rule, stated here
-# because it decides whether the machine's CPU time must be read at every tick).
-CPU_TIME_SPLIT = ("cpu", "dram")
+# because it decides whether the machine's CPU time must be read at every tick). The
+# platform (fans, disks, board, power supply) follows no device a process holds: it is
+# split like the CPU that drives it.
+CPU_TIME_SPLIT = ("cpu", "dram", "platform")
+
+FAILED = object()  # a meter's capture that raised: decoded as a gap
+
+
+class MeterCapture(NamedTuple):
+    """What one tick captured of a meter set: one capture per meter that reads at ticks
+    (``FAILED`` where it raised), and the wall's cumulative joules (None: no wall meter, or
+    no reading yet)."""
+
+    meters: tuple[object, ...]
+    wall_j: float | None
 
 
 @dataclass
@@ -35,10 +52,53 @@ class MeterSet:
     machine: MachineCpuReader
     unavailable: list[MeterUnavailable] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # wall - every other domain, where a wall meter opened (meters.platform)
+    platform: PlatformBalance | None = None
 
     def domains(self) -> list[Domain]:
-        """Every domain of every meter."""
-        return [d for m in self.meters for d in m.domains()]
+        """Every domain of every meter, then the platform's."""
+        domains = [d for m in self.meters for d in m.domains()]
+        if self.platform is not None:
+            domains.append(self.platform.domain)
+        return domains
+
+    # -- one tick: capture now, decode later (the sampler's split, meters/base.py) -------
+    def capture(self) -> MeterCapture:
+        """Every meter that reads at ticks, then the wall's integral at this moment."""
+        captured: list[object] = []
+        for meter in self.meters:
+            if meter.reads_at_tick:
+                try:
+                    captured.append(meter.capture())
+                except Exception as exc:  # never let a meter kill the program
+                    log.debug("meter %s failed: %r", meter.name, exc)
+                    captured.append(FAILED)
+        wall_j = None
+        if self.platform is not None:
+            try:
+                wall_j = self.platform.capture()
+            except Exception as exc:
+                log.debug("wall meter failed: %r", exc)
+        return MeterCapture(tuple(captured), wall_j)
+
+    def decode(self, captured: MeterCapture, tick: Tick) -> dict[str, float]:
+        """Cumulative joules per domain of one capture taken at ``tick`` (once per capture,
+        in capture order): every meter's, then the platform's from them and the wall."""
+        energy: dict[str, float] = {}
+        captures = iter(captured.meters)
+        for meter in self.meters:
+            capture = next(captures) if meter.reads_at_tick else None
+            if capture is FAILED:
+                continue
+            try:
+                energy.update(meter.decode(capture, tick))
+            except Exception as exc:
+                log.debug("meter %s failed: %r", meter.name, exc)
+        if self.platform is not None:
+            platform_j = self.platform.settle(captured.wall_j, energy)
+            if platform_j is not None:
+                energy[self.platform.domain.id] = platform_j
+        return energy
 
     def machine_cpu_each_tick(self) -> bool:
         """Whether the machine's CPU time must be read at every tick.
@@ -59,7 +119,8 @@ class MeterSet:
         checkpoints that the daemon does not already count, so the sampler wakes only at
         them and a tracked minute costs the user's process almost nothing."""
         served = any(m.name == "daemon" for m in self.meters)
-        if served and not any(m.reads_at_tick for m in self.meters):
+        reads = self.platform is not None or any(m.reads_at_tick for m in self.meters)
+        if served and not reads:
             return max(interval_s, save_interval_s)
         return interval_s
 
@@ -73,14 +134,24 @@ class MeterSet:
                     out[d.id] = idle
         return out
 
+    def served_floors(self) -> dict[str, ServedFloor]:
+        """The daemon's latest idle floor per domain it attributed (empty without it)."""
+        return {d: f for meter in self.meters for d, f in meter.served_floors().items()}
+
     def diagnostics(self) -> list[str]:
-        """Every meter's diagnostics, in meter order (empty when nothing went wrong)."""
-        return [line for meter in self.meters for line in meter.diagnostics()]
+        """Every meter's diagnostics, in meter order, then the platform's (empty when
+        nothing went wrong)."""
+        lines = [line for meter in self.meters for line in meter.diagnostics()]
+        if self.platform is not None:
+            lines += self.platform.diagnostics()
+        return lines
 
     def close(self) -> None:
-        """Close every meter."""
+        """Close every meter (and stop the wall sampler)."""
         for meter in self.meters:
             meter.close()
+        if self.platform is not None:
+            self.platform.close()
         self.machine.close()
 
 
@@ -89,15 +160,21 @@ def open_meters(settings: MeterSettings) -> MeterSet:
 
     Where RAPL is here but unreadable and ``impactlib serve`` answers on the settings'
     ``daemon_socket``, a process tree's CPU and DRAM energy come from the daemon instead
-    (measured, attributed to the tree by the daemon). Settings without a socket (the whole
-    machine, the daemon itself: :meth:`MeterSettings.of`) never ask it.
+    (measured, attributed to the tree by the daemon). So they do where RAPL is not here at
+    all but the socket is: a container, whose runtime masks the powercap tree (Docker masks
+    ``/sys/devices/virtual/powercap``) and into which the admin bound the socket. Settings
+    without a socket (the whole machine, the daemon itself: :meth:`MeterSettings.of`) never
+    ask it.
     """
     from .model import CpuModelMeter, MemoryModelMeter
 
     found = MeterSet(meters=[], machine=MachineCpuReader(settings.procfs_root))
     rapl = _try(found, _open_rapl, settings)
     rapl_problem = found.unavailable[-1] if rapl is None and found.unavailable else None
-    if _unreadable(rapl_problem) and settings.daemon_socket is not None:
+    socket = settings.daemon_socket
+    if socket is not None and (
+        _unreadable(rapl_problem) or (rapl is None and os.path.exists(socket))
+    ):
         rapl = _try(found, _open_daemon, settings)
     has_dram = False
     if rapl is not None:
@@ -113,7 +190,25 @@ def open_meters(settings: MeterSettings) -> MeterSet:
     for opener in (_open_nvidia, _open_amd):
         if _try(found, opener, settings) is None and isinstance(found.unavailable[-1], MeterFailed):
             found.notes.append(f"GPUs here are not measured: {found.unavailable[-1]}")
+    if not any(m.name == "daemon" for m in found.meters):  # else the daemon serves it
+        found.platform = _open_platform(found, settings)
     return found
+
+
+def _open_platform(found: MeterSet, settings: MeterSettings) -> PlatformBalance | None:
+    """The platform domain where a wall meter opens: the wall minus every domain opened
+    so far (measured or modelled). Opened last, so that nothing is left to subtract."""
+    try:
+        from .wall import open_wall_sampler
+
+        wall = open_wall_sampler(settings)
+    except MeterUnavailable as exc:
+        found.unavailable.append(exc)
+        return None
+    except Exception as exc:  # a broken sensor must not stop the user's program
+        found.unavailable.append(MeterFailed("wall", f"failed to open ({exc!r})"))
+        return None
+    return PlatformBalance(wall, wall.method, wall.note, found.domains(), wall.accuracy_percent)
 
 
 def _open_rapl(settings: MeterSettings) -> Meter:

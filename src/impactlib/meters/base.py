@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
-from ..footprint import Component, Extent, FloorSource, Method, Quality, words
+from ..footprint import Component, Container, Extent, FloorSource, Method, Quality, words
 from ..procfs import MachineCpu
+from .mig import MigDevice
 
 
 class ServedFloor(NamedTuple):
@@ -41,9 +42,9 @@ class Domain:
     # attributed: measured and already split to this process tree by the daemon
     quality: Quality
     note: str = ""
-    # The idle floor the daemon split an attributed domain with: the tracker's own floor
-    # splits nothing there, so a record must name the daemon's (None for every other meter).
-    served_floor: ServedFloor | None = None
+    # The accuracy the sensor states, in percent of the reading (hwmon's power1_accuracy,
+    # "95.0%" -> 95.0): the component's range then follows it (impactlib.uncertainty).
+    accuracy_percent: float | None = None
 
     def __post_init__(self) -> None:
         words(self, component=Component, method=Method, extent=Extent, quality=Quality)
@@ -104,8 +105,25 @@ class Meter(ABC):
         how a shared device is split. Slow on real drivers: called every few seconds."""
         return {}
 
+    def mig_devices(self) -> Mapping[str, MigDevice]:
+        """Per device domain in MIG mode, its instances since the previous call (sizes,
+        activity, processes): how its energy is split instead of :meth:`process_weights`.
+        Slow on real drivers: called every few seconds, right after it."""
+        return {}
+
+    def served_floors(self) -> Mapping[str, ServedFloor]:
+        """Per attributed domain, the idle floor the daemon split it with in its latest
+        answer: the tracker's own floor splits nothing there, so a record must name the
+        daemon's, as it stands when the record is written (empty for every other meter)."""
+        return {}
+
     def idle_power_w(self) -> float | None:
         """The idle power an estimation model assumes for its domains (None: measured)."""
+        return None
+
+    def container(self) -> Container | None:
+        """The container the measured process runs in, where this meter was told by someone
+        who sees it (the daemon, outside the container's cgroup namespace)."""
         return None
 
     def diagnostics(self) -> list[str]:

@@ -2,7 +2,10 @@
 
 Where the RAPL counters are root-only and a daemon answers on ``daemon_socket``, a tracker
 asks the daemon, at its checkpoints only, for the energy attributed to *this process's tree*
-(``GET /v1/processes/{pid}``): the daemon has already split every interval between every
+(``GET /v1/processes/self``: the daemon knows the caller by the socket's peer credentials, so
+a tracker inside a container, whose own PID means nothing to the daemon, is served the
+same; the answer also names the container, which the container's own cgroup namespace may
+hide from the tracker): the daemon has already split every interval between every
 process with the same arithmetic a tracker uses, so the answer is this tree's own share,
 ``method="daemon"``, ``quality="attributed"``. The meter reads nothing at the sampler's ticks
 (``reads_at_tick`` is False), so a tracked minute costs a few socket round trips.
@@ -25,14 +28,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import MeterUnavailable
-from ..footprint import Component, Extent, FloorSource, Method, Quality
+from ..footprint import Component, Container, ContainerRuntime, Extent, FloorSource, Method, Quality
 from .base import CounterAccumulator, Domain, Meter, ServedFloor, Tick, counter_diagnostics
 
 TIMEOUT_S = 1.0  # the daemon answers well within this; a tracker must never wait long
 MAX_ANSWER = 1 << 20
 REUSE_S = 0.05  # answers this recent serve every tick decoded in the same batch
-# What a tracker takes from the daemon (it reads GPUs itself).
-SERVED = (Component.CPU, Component.DRAM)
+# What a tracker takes from the daemon (it reads GPUs itself): what root alone may read,
+# RAPL and the wall (the platform: wall - RAPL - GPUs - modelled lines, daemon-side).
+SERVED = (Component.CPU, Component.DRAM, Component.PLATFORM)
 INSTALL_FIX = (
     "ask an admin to run `impactlib serve` (docs/daemon.md): every user then gets the "
     "measured energy of their own processes, without opening the counters to anyone"
@@ -75,7 +79,8 @@ class _Served(NamedTuple):
 
 
 class DaemonMeter(Meter):
-    """Energy of the tree rooted at ``pid`` (default: this process), from the daemon."""
+    """Energy of the tree rooted at ``pid`` (default: this process, as the daemon knows it
+    from the connection; a ``pid`` is one of this PID namespace), from the daemon."""
 
     name = "daemon"
     reads_at_tick = False
@@ -83,24 +88,39 @@ class DaemonMeter(Meter):
     def __init__(self, path: str, pid: int | None = None) -> None:
         self.path = path
         self.pid = os.getpid() if pid is None else pid
+        self._question = f"/v1/processes/{'self' if pid is None else pid}"
+        self._container: Container | None = None
         self._failed = 0
         self._cached: tuple[float, dict[str, float]] | None = None
+        self._floors: dict[str, ServedFloor] = {}  # from the latest answer
         first = self._first_answer()
         self._served = {
             domain_id: _Served(_domain(domain_id, info, path), CounterAccumulator())
             for domain_id, info in first.items()
             if info.get("component") in SERVED and info.get("quality") == Quality.MEASURED
         }
-        if not self._served:
+        if not any(s.domain.component is not Component.PLATFORM for s in self._served.values()):
             raise MeterUnavailable(
                 "daemon", f"the daemon at {path} measures no CPU or DRAM domain", INSTALL_FIX
             )
         for domain_id, served in self._served.items():
             served.accumulator.update(float(first[domain_id].get("energy_j", 0.0)))
+        self._keep_floors(first)
+
+    def _keep_floors(self, domains: Mapping[str, Any]) -> None:
+        for domain_id in self._served:
+            info = domains.get(domain_id)
+            floor = _floor(info) if isinstance(info, dict) else None
+            if floor is not None:
+                self._floors[domain_id] = floor
+
+    def served_floors(self) -> Mapping[str, ServedFloor]:
+        """The daemon's idle floor per domain, as its latest answer gave it."""
+        return dict(self._floors)
 
     def _first_answer(self) -> dict[str, dict[str, Any]]:
         try:
-            answer = ask(self.path, f"/v1/processes/{self.pid}")
+            answer = ask(self.path, self._question)
         except FileNotFoundError as exc:
             raise MeterUnavailable(
                 "daemon", f"no daemon socket at {self.path}", INSTALL_FIX
@@ -115,10 +135,15 @@ class DaemonMeter(Meter):
         domains = answer.body.get("domains")
         if not isinstance(domains, dict):
             raise MeterUnavailable("daemon", f"the daemon at {self.path} sent no domains")
+        self._container = _container(answer.body.get("container"))
         return domains
 
+    def container(self) -> Container | None:
+        """The container the daemon saw this process in (None: none, or an older daemon)."""
+        return self._container
+
     def domains(self) -> Sequence[Domain]:
-        """The daemon's CPU and DRAM domains, as attributed to this tree."""
+        """The daemon's CPU, DRAM and platform domains, as attributed to this tree."""
         return [served.domain for served in self._served.values()]
 
     def read_energy_j(self) -> Mapping[str, float]:
@@ -127,7 +152,7 @@ class DaemonMeter(Meter):
         if self._cached is not None and now - self._cached[0] < REUSE_S:
             return self._cached[1]
         try:
-            answer = ask(self.path, f"/v1/processes/{self.pid}")
+            answer = ask(self.path, self._question)
             domains = answer.body["domains"] if answer.status == 200 else None
         except (OSError, ValueError, IndexError, KeyError):
             domains = None
@@ -139,6 +164,7 @@ class DaemonMeter(Meter):
             info = domains.get(domain_id)
             if isinstance(info, dict) and isinstance(info.get("energy_j"), (int, float)):
                 energy[domain_id] = served.accumulator.update(float(info["energy_j"]))
+        self._keep_floors(domains)
         self._cached = (now, energy)
         return energy
 
@@ -165,19 +191,33 @@ class DaemonMeter(Meter):
         return lines
 
 
+def _container(data: object) -> Container | None:
+    """The daemon's ``container`` field; None for none or one this version cannot read."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        runtime = ContainerRuntime(str(data["runtime"]))
+        return Container(runtime, str(data["id"]), str(data.get("pod", "")))
+    except (KeyError, ValueError):
+        return None
+
+
+def _floor(info: Mapping[str, Any]) -> ServedFloor | None:
+    """The idle floor of one domain of the daemon's answer (None: none this version knows)."""
+    source, watts = info.get("floor_source"), info.get("floor_w")
+    if source not in {s.value for s in FloorSource} or not isinstance(watts, (int, float)):
+        return None
+    return ServedFloor(float(watts), FloorSource(source))
+
+
 def _domain(domain_id: str, info: Mapping[str, Any], path: str) -> Domain:
     method = info.get("method", "?")
-    floor_w = float(info.get("floor_w", 0.0))
-    floor = f"{floor_w:.1f} W ({info.get('floor_source', '?')})"
-    source = info.get("floor_source")
-    known = source in {s.value for s in FloorSource}
+    component = info.get("component")
     return Domain(
         id=domain_id,
-        component=Component.DRAM if info.get("component") == Component.DRAM else Component.CPU,
+        component=Component(component) if component in SERVED else Component.CPU,
         method=Method.DAEMON,
         extent=Extent.MACHINE,
         quality=Quality.ATTRIBUTED,
-        note=f"attributed to this process tree by impactlib serve at {path}; "
-        f"measured by {method}, idle floor {floor}",
-        served_floor=ServedFloor(floor_w, FloorSource(source)) if known else None,
+        note=f"attributed to this process tree by impactlib serve at {path}; measured by {method}",
     )

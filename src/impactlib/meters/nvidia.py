@@ -17,15 +17,24 @@ Inside a SLURM job with GPUs, ``SLURM_STEP_GPUS`` (else ``SLURM_JOB_GPUS``) choo
 instead: they are the node's device numbers (``/dev/nvidia<N>``, NVML's minor numbers),
 while ``CUDA_VISIBLE_DEVICES`` there counts from 0 within the job's device cgroup and names
 other GPUs wherever NVML sees the whole node.
+
+A GPU in MIG mode has no power or energy reading per instance: its whole counter is read,
+and :meth:`NvidiaMeter.mig_devices` says how to split it (:mod:`.mig`): each instance's SMs
+(``nvmlDeviceGetAttributes``, of MIG device handles only), the SMs of the full-GPU profile
+(``nvmlDeviceGetGpuInstanceProfileInfo``, 7 slices), the instance's processes
+(``nvmlDeviceGetComputeRunningProcesses`` on its handle) and its activity: GPM's ``SM_UTIL``
+per GPU instance (``nvmlGpmMigSampleGet``, Hopper and newer), else whether a process runs
+on it, because utilisation rates and per-process samples are ``NOT_SUPPORTED`` on MIG.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -34,16 +43,20 @@ from ..footprint import Component, Extent, Method, Quality
 from ..units import MJ_PER_J
 from .base import Domain, plural
 from .gpu import DeviceError, GpuDevice, GpuMeter
+from .mig import MigActivity, MigDevice, MigInstance
 
 _INSTALL_FIX = "pip install 'impactlib[nvidia]'"
 _DRIVER_FIX = "install or load the NVIDIA driver (`nvidia-smi` must work)"
 # pynvml's values, used only when a module (a stub, an old release) lacks the constants.
 _NO_PERMISSION = 4
 _ARCH_VOLTA = 5
-_MIG_NOTE = (
-    "NVML has no per-MIG-instance power or energy, so the whole GPU is reported "
-    "(instances visible here: {instances})"
-)
+_MIG_ENABLE = 1
+_PROFILE_7_SLICE = 0x4  # the full-GPU GPU-instance profile
+_GPM_SM_UTIL = 2
+_GPM_GET_VERSION = 1
+_SUCCESS = 0
+_MIG_NOTE = "NVML has no per-MIG-instance power or energy, so the whole GPU is measured"
+_MIG_SPLIT_NOTE = "MIG mode: split between its instances by their SMs and activity"
 
 T = TypeVar("T")
 
@@ -68,6 +81,12 @@ class _Gpu(GpuDevice):
     power_j: float = 0.0
     last_power: tuple[float, float] | None = None  # (clock s, W)
     last_seen_us: int = 0  # newest per-process sample already counted
+    uuid: str = ""
+    mig: bool = False  # in MIG mode: split by mig_devices(), not by process samples
+    mig_ids: tuple[str, ...] = ()  # the instances given to this process (_granted_migs)
+    mig_sms: int | None = None  # SMs of the full-GPU MIG profile (None: unknown)
+    gpm: bool = False  # GPM samples per GPU instance are supported
+    gpm_samples: dict[int, Any] = field(default_factory=dict)  # GPU instance id -> last
 
 
 class NvidiaMeter(GpuMeter[_Gpu]):
@@ -96,6 +115,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
         self._nvml = _import_pynvml() if nvml is None else nvml
         self._clock = clock
         self._no_permission = int(getattr(self._nvml, "NVML_ERROR_NO_PERMISSION", _NO_PERMISSION))
+        self._granted_migs: tuple[str, ...] = ()
         try:
             self._nvml.nvmlInit()
         except Exception as exc:  # NVMLError_LibraryNotFound, _DriverNotLoaded, OSError...
@@ -117,6 +137,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
             raise DeviceError(f"NVML: {exc}", not_ours=code == self._no_permission) from exc
 
     def _setup(self, visible_devices: str | None) -> None:
+        self._granted_migs = _granted_migs(visible_devices, os.environ)
         devices = self._enumerate()
         job_gpus = _job_gpus(os.environ) if visible_devices is None else None
         if job_gpus is not None:
@@ -146,6 +167,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
         for device, mig_ids in chosen:
             gpu = self._open_gpu(device, mig_ids)
             if gpu is not None:
+                self._open_mig(gpu, mig_ids)
                 self._gpus.append(gpu)
 
     # --- which devices -------------------------------------------------------------------------
@@ -270,7 +292,7 @@ class NvidiaMeter(GpuMeter[_Gpu]):
                 pass  # NOT_SUPPORTED (some boards, vGPU): fall back to power
             else:
                 domain = _domain(device, Method.NVML_ENERGY, note, mig_ids)
-                gpu = _Gpu(domain, name, handle=handle)
+                gpu = _Gpu(domain, name, handle=handle, uuid=device.uuid)
                 gpu.counter.update(baseline)
                 return gpu
         try:
@@ -284,8 +306,42 @@ class NvidiaMeter(GpuMeter[_Gpu]):
         power_note = note + "; integrated nvmlDeviceGetPowerUsage (trapezoid rule)"
         domain = _domain(device, Method.NVML_POWER, power_note, mig_ids)
         return _Gpu(
-            domain, name, handle=handle, use_counter=False, last_power=(self._clock(), watts)
+            domain,
+            name,
+            handle=handle,
+            use_counter=False,
+            last_power=(self._clock(), watts),
+            uuid=device.uuid,
         )
+
+    def _open_mig(self, gpu: _Gpu, mig_ids: list[str]) -> None:
+        """Find out whether ``gpu`` is in MIG mode, and what its instances are split by."""
+        nvml = self._nvml
+        get_mode = getattr(nvml, "nvmlDeviceGetMigMode", None)  # nvidia-ml-py >= 11.450
+        if get_mode is None:
+            return
+        try:
+            current = self._call(get_mode, gpu.handle)[0]
+        except DeviceError:  # NOT_SUPPORTED before Ampere
+            return
+        if int(current) != int(getattr(nvml, "NVML_DEVICE_MIG_ENABLE", _MIG_ENABLE)):
+            return
+        gpu.mig, gpu.mig_ids = True, self._granted_migs
+        gpu.domain = _mig_domain(gpu.domain, mig_ids)
+        profile = int(getattr(nvml, "NVML_GPU_INSTANCE_PROFILE_7_SLICE", _PROFILE_7_SLICE))
+        try:
+            info = self._call(nvml.nvmlDeviceGetGpuInstanceProfileInfo, gpu.handle, profile)
+            gpu.mig_sms = int(info.multiprocessorCount)
+        except DeviceError as exc:
+            self.warnings.append(
+                f"{gpu.label}: the SM count of the whole GPU under MIG is unknown ({exc}); its "
+                "instances share its idle power by their SMs among themselves, none is left "
+                "to unallocated slices"
+            )
+        if hasattr(nvml, "nvmlGpmMigSampleGet") and hasattr(nvml, "c_nvmlGpmMetricsGet_t"):
+            with contextlib.suppress(DeviceError):
+                support = self._call(nvml.nvmlGpmQueryDeviceSupport, gpu.handle)
+                gpu.gpm = bool(support.isSupportedDevice)
 
     def _read(self, gpu: _Gpu) -> float:
         if gpu.use_counter:
@@ -332,7 +388,8 @@ class NvidiaMeter(GpuMeter[_Gpu]):
         weights: dict[str, dict[int, float]] = {}
         with self._lock:
             for gpu in self._gpus:
-                weights[gpu.domain.id] = self._weights(gpu)
+                if not gpu.mig:  # no samples there: mig_devices() splits it
+                    weights[gpu.domain.id] = self._weights(gpu)
         return weights
 
     def _weights(self, gpu: _Gpu) -> dict[int, float]:
@@ -357,8 +414,113 @@ class NvidiaMeter(GpuMeter[_Gpu]):
             return {}
         return {int(process.pid): 1.0 for process in processes}
 
+    # --- MIG instances ------------------------------------------------------------------------
+
+    def mig_devices(self) -> dict[str, MigDevice]:
+        """Per GPU in MIG mode, its instances since the previous call (module docstring).
+
+        The first call (and any call where a GPM sample fails) has no GPM interval yet:
+        every instance's activity then comes from its processes, never a mix of the two.
+        """
+        devices: dict[str, MigDevice] = {}
+        with self._lock:
+            for gpu in self._gpus:
+                if gpu.mig:
+                    devices[gpu.domain.id] = self._mig_device(gpu)
+        return devices
+
+    def _mig_device(self, gpu: _Gpu) -> MigDevice:
+        nvml = self._nvml
+        try:
+            slots = int(self._call(nvml.nvmlDeviceGetMaxMigDeviceCount, gpu.handle))
+        except DeviceError:
+            slots = 0
+        found: list[tuple[MigInstance, float | None]] = []
+        hidden = 0
+        for index in range(slots):
+            try:
+                handle = self._call(nvml.nvmlDeviceGetMigDeviceHandleByIndex, gpu.handle, index)
+                instance, gpu_instance = self._mig_instance(gpu, handle)
+            except DeviceError as exc:  # NOT_FOUND: an empty slot
+                hidden += exc.not_ours
+                continue
+            busy = self._gpm_activity(gpu, gpu_instance) if gpu.gpm else None
+            found.append((instance, busy))
+        if found and all(busy is not None for _, busy in found):
+            instances = tuple(replace(i, activity=b or 0.0) for i, b in found)
+            activity = MigActivity.GPM
+        else:
+            instances = tuple(i for i, _ in found)
+            activity = MigActivity.PROCESSES
+        sms = max(gpu.mig_sms or 0, sum(i.sms for i in instances))
+        return MigDevice(sms, instances, activity, hidden)
+
+    def _mig_instance(self, gpu: _Gpu, handle: Any) -> tuple[MigInstance, int]:
+        """One MIG device, its activity from its processes; and its GPU instance id."""
+        nvml = self._nvml
+        uuid = _text(self._call(nvml.nvmlDeviceGetUUID, handle))
+        gpu_instance = int(self._call(nvml.nvmlDeviceGetGpuInstanceId, handle))
+        compute_instance = int(self._call(nvml.nvmlDeviceGetComputeInstanceId, handle))
+        sms = int(self._call(nvml.nvmlDeviceGetAttributes, handle).multiprocessorCount)
+        name = _text(self._call(nvml.nvmlDeviceGetName, handle))
+        try:
+            processes = self._call(nvml.nvmlDeviceGetComputeRunningProcesses, handle)
+            pids = frozenset(int(process.pid) for process in processes)
+        except DeviceError:
+            pids = frozenset()
+        legacy = f"MIG-{gpu.uuid}/{gpu_instance}/{compute_instance}"  # before driver R470
+        instance = MigInstance(
+            uuid=uuid,
+            profile=name.rsplit("MIG ", 1)[-1] if "MIG " in name else f"{sms} SMs",
+            sms=sms,
+            activity=1.0 if pids else 0.0,
+            pids=pids,
+            assigned=uuid in gpu.mig_ids or legacy in gpu.mig_ids,
+        )
+        return instance, gpu_instance
+
+    def _gpm_activity(self, gpu: _Gpu, gpu_instance: int) -> float | None:
+        """Share of the GPU instance's SMs busy since its previous GPM sample (None: no
+        previous sample, or GPM failed)."""
+        nvml = self._nvml
+        try:
+            sample = self._call(nvml.nvmlGpmSampleAlloc)
+        except DeviceError:
+            return None
+        try:
+            self._call(nvml.nvmlGpmMigSampleGet, gpu.handle, gpu_instance, sample)
+        except DeviceError:
+            self._free_sample(sample)
+            return None
+        previous = gpu.gpm_samples.get(gpu_instance)
+        gpu.gpm_samples[gpu_instance] = sample
+        if previous is None:
+            return None
+        try:
+            query = nvml.c_nvmlGpmMetricsGet_t()
+            query.version = int(getattr(nvml, "NVML_GPM_METRICS_GET_VERSION", _GPM_GET_VERSION))
+            query.numMetrics = 1
+            query.sample1, query.sample2 = previous, sample
+            query.metrics[0].metricId = int(getattr(nvml, "NVML_GPM_METRIC_SM_UTIL", _GPM_SM_UTIL))
+            metric = self._call(nvml.nvmlGpmMetricsGet, query).metrics[0]
+        except DeviceError:
+            return None
+        finally:
+            self._free_sample(previous)
+        if int(metric.nvmlReturn) != _SUCCESS:
+            return None
+        return min(max(float(metric.value) / 100, 0.0), 1.0)
+
+    def _free_sample(self, sample: Any) -> None:
+        with contextlib.suppress(DeviceError):
+            self._call(self._nvml.nvmlGpmSampleFree, sample)
+
     def _shutdown(self) -> None:
-        """Balance the ``nvmlInit`` of this meter."""
+        """Free the GPM samples kept, then balance the ``nvmlInit`` of this meter."""
+        for gpu in self._gpus:
+            for sample in gpu.gpm_samples.values():
+                self._free_sample(sample)
+            gpu.gpm_samples.clear()
         self._nvml.nvmlShutdown()
 
 
@@ -372,6 +534,19 @@ def _import_pynvml() -> ModuleType:
     return module
 
 
+def _granted_migs(visible: str | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The MIG instances this process was given: those ``CUDA_VISIBLE_DEVICES`` names (or
+    ``visible``, where given), and inside a container those the NVIDIA Container Toolkit
+    was told to expose (``NVIDIA_VISIBLE_DEVICES``), which need not be in CUDA's list."""
+    sources = (
+        [visible]
+        if visible is not None
+        else [environ.get("CUDA_VISIBLE_DEVICES"), environ.get("NVIDIA_VISIBLE_DEVICES")]
+    )
+    entries = (entry.strip() for text in sources if text for entry in text.split(","))
+    return tuple(entry for entry in entries if entry.startswith("MIG-"))
+
+
 def _job_gpus(environ: Mapping[str, str]) -> tuple[int, ...] | None:
     """The node's GPU device numbers a SLURM job (step) was given, or None outside a job
     with GPUs (or where SLURM wrote something else than numbers)."""
@@ -382,9 +557,14 @@ def _job_gpus(environ: Mapping[str, str]) -> tuple[int, ...] | None:
     return tuple(int(p) for p in parts)
 
 
+def _mig_domain(domain: Domain, mig_ids: list[str]) -> Domain:
+    note = domain.note if mig_ids else f"{domain.note}; {_MIG_NOTE}"
+    return replace(domain, note=f"{note}; {_MIG_SPLIT_NOTE}")
+
+
 def _domain(device: _Device, method: Method, note: str, mig_ids: list[str]) -> Domain:
     if mig_ids:
-        note += "; " + _MIG_NOTE.format(instances=", ".join(mig_ids))
+        note += f"; {_MIG_NOTE} (instances visible here: {', '.join(mig_ids)})"
     return Domain(
         id=f"gpu:{device.uuid}",
         component=Component.GPU,

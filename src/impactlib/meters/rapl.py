@@ -50,8 +50,17 @@ _PERMISSION_REASON = (
     "cannot read {path}: energy_uj is readable by root only since Linux 5.10 "
     "(CVE-2020-8694 'PLATYPUS', commit 949dd0104c49, also backported to older stable kernels)"
 )
+# A container sees no RAPL (runtimes mask the powercap tree): the daemon's socket is the way.
+CONTAINER_FIX = (
+    "in a container, have the host run `impactlib serve` and bind its socket read-only "
+    "(`-v /run/impactlib:/run/impactlib:ro`, docs/containers.md): no powercap mount and no "
+    "privileges are needed"
+)
 _PERMISSION_FIX = (
-    "run as root, or ask an admin to give a group read access with a udev rule "
+    "ask an admin to run `impactlib serve` (docs/daemon.md; in a container, bind its socket "
+    "read-only: `-v /run/impactlib:/run/impactlib:ro`, docs/containers.md), which measures "
+    "every user's own processes without opening the counters; or run as root, or give "
+    "a group read access with a udev rule "
     '(SUBSYSTEM=="powercap", ACTION=="add", RUN+="/bin/chgrp -R powercap /sys%p", '
     'RUN+="/bin/chmod -R g+r /sys%p"), knowing it re-opens the side channel to that group; '
     "until then CPU energy is estimated (model-tdp)"
@@ -237,15 +246,16 @@ class RaplMeter(Meter):
             raise MeterUnavailable(
                 "rapl",
                 f"no powercap tree at {self.root}",
-                "load the RAPL driver (`sudo modprobe intel_rapl_msr`); in a container "
-                "bind-mount /sys/class/powercap; or set IMPACTLIB_POWERCAP_ROOT",
+                "load the RAPL driver (`sudo modprobe intel_rapl_msr`); "
+                f"{CONTAINER_FIX}; or set IMPACTLIB_POWERCAP_ROOT",
             )
         self.zones = find_zones(self.root)
         if not self.zones:
             raise MeterUnavailable(
                 "rapl",
                 f"no intel-rapl zone under {self.root} (no RAPL on this CPU, or a VM)",
-                "on bare metal load `intel_rapl_msr`; otherwise CPU energy is estimated",
+                f"on bare metal load `intel_rapl_msr`; {CONTAINER_FIX}; otherwise CPU energy "
+                "is estimated",
             )
         self._plan = plan_domains(self.zones, prefer_psys=prefer_psys)
         try:

@@ -33,6 +33,12 @@ class MeterSettings:
     daemon_socket: str | None
     interval_s: float
     save_interval_s: float
+    # The wall sensor (meters.wall.open_wall_meter): which, and where each kind is found.
+    wall_power: str = "auto"
+    hwmon_root: str = "/sys/class/hwmon"
+    redfish_url: str | None = None
+    redfish_credentials: str | None = None
+    ipmi_command: str | None = None
 
     @classmethod
     def of(cls, config: Config, *, via_daemon: bool = True) -> MeterSettings:
@@ -46,4 +52,9 @@ class MeterSettings:
             daemon_socket=config.daemon_socket if served else None,
             interval_s=config.interval,
             save_interval_s=config.save_interval,
+            wall_power=config.wall_power,
+            hwmon_root=config.hwmon_root,
+            redfish_url=config.redfish_url,
+            redfish_credentials=config.redfish_credentials,
+            ipmi_command=config.ipmi_command,
         )

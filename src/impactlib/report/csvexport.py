@@ -6,7 +6,11 @@ for ``ram_total_size``), so spreadsheets and scripts written for ``emissions.csv
 files unchanged. What impactlib does not know (water, coordinates, utilisation percentages, a
 CodeCarbon version) is left empty, never guessed. impactlib's own columns follow, carrying what
 CodeCarbon's rows lack: status, user, host, scope, method and quality per component; then one
-``metric:NAME`` column per task metric some run logged (empty for the runs that did not).
+``metric:NAME`` column per task metric some run logged (empty for the runs that did not),
+and ``per_unit:UNIT:FIGURE`` columns per unit of work some run counted (count, energy_kwh,
+emissions_kg, sci_kg: :mod:`.perunit`).
+The ranges (:data:`RANGE_COLUMNS`: energy with PUE and emissions, low and high, and BoAmps'
+quality class) come after impactlib's columns and before the metrics.
 
 The machine described (OS, Python, CPU, memory, GPUs) is the one the run used, read from the
 record (``config["system"]``, written when the run started): exporting on a laptop must not
@@ -27,7 +31,8 @@ from ..footprint import ChargedTo
 from ..store.records import RunRecord
 from ..units import J_PER_KWH
 from . import lab
-from .figures import metrics, slurm_job
+from .figures import footprint_amounts, metrics, range_figures, slurm_job, work_of
+from .perunit import UNIT_PREFIX, unit_columns
 from .runs import RunsReport
 
 # codecarbon/output_methods/emissions_data.py, EmissionsData fields in declaration order
@@ -102,6 +107,18 @@ OUR_COLUMNS = (
     "gpu_quality",
     "ram_method",
     "ram_quality",
+    # The platform (wall minus RAPL, GPUs and modelled lines), which CodeCarbon has no
+    # column for: kWh with PUE, W without, as the columns above.
+    "platform_energy",
+    "platform_power",
+    "platform_method",
+    "platform_quality",
+    # Energy that is none of the above: a whole node (SLURM's energy accounting of an
+    # exclusive job), or what an imported record counted without saying what drew it.
+    "other_energy",
+    "other_power",
+    "other_method",
+    "other_quality",
     "cpu_hours",
     "gpu_hours",
     "peak_memory_bytes",
@@ -110,8 +127,17 @@ OUR_COLUMNS = (
     *SLURM_COLUMNS,
 )
 
+# The run's ranges (report/figures.py): kWh with PUE, kg; the class of the energy's range.
+RANGE_COLUMNS = (
+    "energy_low_kwh",
+    "energy_high_kwh",
+    "emissions_low_kg",
+    "emissions_high_kg",
+    "quality_class",
+)
+
 BYTES_PER_GIB = 1024**3  # CodeCarbon's ram_total_size is total bytes / 1024**3
-_KINDS = ("cpu", "gpu", "ram")
+_KINDS = ("cpu", "gpu", "ram", "platform", "other")
 
 
 class Place(NamedTuple):
@@ -206,7 +232,9 @@ def _system(record: RunRecord) -> dict[str, Any]:
 
 
 def _kind(component: str) -> str:
-    return "ram" if component in ("dram", "memory") else component
+    if component in ("dram", "memory"):
+        return "ram"
+    return component if component in _KINDS else "other"  # node, other
 
 
 def _components(record: RunRecord) -> dict[str, Any]:
@@ -234,7 +262,7 @@ def _components(record: RunRecord) -> dict[str, Any]:
 def csv_row(record: RunRecord) -> dict[str, Any]:
     """One CSV row for a run: every column present, empty where the record does not say."""
     summary = record.summary()
-    row: dict[str, Any] = dict.fromkeys(CODECARBON_COLUMNS + OUR_COLUMNS, "")
+    row: dict[str, Any] = dict.fromkeys(CODECARBON_COLUMNS + OUR_COLUMNS + RANGE_COLUMNS, "")
     row.update(
         timestamp=record.ended_at or record.updated_at,
         project_name=record.project,
@@ -268,6 +296,7 @@ def csv_row(record: RunRecord) -> dict[str, Any]:
         peak_memory_bytes=fp.peak_memory_bytes,
         embodied_kg="" if fp.embodied_kg is None else fp.embodied_kg,
         warnings=" | ".join(fp.warnings),
+        **range_figures(footprint_amounts(fp)),
     )
     if row["gpu_count"] == "":  # an old record: count the GPU domains charged
         row["gpu_count"] = sum(1 for c in fp.components if c.component == "gpu")
@@ -288,16 +317,27 @@ METRIC_PREFIX = "metric:"  # a task metric's column: metric:accuracy
 
 
 def to_csv(records: Sequence[RunRecord]) -> str:
-    """All runs as CSV text, a column per task metric after the fixed ones."""
+    """All runs as CSV text, a column per task metric after the fixed ones, then the
+    figures per unit of work (``per_unit:<unit>:<figure>``) of the runs that counted some."""
     logged = [{m.name: m.value for m in metrics(r.model)} for r in records]
     names = list(dict.fromkeys(name for run in logged for name in run))
+    per_unit = [unit_columns(work_of(r.footprint, r.model)) for r in records]
+    unit_names = list(dict.fromkeys(name for run in per_unit for name in run))
     out = io.StringIO()
     writer = csv.DictWriter(
-        out, fieldnames=[*CODECARBON_COLUMNS, *OUR_COLUMNS, *(METRIC_PREFIX + n for n in names)]
+        out,
+        fieldnames=[
+            *CODECARBON_COLUMNS,
+            *OUR_COLUMNS,
+            *RANGE_COLUMNS,
+            *(METRIC_PREFIX + n for n in names),
+            *unit_names,
+        ],
     )
     writer.writeheader()
-    for record, values in zip(records, logged, strict=True):
-        writer.writerow({**csv_row(record), **{METRIC_PREFIX + k: v for k, v in values.items()}})
+    for record, values, units in zip(records, logged, per_unit, strict=True):
+        metric_cells = {METRIC_PREFIX + k: v for k, v in values.items()}
+        writer.writerow({**csv_row(record), **metric_cells, **units})
     return out.getvalue()
 
 
@@ -316,21 +356,46 @@ LAB_FIGURES = (
     "cpu_hours",
     "gpu_hours",
     "duration_s",
+    *RANGE_COLUMNS,
     "unattributed_kwh",
 )
 
 
+def _lab_unit_cells(report: lab.LabReport) -> dict[tuple[str, ...] | None, dict[str, Any]]:
+    """Each group's (None: the total's) ``per_unit:<unit>:<figure>`` cells."""
+    out: dict[tuple[str, ...] | None, dict[str, Any]] = {}
+    for group, units in ((True, report.units), (False, report.units_total)):
+        for u in units:
+            key = f"{UNIT_PREFIX}{u.unit}:"
+            cells = out.setdefault(tuple(u.keys.values()) if group else None, {})
+            cells[key + "count"] = u.count
+            cells[key + "energy_kwh"] = u.energy_per_unit_j / J_PER_KWH
+            cells[key + "emissions_kg"] = u.emissions_per_unit_kg
+            cells[key + "sci_kg"] = "" if u.sci_kg is None else u.sci_kg
+    return out
+
+
 def render_lab(report: lab.LabReport, width: int) -> str:
-    """One row per group, then the total (dimensions ``all``) and the unattributed rows."""
+    """One row per group, then the total (dimensions ``all``) and the unattributed rows; a
+    group's figures per unit of work in ``per_unit:<unit>:<figure>`` columns."""
     del width
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*report.by, *LAB_FIGURES], extrasaction="ignore")
+    per_group = _lab_unit_cells(report)
+    unit_names = list(dict.fromkeys(name for cells in per_group.values() for name in cells))
+    writer = csv.DictWriter(
+        out, fieldnames=[*report.by, *LAB_FIGURES, *unit_names], extrasaction="ignore"
+    )
     writer.writeheader()
     for line in report.lines:
-        writer.writerow({**line.keys, **lab.raw_figures(line)})
+        units = per_group.get(tuple(line.keys.values()), {})
+        writer.writerow({**line.keys, **lab.raw_figures(line), **units})
     if report.total is not None:
         writer.writerow(
-            {**dict.fromkeys(report.by, lab.TOTAL_LABEL), **lab.raw_figures(report.total)}
+            {
+                **dict.fromkeys(report.by, lab.TOTAL_LABEL),
+                **lab.raw_figures(report.total),
+                **per_group.get(None, {}),
+            }
         )
     for u in report.unattributed:
         keys = {d: u.keys.get(d, lab.UNATTRIBUTED_LABEL) for d in report.by}

@@ -9,17 +9,31 @@ provenance is worked out here, once, so two outputs can never disagree on it. Th
   a meter's reading split between runs); a model's estimate or an imported figure is not;
 - a run without a finished footprint counts as a run with nothing measured;
 - settings are shown as the record stores them (secrets are masked before they are stored),
-  each with where its value came from.
+  each with where its value came from;
+- every energy and emissions total carries its range (:mod:`impactlib.uncertainty`): ranges
+  add linearly, so a group's is the sum of its runs' (a lab line's, of its runs' monthly
+  shares) and every output shows the same one, written ``3.2 kWh (2.9–3.6)``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..footprint import LocatedBy, Quality
-from ..units import J_PER_KWH
+from ..footprint import LocatedBy, Quality, QualityClass
+from ..units import (
+    ENERGY_SCALES,
+    J_PER_KWH,
+    MASS_SCALES,
+    Scale,
+    format_in,
+    format_number,
+    format_scaled,
+    scale_for,
+)
+from .perunit import NO_WORK, MassRange, WorkFigures, sci_terms, work_figures
 
 if TYPE_CHECKING:
     from ..footprint import CarbonInfo, ComponentEnergy, Footprint
@@ -38,10 +52,22 @@ class QualityEnergy:
     energy_j: float  # PUE included
 
 
+class Bounds(NamedTuple):
+    """The low and high ends of a figure's range, in the figure's unit."""
+
+    low: float
+    high: float
+
+    def plus(self, other: Bounds) -> Bounds:
+        """The range of the sum of two figures (the documented rule: bounds add)."""
+        return Bounds(self.low + other.low, self.high + other.high)
+
+
 @dataclass(frozen=True)
 class Amounts:
     """What runs add up to. Energies include PUE; ``embodied_kg`` is None when no run's is
-    known (zero would claim it was)."""
+    known (zero would claim it was). ``energy_bounds_j``/``emissions_bounds_kg``: the
+    ranges of ``energy_j``/``emissions_kg`` (None: unknown)."""
 
     runs: int
     duration_s: float
@@ -51,17 +77,30 @@ class Amounts:
     cpu_hours: float
     gpu_hours: float
     metered_j: float  # the part of energy_j a meter read
+    energy_bounds_j: Bounds | None = None
+    emissions_bounds_kg: Bounds | None = None
 
     @property
     def metered_share(self) -> float | None:
         """The share of the energy a meter read; None when there is no energy to share."""
         return self.metered_j / self.energy_j if self.energy_j > 0 else None
 
+    @property
+    def quality_class(self) -> QualityClass | None:
+        """BoAmps' class of the energy's range (None: the range is unknown)."""
+        if self.energy_bounds_j is None:
+            return None
+        from ..uncertainty import quality_class
+
+        return quality_class(self.energy_bounds_j.low, self.energy_j, self.energy_bounds_j.high)
+
 
 def add_up(parts: Iterable[Amounts]) -> Amounts:
     """The sum of ``parts`` (embodied: the sum of those known, None if none is)."""
     items = list(parts)
     embodied = [a.embodied_kg for a in items if a.embodied_kg is not None]
+    energy_bounds = [a.energy_bounds_j for a in items]
+    emissions_bounds = [a.emissions_bounds_kg for a in items]
     return Amounts(
         runs=sum(a.runs for a in items),
         duration_s=sum(a.duration_s for a in items),
@@ -71,6 +110,8 @@ def add_up(parts: Iterable[Amounts]) -> Amounts:
         cpu_hours=sum(a.cpu_hours for a in items),
         gpu_hours=sum(a.gpu_hours for a in items),
         metered_j=sum(a.metered_j for a in items),
+        energy_bounds_j=add_bounds(energy_bounds),
+        emissions_bounds_kg=add_bounds(emissions_bounds),
     )
 
 
@@ -174,6 +215,11 @@ class RunFigures:
     metrics: tuple[Metric, ...]
     settings: tuple[Setting, ...]
     slurm: Mapping[str, Any] | None  # the SLURM job the run was part of, as recorded
+    # BoAmps' class of the run's energy range; None for a run with no footprint.
+    quality_class: QualityClass | None = None
+    # The record stored no range (written before ranges existed): derived from its methods.
+    ranges_derived: bool = False
+    work: WorkFigures = NO_WORK  # per unit of work, SCI, windows (:mod:`.perunit`)
 
     @property
     def quality(self) -> str:
@@ -228,9 +274,13 @@ def quality_label(qualities: Iterable[Quality]) -> str:
 
 
 def footprint_amounts(fp: Footprint | None) -> Amounts:
-    """One run's amounts (a run with no footprint: one run with nothing measured)."""
+    """One run's amounts (a run with no footprint: one run with nothing measured), with the
+    ranges its record stores (derived from its methods for a record from before ranges)."""
     if fp is None:
-        return Amounts(1, 0.0, 0.0, 0.0, None, 0.0, 0.0, 0.0)
+        return Amounts(1, 0.0, 0.0, 0.0, None, 0.0, 0.0, 0.0, Bounds(0.0, 0.0), Bounds(0.0, 0.0))
+    from ..uncertainty import footprint_range
+
+    ranges = footprint_range(fp)
     return Amounts(
         runs=1,
         duration_s=fp.duration_s,
@@ -240,6 +290,8 @@ def footprint_amounts(fp: Footprint | None) -> Amounts:
         cpu_hours=fp.cpu_hours,
         gpu_hours=fp.gpu_hours,
         metered_j=fp.metered_j * fp.pue,
+        energy_bounds_j=Bounds(ranges.energy_low_j, ranges.energy_high_j),
+        emissions_bounds_kg=Bounds(ranges.emissions_low_kg, ranges.emissions_high_kg),
     )
 
 
@@ -311,6 +363,8 @@ def run_figures(record: RunRecord) -> RunFigures:
         metrics=metrics(record.model),
         settings=settings(record.config),
         slurm=slurm if isinstance(slurm, Mapping) else None,
+        work=work_of(fp, record.model),
+        **_run_ranges(fp),
     )
 
 
@@ -338,4 +392,157 @@ def lab_amounts(line: LabTotal) -> Amounts:
         cpu_hours=line.cpu_hours,
         gpu_hours=line.gpu_hours,
         metered_j=line.measured_kwh * J_PER_KWH,
+        energy_bounds_j=Bounds(line.energy_low_kwh * J_PER_KWH, line.energy_high_kwh * J_PER_KWH),
+        emissions_bounds_kg=Bounds(line.emissions_low_kg, line.emissions_high_kg),
     )
+
+
+# --- ranges (issue 18): how far a figure may be off, written once for every output --------
+
+RANGE_DASH = "\u2013"  # an en dash: "2.9–3.6"
+
+
+def add_bounds(parts: Iterable[Bounds | None]) -> Bounds | None:
+    """The range of a sum: the lows added, the highs added (the documented rule); None when
+    a part's range is unknown."""
+    total = Bounds(0.0, 0.0)
+    for part in parts:
+        if part is None:
+            return None
+        total = total.plus(part)
+    return total
+
+
+def _run_ranges(fp: Footprint | None) -> dict[str, Any]:
+    """A run's quality class, and whether its ranges were derived when read."""
+    if fp is None:
+        return {"quality_class": None, "ranges_derived": False}
+    from ..uncertainty import footprint_range
+
+    ranges = footprint_range(fp)
+    return {"quality_class": ranges.quality_class, "ranges_derived": ranges.derived}
+
+
+RANGE_DIGITS = 3  # a range's ends to three significant digits, as values: "4.5 kWh (4.27–4.73)"
+
+
+def _outward(value: float, up: bool) -> float:
+    """``value`` rounded away from the range's inside, to :data:`RANGE_DIGITS` significant
+    digits (whole units from 10 on, as :func:`format_number` prints them): a printed range
+    always holds the true one, and so the printed value (itself rounded to three digits)."""
+    if value <= 0 or not math.isfinite(value):
+        return value
+    if value >= 10 ** (RANGE_DIGITS - 1):
+        step = 1.0
+    else:
+        step = 10.0 ** (math.floor(math.log10(value)) - RANGE_DIGITS + 1)
+    units = value / step
+    nearest = round(units)
+    if math.isclose(units, nearest, rel_tol=1e-9):  # already on the grid: float noise only
+        return nearest * step
+    return (math.ceil(units) if up else math.floor(units)) * step
+
+
+def bounds_text(bounds: Bounds, scale: Scale) -> str:
+    """``2.9–3.6``: a range in ``scale``'s unit, without its symbol (a column names it),
+    rounded outward."""
+    low = format_number(_outward(bounds.low / scale.size, up=False), RANGE_DIGITS)
+    high = format_number(_outward(bounds.high / scale.size, up=True), RANGE_DIGITS)
+    return f"{low}{RANGE_DASH}{high}"
+
+
+def ranged_text(value: float, bounds: Bounds | None, scales: Sequence[Scale]) -> str:
+    """``3.2 kWh (2.9–3.6)``: a value with its unit, then its range in the same unit; the
+    value alone where the range is unknown or empty (an exact zero)."""
+    beside = range_text(value, bounds, scales)
+    if not beside:
+        return format_scaled(value, scales)
+    scale = scale_for(value if value else bounds.high if bounds else 0.0, scales)
+    return f"{format_in(value, scale)} {scale.symbol} {beside}"
+
+
+def energy_text(amounts: Amounts) -> str:
+    """The energy with its range: ``3.2 kWh (2.9–3.6)``."""
+    return ranged_text(amounts.energy_j, amounts.energy_bounds_j, ENERGY_SCALES)
+
+
+def emissions_text(amounts: Amounts) -> str:
+    """The emissions with their range: ``1.2 kg (0.84–1.6)``."""
+    return ranged_text(amounts.emissions_kg, amounts.emissions_bounds_kg, MASS_SCALES)
+
+
+def range_text(value: float, bounds: Bounds | None, scales: Sequence[Scale]) -> str:
+    """``(2.9–3.6)``: the range alone, in the unit ``value`` is shown in (a table's column
+    beside the value's); empty where unknown or empty."""
+    if bounds is None or bounds.low == bounds.high == value:
+        return ""
+    return f"({bounds_text(bounds, scale_for(value if value else bounds.high, scales))})"
+
+
+def energy_range_text(amounts: Amounts) -> str:
+    """The energy's range beside it: ``(2.9–3.6)``."""
+    return range_text(amounts.energy_j, amounts.energy_bounds_j, ENERGY_SCALES)
+
+
+def emissions_range_text(amounts: Amounts) -> str:
+    """The emissions' range beside them: ``(0.84–1.6)``."""
+    return range_text(amounts.emissions_kg, amounts.emissions_bounds_kg, MASS_SCALES)
+
+
+def class_text(amounts: Amounts) -> str:
+    """The quality class's word (``high``, ``medium``, ``low``), ``-`` where unknown."""
+    klass = amounts.quality_class
+    return "-" if klass is None else str(klass)
+
+
+def range_figures(amounts: Amounts) -> dict[str, Any]:
+    """The ranges as raw numbers in fixed units (kWh, kg), for JSON and CSV; None where
+    unknown."""
+    energy, emissions = amounts.energy_bounds_j, amounts.emissions_bounds_kg
+    klass = amounts.quality_class
+    return {
+        "energy_low_kwh": None if energy is None else energy.low / J_PER_KWH,
+        "energy_high_kwh": None if energy is None else energy.high / J_PER_KWH,
+        "emissions_low_kg": None if emissions is None else emissions.low,
+        "emissions_high_kg": None if emissions is None else emissions.high,
+        "quality_class": None if klass is None else str(klass),
+    }
+
+
+# --- per unit of work (issue 19): the SCI's terms and the windows, from the record ----------
+
+
+def work_of(fp: Footprint | None, model: Mapping[str, Any] | None) -> WorkFigures:
+    """A run's figures per unit of work and its windows (:mod:`.perunit`), from the same
+    amounts every output shows (energy with PUE, CO2e, embodied, their ranges)."""
+    if fp is None or fp.carbon is None or not model:
+        return NO_WORK
+    amounts = footprint_amounts(fp)
+    bounds = amounts.emissions_bounds_kg
+    terms = sci_terms(
+        energy_j=amounts.energy_j,
+        emissions_kg=amounts.emissions_kg,
+        embodied_kg=amounts.embodied_kg,
+        priced_g_per_kwh=fp.carbon.mean_g_per_kwh,
+        source=fp.carbon.source,
+        zone=fp.carbon.zone,
+        emissions_range=None if bounds is None else MassRange(bounds.low, bounds.high),
+    )
+    return work_figures(model, terms, fp.pue)
+
+
+def component_ranges(fp: Footprint) -> dict[str, dict[str, float | bool]]:
+    """Each component's range by domain, as shown: ``low_kwh``/``high_kwh`` (PUE included,
+    as ``energy_kwh``), and ``range_derived`` where the record stored none (its ``low_j``/
+    ``high_j`` stay as stored: null)."""
+    from ..uncertainty import component_range
+
+    out: dict[str, dict[str, float | bool]] = {}
+    for c in fp.components:
+        part = component_range(c, fp.charged_to)
+        out[c.domain] = {
+            "low_kwh": part.low_j * fp.pue / J_PER_KWH,
+            "high_kwh": part.high_j * fp.pue / J_PER_KWH,
+            "range_derived": part.derived,
+        }
+    return out

@@ -19,6 +19,7 @@ from .._time import epoch_minutes
 from ..footprint import Component
 from ..units import ENERGY_SCALES, J_PER_KWH, scale_for
 from . import lab, methods, svg
+from .worktables import work_tables
 
 if TYPE_CHECKING:
     from ..store.records import RunRecord, SeriesRow
@@ -202,6 +203,11 @@ def render_runs(report: RunsReport, width: int) -> str:
         f'<div class="wide">{_table(figs.columns, figs.rows, figs.total)}</div>'
         if figs.rows
         else "<p>No finished runs.</p>",
+        *(
+            f"<h2>{escape(c.title)}</h2><div class='wide'>{_table(c.header, c.rows)}</div>"
+            f"<p class='notes'>{escape(c.note)}</p>"
+            for c in work_tables(report.figures)
+        ),
         "<h2>Energy over time</h2>",
         *(f'<div class="chart">{chart}</div>' for chart in _time_charts(records, series)),
         "<h2>Energy by component</h2>",
@@ -239,6 +245,11 @@ def render_lab(report: lab.LabReport, width: int) -> str:
     if rest is not None:
         body.append(f"<h2>{escape(lab.UNATTRIBUTED_TITLE)}</h2>")
         body.append(f"<div class='wide'>{_table(rest.header, rest.rows)}</div>")
+    units = lab.unit_cells(report)
+    if units is not None:
+        body.append(f"<h2>{escape(lab.UNITS_TITLE)}</h2>")
+        body.append(f"<div class='wide'>{_table(units.header, units.rows)}</div>")
+        body.append(f"<p class='notes'>{escape(lab.UNITS_NOTE)}</p>")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{name}</title>"
         f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"

@@ -2,9 +2,12 @@
 
 A run is its record's summary (kWh with PUE, kg, seconds, the components as measured) plus
 what people read beside it: the task metrics, the energy a meter read, the energy per
-quality, where it was priced and how that place was found, the settings with where each came
-from (secrets were masked before the record was stored), and its SLURM job. Lab reports
-carry their groups, total and unattributed lines.
+quality, the ranges of energy and emissions with the quality class (``ranges_derived``: the
+record stored none, they were derived from its methods when read), where it was priced and
+how that place was found, the settings with where each came from (secrets were masked before
+the record was stored), its SLURM job, and its figures per unit of work (``per_unit``) and
+steady-state windows (``windows``: :mod:`.perunit`). Lab reports carry their groups, total
+and unattributed lines.
 """
 
 from __future__ import annotations
@@ -16,17 +19,26 @@ from typing import Any
 from ..store.records import RunRecord
 from ..units import J_PER_KWH
 from . import lab
-from .figures import RunFigures, run_figures
+from .figures import RunFigures, component_ranges, range_figures, run_figures
+from .perunit import work_json
 from .runs import RunsReport
 
 
 def run_json(record: RunRecord, figures: RunFigures) -> dict[str, Any]:
     """One run: its summary and the figures read beside it."""
     location = figures.location
+    summary = record.summary()
+    if record.footprint is not None:  # each component with its range (derived if unstored)
+        ranges = component_ranges(record.footprint)
+        summary["components"] = [{**c, **ranges[c["domain"]]} for c in summary["components"]]
     return {
-        **record.summary(),
+        **summary,
         "metrics": {m.name: m.value for m in figures.metrics},
         "measured_kwh": figures.amounts.metered_j / J_PER_KWH,
+        **work_json(figures.work),
+        **range_figures(figures.amounts),
+        "quality_class": None if figures.quality_class is None else str(figures.quality_class),
+        "ranges_derived": figures.ranges_derived,
         "energy_by_quality_kwh": {q.quality: q.energy_j / J_PER_KWH for q in figures.by_quality},
         "location": None
         if location is None
@@ -73,6 +85,8 @@ def render_lab(report: lab.LabReport, width: int) -> str:
         "groups": [{**line.keys, **lab.raw_figures(line)} for line in report.lines],
         "total": lab.raw_figures(report.total) if report.total else None,
         "unattributed": [lab.raw_unattributed(u) for u in report.unattributed],
+        "per_unit": [lab.raw_units(u) for u in report.units],
+        "per_unit_total": [lab.raw_units(u) for u in report.units_total],
         "note": lab.NOTE,
     }
     return json.dumps(data, indent=2) + "\n"

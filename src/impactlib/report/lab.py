@@ -1,13 +1,15 @@
 """Lab reports: ``impactlib report --by user,month`` and friends, in every report format.
 
 A lab manager asks how much the lab's computing used and emitted, by whom, on which project,
-on which server and when. One line per combination of the ``--by`` dimensions gives the runs,
-energy (PUE included), CO2e, the share a meter read ("measured": never a model's estimate),
-CPU- and GPU-hours; a total line follows; the servers' energy that no run was charged (the
-daemon's unattributed remainder: other users' untracked work, the system, idle power held by
-nobody) follows in lines of its own, because leaving it out would make the lab's computing
-look cheaper than the servers' meters say. The figures come from the monthly rollups
-(:mod:`impactlib.store.rollup`), so a year of per-minute data reads in well under a second.
+on which server and when. One line per combination of the ``--by`` dimensions gives the
+runs, energy (PUE included), CO2e, the share a meter read ("measured": never a model's
+estimate), CPU- and GPU-hours, each energy and CO2e with its range (``3.2 kWh (2.9–3.6)``,
+the runs' bounds added) and BoAmps' quality class of the line's energy; a total line
+follows; the servers' energy that no run was charged (the daemon's unattributed remainder:
+other users' untracked work, the system, idle power held by nobody) follows in lines of its
+own, because leaving it out would make the lab's computing look cheaper than the servers'
+meters say. The figures come from the monthly rollups (:mod:`impactlib.store.rollup`), so a
+year of per-minute data reads in well under a second.
 
 This module builds the report and its cells; each format's module (:mod:`.formats`) lays
 them out. JSON and CSV carry raw numbers in fixed units (kWh, kg, hours, seconds); the table,
@@ -29,17 +31,26 @@ from ..units import (
     format_number,
     format_share,
 )
-from .figures import Amounts, lab_amounts
+from .figures import (
+    Amounts,
+    class_text,
+    emissions_text,
+    energy_text,
+    lab_amounts,
+    range_figures,
+)
+from .labunits import GroupUnit, lab_units
 
 UNATTRIBUTED_LABEL = "(unattributed)"
 TOTAL_LABEL = "all"
 NOTE = (
     "Energy includes PUE; months are UTC; a run crossing months is split by its per-minute "
-    "energy. Measured: the share of the energy a meter read (the rest was estimated by a "
+    "energy. (low–high): the range, the runs' bounds added; class: BoAmps' quality class of "
+    "the energy. Measured: the share of the energy a meter read (the rest was estimated by a "
     "model or imported). Unattributed: the servers' energy that no run was charged (before "
     "PUE), where the impactlib daemon recorded it."
 )
-FIGURES = ("runs", "energy", "CO2e", "measured", "CPU-h", "GPU-h", "duration")
+FIGURES = ("runs", "energy", "CO2e", "measured", "class", "CPU-h", "GPU-h", "duration")
 
 
 class LabReport(NamedTuple):
@@ -50,18 +61,27 @@ class LabReport(NamedTuple):
     lines: list[LabTotal]
     total: LabTotal | None
     unattributed: list[Unattributed]
+    units: tuple[GroupUnit, ...] = ()  # per group and unit of work counted (.labunits)
+    units_total: tuple[GroupUnit, ...] = ()  # the same over the whole selection
 
 
-def build(store: Store, by: Sequence[str], selection: Selection) -> LabReport:
-    """Refresh the rollups, then read the lines, the total and the unattributed energy."""
+def build(
+    store: Store, by: Sequence[str], selection: Selection, *, with_units: bool = False
+) -> LabReport:
+    """Refresh the rollups, then read the lines, the total and the unattributed energy;
+    ``with_units``: and the figures per unit of work, which read the selection's run records
+    (the rollups keep no counts), so only the reports that show them ask for them."""
     refresh(store)
     totals = lab_totals(store, (), selection)
+    units, units_total = lab_units(store, by, selection) if with_units else ((), ())
     return LabReport(
         tuple(by),
         selection,
         lab_totals(store, by, selection),
         totals[0] if totals else None,
         unattributed(store, by, selection),
+        units,
+        units_total,
     )
 
 
@@ -78,6 +98,7 @@ def raw_figures(line: LabTotal) -> dict[str, Any]:
         "cpu_hours": line.cpu_hours,
         "gpu_hours": line.gpu_hours,
         "duration_s": line.duration_s,
+        **range_figures(amounts),
     }
 
 
@@ -137,9 +158,10 @@ def metered_share(line: Unattributed) -> float | None:
 def _human(amounts: Amounts) -> list[str]:
     return [
         str(amounts.runs),
-        format_energy_j(amounts.energy_j),
-        format_mass_kg(amounts.emissions_kg),
+        energy_text(amounts),
+        emissions_text(amounts),
         format_share(amounts.metered_share),
+        class_text(amounts),
         format_number(amounts.cpu_hours),
         format_number(amounts.gpu_hours),
         format_duration_s(amounts.duration_s),
@@ -159,6 +181,51 @@ def title(report: LabReport) -> str:
         if value:
             parts.append(f"{name} {value}")
     return ", ".join(parts)
+
+
+UNITS_TITLE = "Per unit of work"
+UNITS_NOTE = (
+    "Only the runs that counted a unit; each figure is the group's sum over them divided by "
+    "the units. Energy includes PUE; CO2e is operational (E x I); SCI = (E x I + M) / R with "
+    "M the embodied share (ISO/IEC 21031:2024), '-' where a run's M is unknown."
+)
+
+
+def unit_cells(report: LabReport) -> Cells | None:
+    """Per group and unit of work: runs, units, energy, CO2e and SCI per unit (None: no run
+    of the selection counted any)."""
+    if not report.units:
+        return None
+
+    def row(keys: list[str], u: GroupUnit) -> list[str]:
+        return [
+            *keys,
+            u.unit,
+            str(u.runs),
+            format_number(u.count, 6),
+            format_energy_j(u.energy_per_unit_j),
+            format_mass_kg(u.emissions_per_unit_kg),
+            "-" if u.sci_kg is None else format_mass_kg(u.sci_kg),
+        ]
+
+    rows = [row(list(u.keys.values()), u) for u in report.units]
+    if report.by:  # the whole selection's, one row per unit, after the groups'
+        rows += [row([TOTAL_LABEL] * len(report.by), u) for u in report.units_total]
+    header = [*report.by, "unit", "runs", "count", "energy/unit", "CO2e/unit", "SCI/unit"]
+    return Cells(header, rows, None, len(report.by) + 1)
+
+
+def raw_units(u: GroupUnit) -> dict[str, Any]:
+    """A group's unit of work as raw numbers (kWh with PUE, kg)."""
+    return {
+        **u.keys,
+        "unit": u.unit,
+        "runs": u.runs,
+        "count": u.count,
+        "energy_kwh_per_unit": u.energy_per_unit_j / J_PER_KWH,
+        "emissions_kg_per_unit": u.emissions_per_unit_kg,
+        "sci_kg_per_unit": u.sci_kg,
+    }
 
 
 UNATTRIBUTED_TITLE = "Unattributed: the servers' energy no run was charged (before PUE)"

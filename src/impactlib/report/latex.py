@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from . import lab, methods
 from .runs import RunsReport
+from .worktables import work_tables
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -26,6 +27,7 @@ _SPECIAL = {
     "^": r"\textasciicircum{}",
     "<": r"\textless{}",
     ">": r"\textgreater{}",
+    "\u2013": "--",  # the en dash of a range, "2.9--3.6", typeset by any engine
 }
 
 
@@ -78,6 +80,15 @@ def render_runs(report: RunsReport, width: int) -> str:
             tabular(figs.columns, figs.rows, figs.total) + "}",
             r"\end{table}",
         ]
+    for cells in work_tables(report.figures):
+        parts += [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{escape(cells.title)} ({escape(cells.note)}).}}",
+            r"\resizebox{\linewidth}{!}{%",
+            tabular(cells.header, cells.rows, None, "ll" + "r" * (len(cells.header) - 2)) + "}",
+            r"\end{table}",
+        ]
     if grid is not None:
         caption = "Multi-criteria assessment" + (f": {grid.title}" if grid.title else "")
         grid_table = grid.table(records)
@@ -117,5 +128,13 @@ def render_lab(report: lab.LabReport, width: int) -> str:
             "\\begin{table}[h]\n\\centering\n"
             f"{tabular(rest.header, rest.rows, None, 'l' * rest.keys + 'r')}\n"
             f"\\caption{{{escape(lab.UNATTRIBUTED_TITLE)}.}}\n\\end{{table}}\n"
+        )
+    units = lab.unit_cells(report)
+    if units is not None:
+        spec = "l" * units.keys + "r" * (len(units.header) - units.keys)
+        out += (
+            "\\begin{table}[h]\n\\centering\n"
+            f"{tabular(units.header, units.rows, None, spec)}\n"
+            f"\\caption{{{escape(lab.UNITS_TITLE)}. {escape(lab.UNITS_NOTE)}}}\n\\end{{table}}\n"
         )
     return out

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from . import lab, methods
 from .runs import RunsReport
+from .worktables import work_tables
 
 
 def _cell(text: str) -> str:
@@ -41,6 +42,8 @@ def render_runs(report: RunsReport, width: int) -> str:
         "## Figures",
         table(figs.columns, rows) if rows else "No finished runs.",
     ]
+    for cells in work_tables(report.figures):
+        parts += [f"## {cells.title}", table(cells.header, cells.rows), cells.note]
     if grid is not None:
         parts += ["## Multi-criteria assessment"]
         if grid.title:
@@ -61,4 +64,7 @@ def render_lab(report: lab.LabReport, width: int) -> str:
     rest = lab.unattributed_cells(report)
     if rest is not None:
         parts += [f"### {lab.UNATTRIBUTED_TITLE}", table(rest.header, rest.rows)]
+    units = lab.unit_cells(report)
+    if units is not None:
+        parts += [f"### {lab.UNITS_TITLE}", table(units.header, units.rows), lab.UNITS_NOTE]
     return "\n\n".join(parts) + "\n"

@@ -29,14 +29,23 @@ from ..units import (
     TIME_SCALES,
     Scale,
     format_duration_s,
-    format_energy_j,
     format_in,
     format_mass_kg,
     format_number,
     scale_for,
 )
 from . import equivalents
-from .figures import Amounts, add_up, footprint_amounts, slurm_job
+from .figures import (
+    Amounts,
+    Bounds,
+    add_bounds,
+    add_up,
+    bounds_text,
+    emissions_text,
+    energy_text,
+    footprint_amounts,
+    slurm_job,
+)
 from .figures import metrics as task_metrics
 
 if TYPE_CHECKING:
@@ -153,6 +162,15 @@ def _scaled(title: str, values: Sequence[float | None], several: bool, scale: Sc
     return _Column(f"{title} ({scale.symbol})", cells, total)
 
 
+def _ranged(title: str, bounds: Sequence[Bounds | None], several: bool, scale: Scale) -> _Column:
+    """The ranges of a column's figures, in its unit (``2.9–3.6``); the total's is their sum
+    (ranges add: :mod:`impactlib.uncertainty`)."""
+    cells = ["-" if b is None else bounds_text(b, scale) for b in bounds]
+    total = add_bounds(bounds) if several else None
+    total_text = "" if total is None else bounds_text(total, scale)
+    return _Column(f"{title} range ({scale.symbol})", cells, total_text)
+
+
 def _largest(values: Sequence[float | None], several: bool) -> float:
     """The largest figure a column shows: its total when there is a total row."""
     known = [v for v in values if v is not None]
@@ -184,6 +202,7 @@ def figures(records: Sequence[RunRecord]) -> FiguresTable:
     by_kind = {k: [fp.component_kwh(k) * J_PER_KWH for fp in fps] for k in kinds}
     energy_scale = scale_for(_largest(energy, several), ENERGY_SCALES)
     emissions = [fp.emissions_kg for fp in fps]
+    amounts = [footprint_amounts(fp) for fp in fps]  # their ranges and quality classes
     embodied = [fp.embodied_kg for fp in fps]
     columns = [_Column("Run", [short_id(r.id) for r in runs], "Total")]
     jobs = [slurm_job(r.config.get("slurm")) for r in runs]
@@ -192,6 +211,7 @@ def figures(records: Sequence[RunRecord]) -> FiguresTable:
     columns += [
         _timed("Duration", [fp.duration_s for fp in fps], several),
         _scaled("Energy", energy, several, energy_scale),
+        _ranged("Energy", [a.energy_bounds_j for a in amounts], several, energy_scale),
     ]
     columns += [
         _scaled(_capital(COMPONENT_NAMES.get(k, k)), by_kind[k], several, energy_scale)
@@ -200,6 +220,16 @@ def figures(records: Sequence[RunRecord]) -> FiguresTable:
     columns.append(_Column("PUE", [_pue(fp.pue) for fp in fps], ""))
     columns.append(_Column("Intensity (gCO2e/kWh)", [_intensity(fp.carbon) for fp in fps], ""))
     columns.append(_massed("CO2e", emissions, several))
+    mass_scale = scale_for(_largest(emissions, several), MASS_SCALES)
+    columns.append(_ranged("CO2e", [a.emissions_bounds_kg for a in amounts], several, mass_scale))
+    total_class = add_up(amounts).quality_class if several else None
+    columns.append(
+        _Column(
+            "Quality",
+            [str(a.quality_class or "-") for a in amounts],
+            str(total_class or "") if several else "",
+        )
+    )
     if any(e is not None for e in embodied):
         columns.append(_massed("Embodied CO2e", embodied, several))
     columns.append(_timed("CPU time", [fp.cpu_hours * S_PER_H for fp in fps], several))
@@ -270,8 +300,8 @@ def _opening(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> s
     return (
         f"We {verb} {_plural(total.runs, 'run')}{label} with impactlib: "
         f"{format_duration_s(total.duration_s)} of wall-clock time, "
-        f"{format_energy_j(total.energy_j)} of electricity and "
-        f"{format_mass_kg(total.emissions_kg)} CO2e of operational emissions."
+        f"{energy_text(total)} of electricity and "
+        f"{emissions_text(total)} CO2e of operational emissions."
     )
 
 
@@ -508,10 +538,7 @@ def methods_text(records: Sequence[RunRecord]) -> MethodsText:
 def human_summary(records: Sequence[RunRecord]) -> str:
     """One or two sentences for readers: the totals and one everyday equivalent."""
     total = _total([r.footprint for r in records if r.footprint is not None])
-    text = (
-        f"{format_energy_j(total.energy_j)} and {format_mass_kg(total.emissions_kg)} CO2e in "
-        f"{_plural(total.runs, 'run')}."
-    )
+    text = f"{energy_text(total)} and {emissions_text(total)} CO2e in {_plural(total.runs, 'run')}."
     extra = equivalents.sentence(total.emissions_kg)
     return f"{text} {extra}".strip()
 

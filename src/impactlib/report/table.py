@@ -21,12 +21,13 @@ from ..units import (
     format_share,
 )
 from . import lab
+from .figures import Amounts, class_text, emissions_range_text, energy_range_text
 from .methods import short_id
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .figures import Amounts, ReportFigures, RunFigures
+    from .figures import ReportFigures, RunFigures
     from .runs import RunsReport
     from .waste import WasteLine
 
@@ -138,21 +139,23 @@ def _runs_table(figures: ReportFigures, width: int) -> Table:
     else:
         title.append(f"all {statuses[0]}")
     if any(r.slurm_job for r in runs):
-        columns.append(Column("job", [r.slurm_job or "-" for r in runs], drop=3))
+        columns.append(Column("job", [r.slurm_job or "-" for r in runs], drop=DROP_JOB))
     columns += [
         Column("started (UTC)", [r.started_at[:16].replace("T", " ") for r in runs], drop=1),
         Column("duration", [_or_dash(r, format_duration_s(r.amounts.duration_s)) for r in runs],
                numeric=True, drop=2),
-        Column("energy", [_or_dash(r, format_energy_j(r.amounts.energy_j)) for r in runs],
-               numeric=True),
-        Column("CO2e", [_or_dash(r, format_mass_kg(r.amounts.emissions_kg)) for r in runs],
-               numeric=True),
+        *_figure_columns([r.amounts for r in runs], [r.finished for r in runs]),
     ]  # fmt: skip
     if len(set(qualities)) > 1:
         columns.append(Column("quality", qualities))
     else:
         title.append(qualities[0])
-    caption = "energy includes PUE; embodied CO2e: see totals"
+    classes = [_or_dash(r, class_text(r.amounts)) for r in runs]
+    if len(set(classes)) > 1:
+        columns.append(Column("class", classes, drop=DROP_CLASS))
+    else:
+        title.append(f"class {classes[0]}")
+    caption = "energy includes PUE; (low–high): ranges; embodied: see totals"
     return rich_table(", ".join(title), columns, width, caption)
 
 
@@ -161,16 +164,42 @@ def _or_dash(run: RunFigures, text: str) -> str:
     return text if run.finished else "-"
 
 
+# When a table would not fit: after the start time (1) and the duration (2), the quality
+# class goes, then the ranges (CO2e's first), then the SLURM job.
+DROP_CLASS, DROP_CO2E_RANGE, DROP_ENERGY_RANGE, DROP_JOB = 3, 4, 5, 6
+
+
+def _figure_columns(
+    amounts: Sequence[Amounts], shown: Sequence[bool] | None = None
+) -> list[Column]:
+    """Energy and CO2e, each followed by its range (``4.5 kWh  (4.27–4.73)``); a range is its
+    own column so that a narrow table leaves it out rather than fold a figure. ``shown``:
+    which rows have figures (``-`` for a run with no footprint)."""
+    keep = list(shown) if shown is not None else [True] * len(amounts)
+
+    def cells(texts: Sequence[str], blank: str = "-") -> list[str]:
+        return [t if k else blank for t, k in zip(texts, keep, strict=True)]
+
+    return [
+        Column("energy", cells([format_energy_j(a.energy_j) for a in amounts]), numeric=True),
+        Column("range", cells([energy_range_text(a) for a in amounts], ""), numeric=True,
+               drop=DROP_ENERGY_RANGE),
+        Column("CO2e", cells([format_mass_kg(a.emissions_kg) for a in amounts]), numeric=True),
+        Column("range", cells([emissions_range_text(a) for a in amounts], ""), numeric=True,
+               drop=DROP_CO2E_RANGE),
+    ]  # fmt: skip
+
+
 def _amount_columns(amounts: Sequence[Amounts]) -> list[Column]:
     """Runs, duration, energy, CO2e, the measured share and embodied CO2e of some totals."""
     columns = [
         Column("runs", [str(a.runs) for a in amounts], numeric=True),
         Column("duration", [format_duration_s(a.duration_s) for a in amounts], numeric=True,
                drop=2),
-        Column("energy", [format_energy_j(a.energy_j) for a in amounts], numeric=True),
-        Column("CO2e", [format_mass_kg(a.emissions_kg) for a in amounts], numeric=True),
+        *_figure_columns(amounts),
         Column("measured", [format_share(a.metered_share) for a in amounts], numeric=True,
                drop=1),
+        Column("class", [class_text(a) for a in amounts], drop=DROP_CLASS),
     ]  # fmt: skip
     if any(a.embodied_kg is not None for a in amounts):
         cells = ["-" if a.embodied_kg is None else format_mass_kg(a.embodied_kg) for a in amounts]
@@ -185,7 +214,8 @@ def _totals_table(figures: ReportFigures, width: int) -> Table:
         names.append(f"all {figures.by}s")
         amounts.append(figures.total)
     columns = [Column(figures.by, names), *_amount_columns(amounts)]
-    return rich_table(f"Totals per {figures.by}", columns, width, "measured: read by a meter")
+    caption = "measured: read by a meter; class: BoAmps quality class"
+    return rich_table(f"Totals per {figures.by}", columns, width, caption)
 
 
 def _metrics_table(figures: ReportFigures, width: int) -> Table | None:
@@ -207,6 +237,25 @@ def _metrics_table(figures: ReportFigures, width: int) -> Table | None:
         Column("value", [p[2] for p in pairs], numeric=True),
     ]
     return rich_table("Task metrics", long, width)
+
+
+# Which columns of the work tables go first when they would not fit (lowest rank first).
+_WORK_DROP = {"duration": 1, "dynamic/unit": 2, "idle/unit": 2, "count": 3, "energy": 4}
+
+
+def _work_tables(figures: ReportFigures, width: int) -> list[Table]:
+    """Figures per unit of work and the steady-state windows, where runs have them."""
+    from .worktables import work_tables
+
+    tables = []
+    for cells in work_tables(figures):
+        columns = [
+            Column(name, [row[i] for row in cells.rows], numeric=i >= 2 and name != "unit",
+                   drop=_WORK_DROP.get(name, 0))
+            for i, name in enumerate(cells.header)
+        ]  # fmt: skip
+        tables.append(rich_table(cells.title, columns, width, cells.note))
+    return tables
 
 
 def _waste_table(lines: Sequence[WasteLine], by: str, width: int) -> Table:
@@ -236,6 +285,8 @@ def render_runs(report: RunsReport, width: int = TABLE_WIDTH) -> str:
     metrics = _metrics_table(figures, width)
     if metrics is not None:
         parts.append(metrics)
+    if report.waste is None:
+        parts += _work_tables(figures, width)
     if report.waste is not None:
         waste = report.waste
         parts.append(
@@ -247,7 +298,7 @@ def render_runs(report: RunsReport, width: int = TABLE_WIDTH) -> str:
 # --- a lab report ----------------------------------------------------------------------------
 
 # Which lab figures go first when a table would not fit: the least needed has the lowest rank.
-_LAB_DROP = {"duration": 1, "GPU-h": 2, "CPU-h": 3, "measured": 4, "runs": 5}
+_LAB_DROP = {"duration": 1, "GPU-h": 2, "class": 3, "CPU-h": 4, "measured": 5, "runs": 6}
 
 
 def _cell_columns(cells: lab.Cells) -> list[Column]:
@@ -277,4 +328,7 @@ def render_lab(report: lab.LabReport, width: int = TABLE_WIDTH) -> str:
         parts.append(f"{lab.title(report)}: {NO_RUNS}")
     if rest is not None:  # a heading line: a title would fold to the narrow table's width
         parts += ["", lab.UNATTRIBUTED_TITLE, rich_table(None, _cell_columns(rest), width)]
+    units = lab.unit_cells(report)
+    if units is not None:
+        parts += ["", rich_table(lab.UNITS_TITLE, _cell_columns(units), width, lab.UNITS_NOTE)]
     return to_text(parts, width)

@@ -15,6 +15,7 @@ Modules, in the order data flows through them:
 * :mod:`.attributor`: each interval's energy split between all of them at once;
 * :mod:`.minutes`: per-minute aggregates per user, job and process tree, buffered for the store;
 * :mod:`.daemon`: the sampling loop, the host power model learned from it, start and stop;
+* :mod:`.callers`: who is asking (peer credentials, PID namespace) and what they may see;
 * :mod:`.api`: HTTP with JSON bodies over the Unix socket, peer credentials checked;
 * :mod:`.metrics`: the Prometheus exporter (``prometheus-client``, the ``daemon`` extra).
 """

@@ -11,12 +11,19 @@ error, never a partial answer.
 Endpoints (GET only):
 
 * ``/v1/health``: the daemon's domains, interval and policy (anyone);
-* ``/v1/processes/{pid}``: energy per domain of the process tree rooted at ``pid`` (exited
+* ``/v1/processes/self``: energy per domain of the caller's own process tree (exited
   descendants included) since the daemon first saw it, with each domain's method, floor and
-  its source, and the timestamp of the figures (the process's owner, or root);
-* ``/v1/users/{uid}``: a user's energy since the daemon started (that user, or root);
+  its source, the container the process runs in (runtime and id, or null) and the timestamp
+  of the figures. The caller is known by the peer credentials alone, so this works from any
+  PID namespace: a tracker in a container is served (:mod:`.callers`);
+* ``/v1/processes/{pid}``: the same for the tree rooted at ``pid``, a PID in the caller's
+  own namespace (the process's owner, or root of the daemon's namespace; see
+  :mod:`.callers` for why a number is only a hint);
+* ``/v1/users/{uid}``: a user's energy since the daemon started (that user, or root; never
+  a caller in another PID namespace);
 * ``/v1/machine``: each domain's whole energy (its quality in ``domains``: measured or
-  estimated), per user, per job and unattributed energy (root only).
+  estimated), per user, per job, per container and unattributed energy (root of the
+  daemon's namespace only).
 
 Bounds, so that one client cannot disturb the daemon or the others: each read of a request
 waits at most ``READ_TIMEOUT_S``; request line and headers are bounded by ``http.server``
@@ -44,6 +51,7 @@ from typing import Any, NamedTuple
 from .._time import from_wall_ns, iso_utc
 from ..errors import ImpactError
 from ..log import log
+from .callers import ROOT, Refused, identify, resolve
 from .daemon import Daemon
 
 API_VERSION = "v1"
@@ -54,7 +62,6 @@ MAX_CONNECTIONS_PER_UID = 16
 RATE_PER_S = 20.0
 BURST = 40.0
 SOCKET_MODE = 0o666  # every local user may connect; credentials decide what each sees
-ROOT = 0
 
 
 class SocketInUse(ImpactError):
@@ -271,20 +278,32 @@ class _Handler(BaseHTTPRequestHandler):
         views = self.server.daemon
         if parts == ["health"]:
             return 200, health(views)
-        if parts == ["machine"]:
-            if self.peer.uid != ROOT:
-                return 403, {"error": "only root sees the whole machine"}
-            return 200, machine(views)
+        if parts == ["processes", "self"]:
+            return process_tree(views, self.peer, None)
         if len(parts) == 2 and parts[0] in ("processes", "users"):
             number = _number(parts[1])
             if number is None:
                 return 400, {"error": f"{parts[1][:32]!r} is not a number"}
             if parts[0] == "processes":
-                return process_tree(views, number, self.peer.uid)
-            if self.peer.uid not in (ROOT, number):
-                return 403, {"error": "a user sees only their own energy"}
-            return 200, user(views, number)
+                return process_tree(views, self.peer, number)
+        if parts == ["machine"] or (len(parts) == 2 and parts[0] == "users"):
+            return self._machine_view(views, parts)
         return 404, {"error": f"unknown path {self.path[:64]!r}; see /v1/health"}
+
+    def _machine_view(self, views: Daemon, parts: list[str]) -> tuple[int, dict[str, Any]]:
+        """``/v1/machine`` and ``/v1/users/{uid}``: views beyond the caller's namespace."""
+        with views.lock:
+            caller = identify(views.table, self.peer.pid, self.peer.uid)
+        if caller.nested:
+            return 403, {"error": "a caller in a container sees its own processes only"}
+        if parts == ["machine"]:
+            if not caller.sees_all:
+                return 403, {"error": "only root sees the whole machine"}
+            return 200, machine(views)
+        number = int(parts[1])
+        if self.peer.uid not in (ROOT, number):
+            return 403, {"error": "a user sees only their own energy"}
+        return 200, user(views, number)
 
     def do_POST(self) -> None:
         self._send(405, {"error": "this API only answers GET"})
@@ -330,22 +349,24 @@ def health(daemon: Daemon) -> dict[str, Any]:
         }
 
 
-def process_tree(daemon: Daemon, pid: int, uid: int) -> tuple[int, dict[str, Any]]:
-    """The tree rooted at ``pid`` for a peer of ``uid``: 404, 403 or 200."""
+def process_tree(daemon: Daemon, peer: Peer, asked: int | None) -> tuple[int, dict[str, Any]]:
+    """The tree rooted at the process ``asked`` names in the peer's PID namespace (None: the
+    peer's own process): 404, 403 or 200."""
     daemon.refresh()
     with daemon.lock:
-        proc = daemon.table.adopt(pid)
-        if proc is None:
-            return 404, {"error": f"no process {pid}"}
-        if uid not in (ROOT, proc.uid):
-            return 403, {"error": f"process {pid} is another user's"}
+        caller = identify(daemon.table, peer.pid, peer.uid)
+        proc = resolve(daemon.table, caller, asked)
+        if isinstance(proc, Refused):
+            return proc.status, {"error": proc.error}
         tree = daemon.attributor.tree(proc, daemon.table.procs)
         domains = _domains(daemon)
         for domain_id, info in domains.items():
             info["energy_j"] = tree.energy_j.get(domain_id, 0.0)
+        container = proc.container
         return 200, {
-            "pid": pid,
+            "pid": caller.pid_of(proc),
             "uid": proc.uid,
+            "container": dict(vars(container)) if container is not None else None,
             "since": _iso(tree.seen_ns),
             "timestamp": _iso(daemon.attributor.last_wall_ns or time.time_ns()),
             "idle_policy": daemon.attributor.policy,
@@ -378,6 +399,7 @@ def machine(daemon: Daemon) -> dict[str, Any]:
             "unattributed_j": dict(a.unattributed),
             "users_j": {str(uid): dict(e) for uid, e in a.users.items()},
             "jobs_j": {job: dict(e) for job, e in a.jobs.items()},
+            "containers_j": {name: dict(e) for name, e in a.containers.items()},
             "unsent_rows": daemon.unsent_rows,
             "store_problem": daemon.store_problem,
         }

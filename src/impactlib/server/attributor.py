@@ -19,8 +19,9 @@ measured energy the floor did not reach, negative).
 
 What is kept, cumulative since the daemon started: per process its own energy and that of
 its exited descendants (folded into the nearest live ancestor when they leave, as the
-kernel folds their CPU time into ``cutime``), per user, per job, the unattributed
-remainder, and everything per minute (:mod:`.minutes`) for the store.
+kernel folds their CPU time into ``cutime``), per user, per job, per container (a process's
+cgroup names it: :mod:`impactlib.containers`), the unattributed remainder, and everything
+per minute (:mod:`.minutes`) for the store.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from ..attribution.shares import (
     cpu_shares,
     gpu_shares,
     memory_shares,
+    mig_shares,
 )
 from ..footprint import Component, FloorSource, Quality
 from ..meters import CPU_TIME_SPLIT
 from ..meters.base import Domain
+from ..meters.mig import MigDevice
 from .minutes import MinuteBuffer, MinuteKind
 from .procscan import Proc, Scan
 
@@ -111,9 +114,12 @@ class MachineAttributor:
         self.users: dict[int, dict[str, float]] = {}
         self.jobs: dict[str, dict[str, float]] = {}
         self.job_seen_ns: dict[str, int] = {}  # when each job was last charged
+        self.containers: dict[str, dict[str, float]] = {}  # by ``runtime:id``
+        self.container_seen_ns: dict[str, int] = {}  # when each container was last charged
         self.unattributed: dict[str, float] = dict.fromkeys(self.domains, 0.0)
         self.minutes = MinuteBuffer()
         self.gpu_weights: dict[str, dict[int, float]] = {}
+        self.gpu_migs: dict[str, MigDevice] = {}  # GPUs in MIG mode: split by instance
         self.last_wall_ns = 0
         self._trees: dict[Proc, str] = {}  # each process's tree name, this interval
         self.lock = threading.Lock()
@@ -193,6 +199,15 @@ class MachineAttributor:
             span = max(dt, used / self.ncpus)
             for u in scan.used:
                 yield u.proc, cpu_shares(self.policy, u.cpu_s, busy, self.ncpus, span, 1.0)
+        elif domain.component is Component.GPU and domain.id in self.gpu_migs:
+            # Each instance's share, its processes alike (no per-process samples on MIG)
+            device = self.gpu_migs[domain.id]
+            for instance in device.instances:
+                for pid in instance.pids:
+                    proc = procs.get(pid)
+                    if proc is not None:
+                        part = {instance.uuid: 1.0 / len(instance.pids)}
+                        yield proc, mig_shares(self.policy, device, part)
         elif domain.component is Component.GPU:
             weights = self.gpu_weights.get(domain.id, {})
             total = float(sum(weights.values()))
@@ -216,6 +231,11 @@ class MachineAttributor:
             _add(self.jobs.setdefault(proc.job, {}), domain.id, joules)
             self.job_seen_ns[proc.job] = self.last_wall_ns
             self.minutes.add(minute, MinuteKind.JOB, proc.job, domain, joules)
+        if proc.container is not None:
+            name = proc.container.name
+            _add(self.containers.setdefault(name, {}), domain.id, joules)
+            self.container_seen_ns[name] = self.last_wall_ns
+            self.minutes.add(minute, MinuteKind.CONTAINER, name, domain, joules)
         tree = self._trees.get(proc)
         if tree is None:  # once per process and interval, whatever the number of domains
             root = self.tree_root(proc, procs)
@@ -262,6 +282,9 @@ class MachineAttributor:
         series. Their energy is in the store's minutes."""
         for job in [j for j, at in self.job_seen_ns.items() if self.last_wall_ns - at > idle_ns]:
             del self.jobs[job], self.job_seen_ns[job]
+        seen = self.container_seen_ns  # containers come and go like jobs
+        for name in [c for c, at in seen.items() if self.last_wall_ns - at > idle_ns]:
+            del self.containers[name], seen[name]
 
     def forget_minutes(self, before: int | None) -> None:
         """Drop the machine accounts' per-minute sums before minute ``before`` (all when

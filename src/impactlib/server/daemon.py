@@ -20,7 +20,6 @@ from typing import NamedTuple
 
 from ..attribution.power_model import (
     DomainPowerModel,
-    HostPowerModel,
     fit,
     load_power_model,
     merge,
@@ -29,10 +28,12 @@ from ..attribution.power_model import (
 from ..attribution.shares import Floor
 from ..config import Config
 from ..errors import ImpactError, UsageError
+from ..footprint import Component, FloorSource
 from ..identity import host_name
 from ..log import log
 from ..meters import CPU_TIME_SPLIT, MeterSet, MeterSettings, open_meters
 from ..meters.base import Tick
+from ..meters.platform import MODEL_ID, PlatformModelMeter
 from ..procfs import MachineCpu, online_cpus, total_memory_bytes
 from ..store import Store, open_store
 from .attributor import Interval, MachineAttributor
@@ -73,6 +74,14 @@ class Daemon:
         if meters is None:
             meters = open_meters(MeterSettings.of(config, via_daemon=False))
         self.meters = meters
+        self._model, problem = load_power_model(config, self.host)
+        if problem:
+            log.warning("impactlib serve: %s", problem)
+        platform = self._model.platform if self._model is not None else None
+        if platform is not None and not any(
+            d.component is Component.PLATFORM for d in meters.domains()
+        ):  # no wall meter: the calibrated platform, as trackers count it
+            meters.meters.append(PlatformModelMeter(platform.watts, platform.describe()))
         self.table = ProcessTable(config.procfs_root)
         self.attributor = MachineAttributor(
             self.meters.domains(),
@@ -87,21 +96,21 @@ class Daemon:
         self._store: Store | None = None
         self._unsent: list[dict[str, object]] = []
         self.store_problem: str | None = None
-        self._model: HostPowerModel | None = None
         self._last: _Reading | None = None
         self._gpu_at = 0.0
         self._has_gpu = any(d.component == "gpu" for d in self.meters.domains())
-        self._load_model()
+        self._apply_model()
 
     # -- power model -------------------------------------------------------------------
-    def _load_model(self) -> None:
-        model, problem = load_power_model(self.config, self.host)
-        if problem:
-            log.warning("impactlib serve: %s", problem)
-        self._model = model
-        if model is not None:
-            floors = {d: Floor(*f) for d in self.attributor.domains if (f := model.floor_w(d))}
-            self.attributor.set_floors(floors)
+    def _apply_model(self) -> None:
+        model = self._model
+        if model is None:
+            return
+        floors = {d: Floor(*f) for d in self.attributor.domains if (f := model.floor_w(d))}
+        self.attributor.set_floors(floors)
+        modelled = self.attributor.accounts.get(MODEL_ID)
+        if modelled is not None and model.platform is not None:
+            modelled.known_floor = Floor(model.platform.watts, FloorSource.CALIBRATED)
 
     def learn(self) -> list[DomainPowerModel]:
         """Refit the host power model from the machine's own points; save what improved."""
@@ -167,13 +176,8 @@ class Daemon:
         self.attributor.account(interval, scan, self.table.procs)
 
     def _read_meters(self, tick: Tick) -> dict[str, float]:
-        energy: dict[str, float] = {}
-        for meter in self.meters.meters:
-            try:
-                energy.update(meter.decode(meter.capture() if meter.reads_at_tick else None, tick))
-            except Exception as exc:  # a driver hiccup is a gap, never the daemon's end
-                log.debug("impactlib serve: meter %s failed: %r", meter.name, exc)
-        return energy
+        # A driver hiccup is a gap, never the daemon's end (the meter set logs it).
+        return self.meters.decode(self.meters.capture(), tick)
 
     def _refresh_gpu_weights(self) -> None:
         weights: dict[str, dict[int, float]] = {}
@@ -181,6 +185,7 @@ class Daemon:
             try:
                 for domain, per_pid in meter.process_weights().items():
                     weights[domain] = dict(per_pid)
+                self.attributor.gpu_migs.update(meter.mig_devices())
             except Exception as exc:  # keep the previous weights
                 log.debug("impactlib serve: GPU processes of %s: %r", meter.name, exc)
         self.attributor.gpu_weights.update(weights)

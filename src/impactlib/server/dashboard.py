@@ -8,7 +8,9 @@ the numbers a person reads on a bar or in the summary are formatted by
 :mod:`impactlib.units`, as every other output formats them. The page is Starlette (served by
 uvicorn) and Chart.js, whose file is bundled in the package (``data/chart.umd.min.js``, MIT,
 see ``data/ATTRIBUTION.md``): labs are often offline, so nothing is fetched from a CDN. Our
-own script is ``data/dashboard.js``.
+own script is ``data/dashboard.js``. Below the charts, the budget panel shows each budget's
+use, projection and the day it would be passed, as ``impactlib budget show`` does
+(:mod:`.budgets`, ``api/budgets``).
 
 Read-only: the only writes are the rollups' refresh. Bound to 127.0.0.1 by default; bound
 anywhere else it requires a token (``?token=`` once, then a cookie, or ``Authorization:
@@ -46,9 +48,13 @@ from ..units import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
+
+    from ..config import Config
 
 COOKIE = "impactlib_token"
 FILTERS = ("project", "user", "host")
@@ -212,8 +218,14 @@ def page(store: Store) -> str:
         for c in CHARTS
     )
     projects = "".join(f"<li>{escape(p)}</li>" for p in dimension_values(store, "project"))
+    from .whatif import CHOICES
+
     return _PAGE.format(
-        selects=selects, charts=charts, projects=projects or "<li>none</li>", note=lab.NOTE
+        selects=selects,
+        charts=charts,
+        projects=projects or "<li>none</li>",
+        note=lab.NOTE,
+        what_ifs=_options(list(CHOICES)),
     )
 
 
@@ -223,6 +235,13 @@ _PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 body{{font-family:Helvetica,Arial,sans-serif;margin:16px 24px;color:#222}}
 .filters label{{margin-right:14px}}.grid{{display:grid;grid-template-columns:1fr 1fr;gap:12px}}
 .chart{{border:1px solid #ddd;padding:6px 10px}}.plot{{position:relative;height:250px}}
+#w-tables table{{border-collapse:collapse}}#w-tables td,#w-tables th{{padding:2px 8px}}
+#w-tables td+td{{text-align:right}}
+#b-table{{border-collapse:collapse}}#b-table td,#b-table th{{padding:2px 8px;text-align:left}}
+.b-bar{{position:relative;width:160px;height:10px;background:#eee}}
+.b-used{{position:absolute;height:10px;background:#3b6fb6}}
+.b-projected{{position:absolute;top:-2px;width:2px;height:14px;background:#b00020}}
+#b-status.error{{color:#b00020}}
 h1{{font-size:1.4em}}h2{{font-size:1em;margin:4px 0}}#total{{font-size:1.1em;margin:8px 0}}
 #total.error{{color:#b00020}}.note{{color:#555;font-size:.9em}}
 </style>
@@ -232,6 +251,12 @@ h1{{font-size:1.4em}}h2{{font-size:1em;margin:4px 0}}#total{{font-size:1.1em;mar
 </label><label>until <input id="f-until" placeholder="YYYY-MM" size="8"></label></div>
 <div id="total" role="status">loading…</div><div class="grid">{charts}</div>
 <p class="note">{note}</p>
+<section id="whatif"><h2>What if… <select id="w-spec" aria-label="what-if">{what_ifs}</select>
+</h2><div id="w-headline" role="status">loading…</div><div id="w-tables" class="grid"></div>
+<p class="note">Not priced:</p><ul id="w-unpriced"></ul>
+<p class="note">Assumptions:</p><ul id="w-assumptions" class="note"></ul></section>
+<section id="budgets"><h2>Budgets</h2><div id="b-status" role="status">loading…</div>
+<table id="b-table"></table><p class="note" id="b-method"></p></section>
 <h2>Projects in this store</h2><ul id="projects">{projects}</ul>
 <script src="static/dashboard.js"></script></body></html>
 """
@@ -249,8 +274,15 @@ def _authorised(request: Request, token: str | None) -> bool:
     return secrets.compare_digest(given.encode(), token.encode())
 
 
-def create_app(store: Store, token: str | None = None) -> Starlette:
-    """The Starlette application over ``store`` (``token``: required on every request)."""
+def create_app(
+    store: Store,
+    token: str | None = None,
+    config: Config | None = None,
+    now: datetime | None = None,
+) -> Starlette:
+    """The Starlette application over ``store`` (``token``: required on every request;
+    ``config``: the intensity sources the what-if view asks, by default the environment's;
+    ``now``: the instant budgets are projected from, by default the request's)."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -277,6 +309,26 @@ def create_app(store: Store, token: str | None = None) -> Starlette:
             return JSONResponse({"error": str(exc)}, 400)
         return JSONResponse(totals(store, chosen))
 
+    def what_if(request: Request) -> Response:
+        from ..config import load_config
+        from ..errors import ImpactError
+        from . import whatif
+
+        query = request.query_params
+        try:
+            chosen = selection({k: v for k, v in query.items() if k != whatif.PARAMETER})
+            return JSONResponse(whatif.answer(store, chosen, query, config or load_config()))
+        except (BadQuery, ImpactError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+
+    def budget_panel(request: Request) -> Response:
+        from . import budgets
+
+        unknown = budgets.unknown_parameter(request.query_params)
+        if unknown is not None:
+            return JSONResponse({"error": f"query parameter '{unknown}' is unknown"}, 400)
+        return JSONResponse(budgets.answer(store, now))
+
     data = resources.files("impactlib.data")
     scripts = {
         name: data.joinpath(name).read_bytes() for name in ("chart.umd.min.js", "dashboard.js")
@@ -291,6 +343,8 @@ def create_app(store: Store, token: str | None = None) -> Starlette:
     routes = [
         Route("/", index),
         Route("/api/totals", api),
+        Route("/api/whatif", what_if),
+        Route("/api/budgets", budget_panel),
         Route("/static/{name}", script),
     ]
     return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])

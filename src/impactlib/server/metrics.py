@@ -7,6 +7,10 @@ prefix, and labels whose ``sum()`` means something. Series:
 
 * ``impactlib_energy_joules_total{domain,user}``: energy attributed to each user;
 * ``impactlib_job_energy_joules_total{domain,job}``: to each SLURM job;
+* ``impactlib_container_energy_joules_total{domain,runtime,container}``: to each container
+  (its full id), only where the admin sets ``metrics_containers = true``: every container
+  ever started would be a new series (a CI runner starts thousands a day), so by default
+  containers are kept in the store's minutes and ``/v1/machine`` only;
 * ``impactlib_unattributed_energy_joules_total{domain}``: the remainder (the system, idle
   power nobody held under the policy), so per domain users + remainder = the domain's energy;
 * ``impactlib_domain_energy_joules_total{domain,quality}``: each domain's whole energy,
@@ -95,6 +99,11 @@ class DaemonCollector:
             "Idle power of each domain in use for attribution, with where it came from.",
             labels=["domain", "source"],
         )
+        containers = CounterMetricFamily(
+            "impactlib_container_energy_joules",
+            "Energy attributed to each container since the daemon started.",
+            labels=["domain", "runtime", "container"],
+        )
         a = self.daemon.attributor
         with self.daemon.lock:
             by_user: dict[tuple[str, str], float] = {}
@@ -107,6 +116,11 @@ class DaemonCollector:
             for job, energy in sorted(a.jobs.items()):
                 for domain, joules in sorted(energy.items()):
                     jobs.add_metric([domain, job], joules)
+            if self.daemon.config.metrics_containers:
+                for name, energy in sorted(a.containers.items()):
+                    runtime, _, container = name.partition(":")
+                    for domain, joules in sorted(energy.items()):
+                        containers.add_metric([domain, runtime, container], joules)
             for domain, joules in sorted(a.unattributed.items()):
                 rest.add_metric([domain], joules)
             for domain, joules in sorted(a.domain_energy().items()):
@@ -114,6 +128,8 @@ class DaemonCollector:
                 floor = a.floor(domain)
                 floors.add_metric([domain, floor.source], floor.watts)
         yield from (users, jobs, rest, whole, floors)
+        if self.daemon.config.metrics_containers:
+            yield containers
 
 
 def start_exporter(daemon: Daemon, address: str) -> tuple[Any, str]:

@@ -2,7 +2,8 @@
 
 Every interval adds its energy to one row per (minute, kind, name, domain): ``machine`` (the
 domain's whole energy, with the idle floor used), ``user`` (uid), ``job`` (SLURM job id),
-``tree`` (a user's process tree, named by its root) and ``unattributed`` (the remainder).
+``tree`` (a user's process tree, named by its root), ``container`` (``runtime:id``, where a
+process's cgroup names one) and ``unattributed`` (the remainder).
 Each row carries its domain's quality: a daemon that cannot read the CPU's counters models
 it, and that energy is ``estimated``, never counted as measured downstream. Rows are
 written to the store as *increments* (the upsert adds), each exactly once: a write is one
@@ -27,6 +28,7 @@ class MinuteKind(Word):
     USER = "user"  # one uid's processes
     JOB = "job"  # one SLURM job's
     TREE = "tree"  # one user's process tree
+    CONTAINER = "container"  # one container's (``runtime:id``)
     UNATTRIBUTED = "unattributed"  # charged to no process
 
 

@@ -5,6 +5,10 @@ be a few microseconds: each process's ``stat`` is opened once and re-read with `
 (procfs regenerates it on every read at offset 0), and what never changes for a process
 (its real uid, its job's cgroup, its start time) is read once, when it is first seen.
 
+Its cgroup, read when it is first seen, also says which container (:mod:`impactlib.containers`)
+it runs in: the daemon reads it from the host's side, where a container's own cgroup
+namespace does not hide the container's name.
+
 A process is known by ``(pid, start time)``: a PID reused by a new process reads as a
 failure on the old kept descriptor (the kernel ties it to the task that exited), so the old
 one is seen leaving and the new one arrives fresh.
@@ -27,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..containers import container_of
+from ..footprint import Container
 from ..procfs import CLK_TCK, PAGE_SIZE
 
 # The SLURM job a process runs in, from its cgroup path (never built from a job id):
@@ -87,6 +93,9 @@ class Proc:
     rss_bytes: int = 0
     fd: int | None = field(default=None, repr=False)  # its kept ``stat``
     raw: bytes = field(default=b"", repr=False)  # the last ``stat`` read, to skip unchanged ones
+    container: Container | None = None  # the one its cgroup names
+    ns_pids: tuple[int, ...] = ()  # ``NSpid``: its pid in each namespace, the daemon's first
+    pid_namespace: str = ""  # ``ns/pid`` link: which PID namespace it lives in
 
 
 class Usage(NamedTuple):
@@ -104,22 +113,66 @@ class Scan(NamedTuple):
     gone: list[Proc]
 
 
-def _read_uid(procfs_root: str, pid: int) -> int:
-    """The real uid from ``status`` (what "the user's own process" means; the owner of the
-    ``/proc/<pid>`` directory is the effective uid, which a setuid program changes)."""
+class Identity(NamedTuple):
+    """Who a process is, from its ``status``: its real uid (what "the user's own process"
+    means; the owner of ``/proc/<pid>`` is the effective uid, which a setuid program
+    changes), and its pid in each PID namespace from the daemon's down to its own
+    (``NSpid``; empty where the kernel or a fake ``/proc`` does not say)."""
+
+    uid: int
+    ns_pids: tuple[int, ...]
+
+
+def read_identity(procfs_root: str, pid: int) -> Identity:
+    uid: int | None = None
+    ns_pids: tuple[int, ...] = ()
     with open(os.path.join(procfs_root, str(pid), "status"), "rb") as fh:
         for line in fh:
             if line.startswith(b"Uid:"):
-                return int(line.split()[1])
-    raise ValueError("no Uid line")
+                uid = int(line.split()[1])
+            elif line.startswith(b"NSpid:"):
+                ns_pids = tuple(int(n) for n in line.split()[1:])
+                break  # NSpid follows Uid in every kernel's status
+    if uid is None:
+        raise ValueError("no Uid line")
+    return Identity(uid, ns_pids)
+
+
+def read_pid_namespace(procfs_root: str, pid: int) -> str:
+    """The process's PID namespace (``pid:[inode]``), "" where it cannot be read."""
+    try:
+        return os.readlink(os.path.join(procfs_root, str(pid), "ns", "pid"))
+    except OSError:
+        return ""
 
 
 def _read_job(procfs_root: str, pid: int) -> str | None:
     try:
         with open(os.path.join(procfs_root, str(pid), "cgroup"), "rb") as fh:
-            return job_from_cgroup(fh.read().decode("utf-8", errors="replace"))
+            job = job_from_cgroup(fh.read().decode("utf-8", errors="replace"))
     except OSError:
         return None
+    if job is None or job.isdigit():
+        return job
+    return _job_id_of_sluid(procfs_root, pid) or job
+
+
+def _job_id_of_sluid(procfs_root: str, pid: int) -> str | None:
+    """The numeric job id of a process whose cgroup names its job by a SLUID, from the
+    ``SLURM_JOB_ID`` slurmstepd put in its environment: ``sacct`` lists jobs by that id
+    (and 22.05 to 25.11 know no SLUID), so the daemon's minutes must carry it for ingest
+    to find them. The daemon is root, so it may read any process's environment; the
+    SLUID stays where the environment cannot be read."""
+    try:
+        with open(os.path.join(procfs_root, str(pid), "environ"), "rb") as fh:
+            environ = fh.read()
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(b"SLURM_JOB_ID="):
+            value = entry[len(b"SLURM_JOB_ID=") :].decode("ascii", errors="replace")
+            return value if value.isdigit() else None
+    return None
 
 
 class ProcessTable:
@@ -141,18 +194,21 @@ class ProcessTable:
         try:
             raw = os.pread(fd, 1024, 0)
             stat = parse_stat(raw)
-            uid = _read_uid(self.procfs_root, pid)
+            identity = read_identity(self.procfs_root, pid)
         except (OSError, ValueError, IndexError):
             os.close(fd)
             return None
         return Proc(
             pid=pid,
             start_ticks=stat.start_ticks,
-            uid=uid,
+            uid=identity.uid,
             comm=stat.comm,
             ppid=stat.ppid,
             job=_read_job(self.procfs_root, pid),
             last_ticks=stat.total_ticks,
+            container=container_of(self.procfs_root, pid),
+            ns_pids=identity.ns_pids,
+            pid_namespace=read_pid_namespace(self.procfs_root, pid),
             rss_bytes=stat.rss_pages * PAGE_SIZE,
             fd=fd,
             raw=raw,

@@ -51,10 +51,20 @@ from ..footprint import (
     Footprint,
     Method,
     Quality,
-    Status,
 )
 from ..store import RunRecord, SeriesRow, Store
-from ..store.slurmjobs import JobKey, digest, job_index, job_run_id, marked, tracker_of
+from ..store.slurmjobs import (
+    JobKey,
+    StaleTracker,
+    digest,
+    finish_stale_trackers,
+    job_index,
+    job_run_id,
+    marked,
+    run_status,
+    tracker_of,
+)
+from ..uncertainty import with_ranges
 from ..units import J_PER_KWH, S_PER_H, j_to_kwh
 from .hostlist import expand
 from .partitions import PartitionHardware, known_partitions, partition_named
@@ -65,9 +75,7 @@ if TYPE_CHECKING:
 
 LABELS = ("measured", "slurm-exclusive", "estimated")
 OUTCOMES = ("added", "updated", "already stored", "tracked by impactlib", "not finished")
-FAILED_STATES = ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL")
 WRITE_BATCH = 5000  # jobs per transaction: bounds memory (about 10 kB a record in flight)
-STOPPED_STATES = ("CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED")
 
 
 class IngestError(ImpactError):
@@ -81,15 +89,6 @@ class IngestedJob(NamedTuple):
     label: str  # one of LABELS
     outcome: str  # one of OUTCOMES
     energy_j: float  # PUE included, as reports show energy (0 where no record was made)
-
-
-def run_status(state: str) -> Status:
-    """The record status of a SLURM state (the state itself is kept in the record)."""
-    if state == "COMPLETED":
-        return Status.COMPLETED
-    if state in FAILED_STATES:
-        return Status.FAILED
-    return Status.INTERRUPTED  # cancelled, timed out, preempted, past its deadline
 
 
 def _is_exclusive(job: SacctJob, partition: PartitionHardware | None) -> bool:
@@ -336,6 +335,7 @@ def job_record(
         peak_memory_bytes=job.max_rss_bytes or 0,
         warnings=tuple(notes),
     )
+    footprint = with_ranges(footprint)  # each component's range from its method; totals'
     values = {k: getattr(config, k) for k in ("zone", "country", "region", "pue")}
     record = RunRecord(
         id=run_id,
@@ -384,6 +384,7 @@ def ingest(jobs: Sequence[SacctJob], store: Store, config: Config) -> list[Inges
     daemon = DaemonJobs(store)
     outcomes: list[IngestedJob] = []
     changed: list[tuple[RunRecord, list[SeriesRow]]] = []
+    stale: list[StaleTracker] = []  # trackers killed before they finished their records
     for job in jobs:
         if not job.finished or not (job.start or job.end):
             outcomes.append(IngestedJob(job, "", "not finished", 0.0))
@@ -406,10 +407,14 @@ def ingest(jobs: Sequence[SacctJob], store: Store, config: Config) -> list[Inges
             counted_before = old is not None and not old.superseded
             outcome = "updated" if counted_before else "added"
         if tracker is not None:
-            label, energy = _tracked_label(store.get_run(tracker)), 0.0
+            run = store.get_run(tracker)
+            if run is not None and run.status == "running":
+                stale.append(StaleTracker(tracker, job.state, job.end))
+            label, energy = _tracked_label(run), 0.0
             outcomes.append(IngestedJob(job, label, "tracked by impactlib", energy))
             continue
         energy = fp.energy_j * fp.pue
         outcomes.append(IngestedJob(job, record.config["slurm"]["label"], outcome, energy))
     put_runs(store, changed)
+    finish_stale_trackers(store, stale)
     return outcomes

@@ -20,6 +20,7 @@ from typing import Any
 from .._time import iso_utc, now_utc
 from ..footprint import Footprint, Status
 from . import schema, slurmjobs
+from .budgets import Budget, BudgetScope, BudgetUnit, Period, Target, budget_order
 from .records import RunRecord, SeriesRow
 
 Row = Sequence[Any]
@@ -138,7 +139,57 @@ class Store(ABC):
                 statements.append((schema.ADD_HOST_MONTH, months))
             self.write(statements)
 
+    def set_budget(self, budget: Budget) -> None:
+        """Keep ``budget``, replacing the one of the same target, period and unit."""
+        params = {
+            "scope": budget.target.scope.value,
+            "name": budget.target.name,
+            "period": budget.period.text,
+            "unit": budget.unit.value,
+            "amount": budget.amount,
+            "updated_at": iso_utc(now_utc()),
+        }
+        self.write([(schema.UPSERT_BUDGET, params)])
+
+    def remove_budgets(
+        self, target: Target, period: Period, unit: BudgetUnit | None = None
+    ) -> list[Budget]:
+        """Remove the budgets of ``target`` and ``period`` (of one ``unit`` when given);
+        returns those removed."""
+        gone = [b for b in self.budgets(target, period) if unit is None or b.unit is unit]
+        rows = [
+            {
+                "scope": b.target.scope.value,
+                "name": b.target.name,
+                "period": b.period.text,
+                "unit": b.unit.value,
+            }
+            for b in gone
+        ]
+        if rows:
+            self.write([(schema.DELETE_BUDGET, rows)])
+        return gone
+
     # -- reading -----------------------------------------------------------------------
+    def budgets(self, target: Target | None = None, period: Period | None = None) -> list[Budget]:
+        """The budgets kept (of one target, one period, when given): the lab's first, then
+        by target, period and unit (sorted here: databases collate text differently)."""
+        params = {
+            "scope": None if target is None else target.scope.value,
+            "name": None if target is None else target.name,
+            "period": None if period is None else period.text,
+        }
+        found = [
+            Budget(
+                Target(BudgetScope(scope), str(name)),
+                Period(str(p)),
+                BudgetUnit(unit),
+                float(amount),
+            )
+            for scope, name, p, unit, amount in self.read(schema.SELECT_BUDGETS, params)
+        ]
+        return sorted(found, key=budget_order)
+
     def host_minutes(self, host: str, kind: str | None = None) -> list[tuple[Any, ...]]:
         """The daemon's per-minute aggregates of ``host`` (of one ``kind`` when given):
         (host, minute, kind, name, domain, energy_j, floor_w), oldest first."""

@@ -40,6 +40,7 @@ from ..footprint import (
     Quality,
     Status,
 )
+from ..uncertainty import with_ranges
 from ..units import J_PER_KWH
 from .records import RunRecord
 
@@ -179,7 +180,7 @@ def _footprint(
         located_by=LocatedBy.IMPORTED,
         located_detail="CodeCarbon",
     )
-    return Footprint(
+    footprint = Footprint(
         run_id=run_id,
         charged_to=ChargedTo.MACHINE if mode == "machine" else ChargedTo.PROCESS,
         idle_policy="none",
@@ -192,6 +193,8 @@ def _footprint(
         carbon=carbon,
         warnings=(note,),
     )
+    # CodeCarbon's figures get its published disagreement (about 2x RAPL tools) as range.
+    return with_ranges(footprint)
 
 
 def _component(kind: Component, kwh: float, pue: float, note: str) -> ComponentEnergy:

@@ -21,6 +21,7 @@ from ..attribution.summary import gpu_names
 from ..errors import ImpactError
 from ..log import log
 from . import open_store
+from .budget_use import warn_when_passed
 from .fallback import open_fallback_store
 from .records import RunRecord, SeriesRow, starting_record
 
@@ -79,6 +80,7 @@ class RunKeeper:
         except ImpactError as exc:
             self._replace(exc)
             self.store.insert_run(self._record, self._config.save_interval)
+        warn_when_passed(self.store, self._config)  # the project's budget, once per process
 
     def floors(self, host: str) -> dict[str, float]:
         """The idle floors earlier runs saw on ``host`` (none when the store cannot say)."""

@@ -75,6 +75,7 @@ class RunRecord:
             "scope": fp.charged_to if fp else None,
             "idle_policy": fp.idle_policy if fp else None,
             "carbon": None,
+            "container": None,
             "components": [],
             "cpu_hours": fp.cpu_hours if fp else 0.0,
             "gpu_hours": fp.gpu_hours if fp else 0.0,
@@ -88,6 +89,7 @@ class RunRecord:
             full = fp.to_dict()
             out["components"] = full["components"]
             out["carbon"] = full["carbon"]
+            out["container"] = full["container"]  # runtime, id and pod where it ran in one
         return out
 
 

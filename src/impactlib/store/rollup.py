@@ -6,7 +6,8 @@ cannot (tens of millions of rows), so two small tables hold the sums by UTC mont
 
 - ``run_months``: each run's figures split by month. A run's energy is split in proportion to
   its per-minute series, so a job that crosses midnight on the 31st lands in both months; its
-  emissions, CPU/GPU-hours and duration follow the same shares (emissions are priced per
+  emissions, CPU/GPU-hours, duration and the ranges of its energy and emissions (bounds add:
+  :mod:`impactlib.uncertainty`) follow the same shares (emissions are priced per
   minute but kept per run, so a month's share of them is proportional to its energy). A run
   without series (imported from CodeCarbon, or too short) lands in the month it started.
   Each row remembers the ``runs.updated_at`` it was computed from: a run checkpointed or
@@ -33,7 +34,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..footprint import Quality
+from ..footprint import Footprint, Quality
 from ..units import J_PER_KWH
 from . import slurmjobs
 
@@ -65,14 +66,18 @@ _SERIES_MONTHS = """SELECT run_id, substr(minute, 1, 7), SUM(energy_j) FROM seri
 _ALL_SERIES_MONTHS = "SELECT run_id, substr(minute, 1, 7), SUM(energy_j) FROM series GROUP BY 1, 2"
 _DELETE_RUN_MONTHS = "DELETE FROM run_months WHERE run_id = :run_id"
 _INSERT_RUN_MONTH = """INSERT INTO run_months (run_id, month, energy_kwh, emissions_kg,
-    measured_kwh, estimated_kwh, cpu_hours, gpu_hours, duration_s, run_updated_at)
+    measured_kwh, estimated_kwh, cpu_hours, gpu_hours, duration_s, run_updated_at,
+    energy_low_kwh, energy_high_kwh, emissions_low_kg, emissions_high_kg)
     VALUES (:run_id, :month, :energy_kwh, :emissions_kg, :measured_kwh, :estimated_kwh,
-    :cpu_hours, :gpu_hours, :duration_s, :run_updated_at)
+    :cpu_hours, :gpu_hours, :duration_s, :run_updated_at, :energy_low_kwh, :energy_high_kwh,
+    :emissions_low_kg, :emissions_high_kg)
     ON CONFLICT (run_id, month) DO UPDATE SET energy_kwh = excluded.energy_kwh,
     emissions_kg = excluded.emissions_kg, measured_kwh = excluded.measured_kwh,
     estimated_kwh = excluded.estimated_kwh, cpu_hours = excluded.cpu_hours,
     gpu_hours = excluded.gpu_hours, duration_s = excluded.duration_s,
-    run_updated_at = excluded.run_updated_at"""
+    run_updated_at = excluded.run_updated_at, energy_low_kwh = excluded.energy_low_kwh,
+    energy_high_kwh = excluded.energy_high_kwh, emissions_low_kg = excluded.emissions_low_kg,
+    emissions_high_kg = excluded.emissions_high_kg"""
 _ANY_HOST_MONTH = "SELECT 1 FROM host_months LIMIT 1"
 _ANY_HOST_MINUTE = "SELECT 1 FROM host_minutes LIMIT 1"
 _DELETE_HOST_MONTHS = "DELETE FROM host_months WHERE host = :host AND month >= :month"
@@ -103,6 +108,10 @@ class MonthShare(NamedTuple):
     gpu_hours: float
     duration_s: float
     run_updated_at: str
+    energy_low_kwh: float
+    energy_high_kwh: float
+    emissions_low_kg: float
+    emissions_high_kg: float
 
 
 class LabTotal(NamedTuple):
@@ -111,7 +120,8 @@ class LabTotal(NamedTuple):
     ``runs`` counts distinct runs (a run that crosses a month counts in both months' lines
     and once in a line over both). Energies include PUE. ``measured_kwh`` is the energy a
     meter read (quality measured or attributed), ``estimated_kwh`` the rest (modelled,
-    estimated from accounting, imported from another tool).
+    estimated from accounting, imported from another tool). The ``_low``/``_high`` figures
+    are the ranges of energy and emissions, their runs' bounds added.
     """
 
     keys: dict[str, str]
@@ -123,6 +133,10 @@ class LabTotal(NamedTuple):
     cpu_hours: float
     gpu_hours: float
     duration_s: float
+    energy_low_kwh: float
+    energy_high_kwh: float
+    emissions_low_kg: float
+    emissions_high_kg: float
 
 
 class Unattributed(NamedTuple):
@@ -212,6 +226,7 @@ def _shares(run: Sequence[Any], months: Mapping[str, Mapping[str, float]]) -> li
         {m: j / series_j for m, j in per_month.items()} if series_j > 0 else {started_at[:7]: 1.0}
     )
     energy = float(energy_kwh or 0.0)
+    bounds = _bounds(fp, energy, float(emissions_kg or 0.0))
     return [
         MonthShare(
             str(run_id),
@@ -224,9 +239,26 @@ def _shares(run: Sequence[Any], months: Mapping[str, Mapping[str, float]]) -> li
             float(fp.get("gpu_hours", 0.0)) * weight,
             float(duration_s or 0.0) * weight,
             str(updated_at),
+            *(bound * weight for bound in bounds),
         )
         for month, weight in sorted(weights.items())
     ]
+
+
+def _bounds(fp: Mapping[str, Any], energy_kwh: float, emissions_kg: float) -> tuple[float, ...]:
+    """(energy low, energy high, emissions low, emissions high) of a stored footprint (kWh
+    with PUE, kg): stored, or derived from its methods for a record from before ranges."""
+    if not fp:
+        return energy_kwh, energy_kwh, emissions_kg, emissions_kg
+    from ..uncertainty import footprint_range
+
+    ranges = footprint_range(Footprint.from_dict(fp))
+    return (
+        ranges.energy_low_kwh,
+        ranges.energy_high_kwh,
+        ranges.emissions_low_kg,
+        ranges.emissions_high_kg,
+    )
 
 
 def reroll_host(store: Store, host: str, month: str) -> None:
@@ -251,7 +283,9 @@ def lab_totals(store: Store, by: Sequence[str], selection: Selection) -> list[La
     sql = f"""SELECT {select} COUNT(DISTINCT m.run_id), COALESCE(SUM(m.energy_kwh), 0),
         COALESCE(SUM(m.emissions_kg), 0), COALESCE(SUM(m.measured_kwh), 0),
         COALESCE(SUM(m.estimated_kwh), 0), COALESCE(SUM(m.cpu_hours), 0),
-        COALESCE(SUM(m.gpu_hours), 0), COALESCE(SUM(m.duration_s), 0)
+        COALESCE(SUM(m.gpu_hours), 0), COALESCE(SUM(m.duration_s), 0),
+        COALESCE(SUM(m.energy_low_kwh), 0), COALESCE(SUM(m.energy_high_kwh), 0),
+        COALESCE(SUM(m.emissions_low_kg), 0), COALESCE(SUM(m.emissions_high_kg), 0)
         FROM run_months m JOIN runs r ON r.id = m.run_id
         WHERE m.month >= :since AND m.month <= :until
         AND (:project IS NULL OR r.project = :project)

@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 
 from ..footprint import Quality
 
-# 2: host_minutes (the daemon's per-minute aggregates); 3: their quality (ADDED_COLUMNS)
-VERSION = 3
+# 2: host_minutes (the daemon's per-minute aggregates); 3: their quality (ADDED_COLUMNS);
+# 4: budgets (a table only)
+VERSION = 4
 
 CREATE = (
     """CREATE TABLE IF NOT EXISTS runs (
@@ -81,6 +82,10 @@ CREATE = (
         gpu_hours DOUBLE PRECISION NOT NULL,
         duration_s DOUBLE PRECISION NOT NULL,
         run_updated_at TEXT NOT NULL,
+        energy_low_kwh DOUBLE PRECISION NOT NULL DEFAULT 0,
+        energy_high_kwh DOUBLE PRECISION NOT NULL DEFAULT 0,
+        emissions_low_kg DOUBLE PRECISION NOT NULL DEFAULT 0,
+        emissions_high_kg DOUBLE PRECISION NOT NULL DEFAULT 0,
         PRIMARY KEY (run_id, month)
     )""",
     "CREATE INDEX IF NOT EXISTS run_months_month ON run_months (month)",
@@ -93,6 +98,18 @@ CREATE = (
         unattributed_j DOUBLE PRECISION NOT NULL,
         estimated_j DOUBLE PRECISION NOT NULL DEFAULT 0,
         PRIMARY KEY (host, month)
+    )""",
+    # budgets (store/budgets.py): at most one per target, period and unit. scope is lab,
+    # project, user or account (a SLURM account), name '' for the lab; period is a UTC year
+    # "YYYY" or month "YYYY-MM"; unit "kg" (CO2e) or "kWh".
+    """CREATE TABLE IF NOT EXISTS budgets (
+        scope TEXT NOT NULL,
+        name TEXT NOT NULL,
+        period TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        amount DOUBLE PRECISION NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (scope, name, period, unit)
     )""",
 )
 
@@ -153,6 +170,19 @@ ADD_HOST_MINUTE = """INSERT INTO host_minutes (host, minute, kind, name, domain,
 SELECT_HOST_MINUTES = """SELECT host, minute, kind, name, domain, energy_j, floor_w, quality
     FROM host_minutes WHERE host = :host AND (:kind IS NULL OR kind = :kind)
     ORDER BY minute, kind, name, domain"""
+
+
+UPSERT_BUDGET = """INSERT INTO budgets (scope, name, period, unit, amount, updated_at)
+    VALUES (:scope, :name, :period, :unit, :amount, :updated_at)
+    ON CONFLICT (scope, name, period, unit) DO UPDATE SET amount = excluded.amount,
+    updated_at = excluded.updated_at"""
+
+SELECT_BUDGETS = """SELECT scope, name, period, unit, amount FROM budgets
+    WHERE (:scope IS NULL OR scope = :scope) AND (:name IS NULL OR name = :name)
+    AND (:period IS NULL OR period = :period)"""
+
+DELETE_BUDGET = """DELETE FROM budgets WHERE scope = :scope AND name = :name
+    AND period = :period AND unit = :unit"""
 
 
 class RunRow(NamedTuple):

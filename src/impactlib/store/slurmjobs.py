@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .._time import iso_utc, now_utc
+from ..footprint import Status
 
 if TYPE_CHECKING:
     from .records import RunRecord
@@ -60,6 +61,59 @@ _SELECT_CONFIGS = "SELECT id, config FROM runs WHERE id IN ({ids})"
 _JOB_LIKE = '%"job_id": %'  # how the config of a record of a SLURM job reads
 _SELECT_JOB_CONFIGS = "SELECT id, config FROM runs WHERE config LIKE :job"
 _MARK = "UPDATE runs SET config = :config, updated_at = :updated_at WHERE id = :id"
+_FINISH_STALE = (
+    "UPDATE runs SET status = :status, ended_at = :ended_at, updated_at = :updated_at "
+    "WHERE id = :id AND status = 'running'"
+)
+FAILED_STATES = ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL")
+STOPPED_STATES = ("CANCELLED", "TIMEOUT", "DEADLINE", "PREEMPTED")
+
+
+def run_status(state: str) -> Status:
+    """The record status of a SLURM state (the state itself is kept in the record)."""
+    if state == "COMPLETED":
+        return Status.COMPLETED
+    if state in FAILED_STATES:
+        return Status.FAILED
+    if state in STOPPED_STATES:
+        return Status.CANCELLED  # as a tracker inside the job says it: scancel, time limit...
+    return Status.INTERRUPTED  # any other end sacct may name (REQUEUED, SUSPENDED...)
+
+
+class StaleTracker(NamedTuple):
+    """A tracker's run still ``running`` in a store although SLURM says its job ended."""
+
+    run_id: str
+    state: str  # the job's SLURM state
+    ended_at: str | None  # the job's end (ISO 8601 UTC)
+
+
+def finish_stale_trackers(store: Store, stale: Sequence[StaleTracker]) -> None:
+    """Finish the runs of trackers killed before they could finish their records, as SLURM
+    says the job ended, at its end time.
+
+    A tracker that is a line of a batch script (not ``exec``'ed) learns of ``scancel`` only
+    when the shell dies, and slurmstepd's SIGKILL follows within milliseconds
+    (:mod:`impactlib.cli.run_signals`): it usually finishes its record first, not always.
+    Its last checkpoint (``save_interval``) holds its energy; what is fixed here is how it
+    ended and when, so that it reads ``cancelled`` (or ``failed``) like a finished one. A
+    job that completed while its tracker's record was still running lost its tracker
+    first: ``killed``. Only records still ``running`` change; doing it twice does nothing.
+    """
+    rows = [
+        {
+            "id": item.run_id,
+            "status": str(Status.KILLED if item.state == "COMPLETED" else run_status(item.state)),
+            "ended_at": item.ended_at,
+            "updated_at": iso_utc(now_utc(), timespec="microseconds"),
+        }
+        for item in stale
+        if item.ended_at
+    ]
+    if rows:
+        store.write([(_FINISH_STALE, rows)])
+
+
 DROP_MONTHS = "DELETE FROM run_months WHERE run_id = :id"  # a record no longer counted as it was
 
 
@@ -199,22 +253,32 @@ def marked(config: Mapping[str, Any], tracker_id: str | None) -> dict[str, Any]:
 
 def mark_superseded(store: Store, run_ids: Sequence[str], chunk: int = 500) -> list[str]:
     """Mark the accounting records of the jobs that the tracker runs among ``run_ids`` (new
-    or changed runs) measured, and drop their monthly rollups; returns the ids of the
+    or changed runs) measured, and drop their monthly rollups; finish those runs still
+    ``running`` of jobs that ended (:func:`finish_stale_trackers`); returns the ids of the
     records newly marked. One read per ``chunk`` runs; trackers that name no cluster are
     left to the next ingest, which knows the jobs' clusters."""
-    wanted: dict[str, str] = {}  # accounting record id -> tracker run id
+    wanted: dict[str, list[str]] = {}  # accounting record id -> tracker run ids
     for start in range(0, len(run_ids), chunk):
         for run_id, config in _configs(store, run_ids[start : start + chunk]):
             job = tracked_job(config)
             if job is not None and job.cluster:
-                wanted.setdefault(job_run_id(job.cluster, job.job_id), run_id)
+                wanted.setdefault(job_run_id(job.cluster, job.job_id), []).append(run_id)
     ids = list(wanted)
     changed: list[dict[str, Any]] = []
+    ended: list[StaleTracker] = []
     for start in range(0, len(ids), chunk):
         for record_id, config in _configs(store, ids[start : start + chunk]):
-            if slurm_of(config).get("source") == ACCOUNTING and not is_superseded(config):
-                new = json.dumps(marked(config, wanted[record_id]), default=str)
+            slurm = slurm_of(config)
+            if slurm.get("source") != ACCOUNTING:
+                continue
+            ended += [
+                StaleTracker(run_id, str(slurm.get("state")), slurm.get("end"))
+                for run_id in wanted[record_id]
+            ]
+            if not is_superseded(config):
+                new = json.dumps(marked(config, wanted[record_id][0]), default=str)
                 changed.append({"id": record_id, "config": new})
+    finish_stale_trackers(store, ended)
     if changed:
         stamp = iso_utc(now_utc(), timespec="microseconds")
         rows = [{**row, "updated_at": stamp} for row in changed]

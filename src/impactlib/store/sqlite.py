@@ -134,7 +134,8 @@ def _prepare_schema(conn: sqlite3.Connection, target: str) -> None:
 
     Version 0 is a file made before versions were stamped: the same layout as version 1.
     Version 2 only adds a table, which the ``CREATE ... IF NOT EXISTS`` statements add;
-    version 3 adds columns to tables an older file may hold (:data:`schema.ADDED_COLUMNS`).
+    version 3 adds columns to tables an older file may hold (:data:`schema.ADDED_COLUMNS`);
+    version 4 only adds a table (budgets).
     """
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > schema.VERSION:

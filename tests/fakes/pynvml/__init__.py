@@ -9,6 +9,15 @@ per-process samples carry ``pid``/``timeStamp`` (µs)/``smUtil``.
 
 Time only moves when the test says so: ``nvml.advance(seconds)`` adds ``power × dt`` to
 every GPU's energy counter and records one utilisation sample per running process.
+
+MIG is modelled as NVML shows it (NVML API reference, "Multi Instance GPU Management"): a GPU
+with instances (:class:`FakeMig`) is in MIG mode; its instances are MIG device handles
+(``nvmlDeviceGetMigDeviceHandleByIndex``) with their own UUID, GPU/compute instance ids,
+attributes (``multiprocessorCount``, ``memorySizeMB``) and running processes, but no power,
+energy, utilisation rates or per-process samples (``NOT_SUPPORTED``): only the parent GPU
+has an energy counter. Their activity is read through GPM (``nvmlGpmMigSampleGet`` on
+Hopper and newer), whose ``SM_UTIL`` between two samples is the share of the instance's
+SMs busy: ``advance`` accumulates each instance's ``sm_util`` for it.
 """
 
 from __future__ import annotations
@@ -44,6 +53,9 @@ NVML_DEVICE_ARCH_BLACKWELL = 10
 
 NVML_DEVICE_MIG_DISABLE = 0
 NVML_DEVICE_MIG_ENABLE = 1
+NVML_GPU_INSTANCE_PROFILE_7_SLICE = 0x4
+NVML_GPM_METRIC_SM_UTIL = 2
+NVML_GPM_METRICS_GET_VERSION = 1
 
 _CONSTANTS = {name: value for name, value in dict(globals()).items() if name.startswith("NVML_")}
 
@@ -58,11 +70,18 @@ class NVMLError(Exception):
 
 @dataclass
 class FakeMig:
-    """One MIG instance of a GPU."""
+    """One MIG instance of a GPU (a compute instance filling its GPU instance)."""
 
     uuid: str  # "MIG-<uuid>" (R470+ form)
     gpu_instance: int
     compute_instance: int
+    profile: str = "3g.40gb"  # what NVML's device name ends with
+    sms: int = 42  # multiprocessorCount (A100: 14 per slice)
+    memory_mb: int = 40_192
+    processes: set[int] = field(default_factory=set)  # host PIDs holding a context on it
+    sm_util: float = 0.0  # percent of its SMs busy while time passes (GPM SM_UTIL)
+    permitted: bool = True  # False: another container's instance (NO_PERMISSION)
+    sm_busy_s: float = 0.0  # accumulated by advance(): what GPM samples read
 
 
 @dataclass
@@ -80,7 +99,10 @@ class FakeGpu:
     process_util_supported: bool = True
     processes: dict[int, float] = field(default_factory=dict)  # pid -> smUtil while running
     samples: list[tuple[int, int, int]] = field(default_factory=list)  # (pid, t_us, smUtil)
-    migs: list[FakeMig] = field(default_factory=list)
+    migs: list[FakeMig] = field(default_factory=list)  # any: MIG mode is on
+    mig_sms: int = 98  # SMs of the full-GPU MIG profile (7g; A100 40GB: 98 of its 108)
+    gpm_supported: bool = True  # GPM (Hopper and newer): per-instance SM utilisation
+    max_mig_devices: int = 7
     minor: int | None = None  # /dev/nvidia<minor>; None: its NVML index
 
     def reset_energy(self) -> None:
@@ -104,6 +126,60 @@ class _Pci:
 class _Process:
     pid: int
     usedGpuMemory: int | None  # noqa: N815
+
+
+@dataclass
+class _Attributes:
+    multiprocessorCount: int  # noqa: N815 - NVML's field names
+    gpuInstanceSliceCount: int  # noqa: N815
+    computeInstanceSliceCount: int  # noqa: N815
+    memorySizeMB: int  # noqa: N815
+    sharedCopyEngineCount: int = 0  # noqa: N815
+    sharedDecoderCount: int = 0  # noqa: N815
+    sharedEncoderCount: int = 0  # noqa: N815
+    sharedJpegCount: int = 0  # noqa: N815
+    sharedOfaCount: int = 0  # noqa: N815
+
+
+@dataclass
+class _ProfileInfo:
+    id: int
+    sliceCount: int  # noqa: N815
+    multiprocessorCount: int  # noqa: N815
+    memorySizeMB: int  # noqa: N815
+
+
+@dataclass
+class _GpmSupport:
+    version: int
+    isSupportedDevice: int  # noqa: N815
+
+
+@dataclass
+class _GpmSample:
+    """What a GPM sample holds here: when, and the instance's accumulated SM-busy time."""
+
+    taken_s: float | None = None
+    sm_busy_s: float = 0.0
+    freed: bool = False
+
+
+@dataclass
+class _GpmMetric:
+    metricId: int = 0  # noqa: N815
+    nvmlReturn: int = NVML_SUCCESS  # noqa: N815
+    value: float = 0.0
+
+
+class _GpmMetricsGet:
+    """pynvml's ``c_nvmlGpmMetricsGet_t``: filled in by the caller, values by NVML."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.numMetrics = 0  # noqa: N815
+        self.sample1: _GpmSample | None = None
+        self.sample2: _GpmSample | None = None
+        self.metrics = [_GpmMetric() for _ in range(8)]
 
 
 @dataclass
@@ -152,6 +228,8 @@ class FakeNvml:
             gpu.energy_mj += gpu.power_w * seconds * 1e3
             for pid, sm_util in gpu.processes.items():
                 gpu.samples.append((pid, stamp, round(sm_util)))
+            for mig in gpu.migs:
+                mig.sm_busy_s += mig.sm_util / 100 * seconds
 
     def fail(self, function: str, code: int, *, uuid: str | None = None, times: int = 1) -> None:
         """Make ``function`` raise ``NVMLError(code)`` the next ``times`` calls (on ``uuid``)."""
@@ -169,6 +247,7 @@ class FakeNvml:
         for const, value in _CONSTANTS.items():
             setattr(module, const, value)
         module.NVMLError = NVMLError  # type: ignore[attr-defined]
+        module.c_nvmlGpmMetricsGet_t = _GpmMetricsGet  # type: ignore[attr-defined]
         module.fake = self  # type: ignore[attr-defined]
         for attr in dir(self):
             if attr.startswith("nvml"):
@@ -188,7 +267,9 @@ class FakeNvml:
                 target, code, uuid, times = failure
                 if target != name or times <= 0:
                     continue
-                if uuid is not None and (handle is None or handle.gpu.uuid != uuid):
+                if uuid is not None and (
+                    handle is None or uuid not in (handle.gpu.uuid, handle.mig and handle.mig.uuid)
+                ):
                     continue
                 failure[3] -= 1
                 raise NVMLError(code)
@@ -239,8 +320,98 @@ class FakeNvml:
         return _Handle(handle.gpu)
 
     def nvmlDeviceGetMigMode(self, handle: _Handle) -> list[int]:  # noqa: N802
+        if handle.mig is not None or handle.gpu.arch < NVML_DEVICE_ARCH_AMPERE:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         mode = NVML_DEVICE_MIG_ENABLE if handle.gpu.migs else NVML_DEVICE_MIG_DISABLE
         return [mode, mode]  # [current, pending]
+
+    def nvmlDeviceIsMigDeviceHandle(self, handle: _Handle) -> int:  # noqa: N802
+        return int(handle.mig is not None)
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: _Handle) -> int:  # noqa: N802
+        gpu = handle.gpu
+        return gpu.max_mig_devices if gpu.migs and handle.mig is None else 0
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: _Handle, index: int) -> _Handle:  # noqa: N802
+        if handle.mig is not None or not handle.gpu.migs:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        if not 0 <= index < len(handle.gpu.migs):
+            raise NVMLError(NVML_ERROR_NOT_FOUND)  # no compute instance in that slot
+        mig = handle.gpu.migs[index]
+        if not mig.permitted:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        return _Handle(handle.gpu, mig)
+
+    def nvmlDeviceGetGpuInstanceId(self, handle: _Handle) -> int:  # noqa: N802
+        if handle.mig is None:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return handle.mig.gpu_instance
+
+    def nvmlDeviceGetComputeInstanceId(self, handle: _Handle) -> int:  # noqa: N802
+        if handle.mig is None:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return handle.mig.compute_instance
+
+    def nvmlDeviceGetAttributes(self, handle: _Handle) -> _Attributes:  # noqa: N802
+        mig = handle.mig
+        if mig is None:  # "This API currently only supports MIG device handles."
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        slices = int(mig.profile.split("g.", 1)[0])
+        return _Attributes(mig.sms, slices, slices, mig.memory_mb)
+
+    def nvmlDeviceGetGpuInstanceProfileInfo(  # noqa: N802
+        self, handle: _Handle, profile: int, version: int = 2
+    ) -> _ProfileInfo:
+        if handle.mig is not None or handle.gpu.arch < NVML_DEVICE_ARCH_AMPERE:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        if profile != NVML_GPU_INSTANCE_PROFILE_7_SLICE:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)  # only the full-GPU profile is modelled
+        return _ProfileInfo(profile, 7, handle.gpu.mig_sms, 81_920)
+
+    # --- GPM (Hopper and newer) ------------------------------------------------------------
+
+    def nvmlGpmQueryDeviceSupport(self, handle: _Handle) -> _GpmSupport:  # noqa: N802
+        gpu = handle.gpu
+        return _GpmSupport(1, int(gpu.gpm_supported and gpu.arch >= NVML_DEVICE_ARCH_HOPPER))
+
+    def nvmlGpmSampleAlloc(self) -> _GpmSample:  # noqa: N802
+        return _GpmSample()
+
+    def nvmlGpmSampleFree(self, sample: _GpmSample) -> None:  # noqa: N802
+        sample.freed = True
+
+    def nvmlGpmMigSampleGet(  # noqa: N802
+        self, handle: _Handle, gpu_instance: int, sample: _GpmSample
+    ) -> _GpmSample:
+        gpu = handle.gpu
+        if not (gpu.gpm_supported and gpu.arch >= NVML_DEVICE_ARCH_HOPPER):
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        mig = next((m for m in gpu.migs if m.gpu_instance == gpu_instance), None)
+        if mig is None or sample.freed:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        if not mig.permitted:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        sample.taken_s, sample.sm_busy_s = self.now_s, mig.sm_busy_s
+        return sample
+
+    def nvmlGpmMetricsGet(self, get: _GpmMetricsGet) -> _GpmMetricsGet:  # noqa: N802
+        first, second = get.sample1, get.sample2
+        if (
+            get.version != NVML_GPM_METRICS_GET_VERSION
+            or first is None
+            or second is None
+            or first.taken_s is None
+            or second.taken_s is None
+        ):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        span = second.taken_s - first.taken_s
+        for metric in get.metrics[: get.numMetrics]:
+            if metric.metricId != NVML_GPM_METRIC_SM_UTIL or span <= 0:
+                metric.nvmlReturn, metric.value = NVML_ERROR_NOT_SUPPORTED, 0.0
+                continue
+            metric.nvmlReturn = NVML_SUCCESS
+            metric.value = 100 * (second.sm_busy_s - first.sm_busy_s) / span
+        return get
 
     def nvmlDeviceGetUUID(self, handle: _Handle) -> str:  # noqa: N802
         return handle.mig.uuid if handle.mig else handle.gpu.uuid
@@ -250,6 +421,8 @@ class FakeNvml:
         return self.gpus.index(gpu) if gpu.minor is None else gpu.minor
 
     def nvmlDeviceGetName(self, handle: _Handle) -> str:  # noqa: N802
+        if handle.mig is not None:
+            return f"{handle.gpu.name} MIG {handle.mig.profile}"
         return handle.gpu.name
 
     def nvmlDeviceGetPciInfo(self, handle: _Handle) -> _Pci:  # noqa: N802
@@ -273,13 +446,17 @@ class FakeNvml:
         return round(handle.gpu.power_w * 1e3)
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: _Handle) -> list[_Process]:  # noqa: N802
+        if handle.mig is not None:
+            return [_Process(pid, 1 << 30) for pid in sorted(handle.mig.processes)]
+        if handle.gpu.migs:  # the parent of MIG instances lists those of every instance
+            return [_Process(pid, 1 << 30) for m in handle.gpu.migs for pid in sorted(m.processes)]
         return [_Process(pid, 1 << 30) for pid in handle.gpu.processes]
 
     def nvmlDeviceGetProcessUtilization(  # noqa: N802
         self, handle: _Handle, last_seen_us: int
     ) -> list[_Sample]:
         gpu = handle.gpu
-        if not gpu.process_util_supported:
+        if not gpu.process_util_supported or gpu.migs:  # none on MIG devices or their parent
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         fresh = [_Sample(pid, t, sm) for pid, t, sm in gpu.samples if t > last_seen_us]
         if not fresh:
