@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from inplace import rewrite
+
 
 class FakeHwmon:
     """A writable hwmon tree; :meth:`set_watts` moves a sensor's reading."""
@@ -66,28 +68,17 @@ class FakeHwmon:
         device.mkdir(parents=True)
         (device / "name").write_text(f"{driver}\n")
         self._link(hwmon, device, device)
-        _rewrite(device / attribute, f"{round(watts * 1e6)}\n")
+        rewrite(device / attribute, f"{round(watts * 1e6)}\n")
         return hwmon
 
     def set_watts(self, hwmon: str, watts: float) -> None:
         """Move a power meter's ``power1_average`` (microwatts, as the driver prints)."""
-        _rewrite(self.files[hwmon] / "power1_average", f"{round(watts * 1e6)}\n")
+        rewrite(self.files[hwmon] / "power1_average", f"{round(watts * 1e6)}\n")
 
     def set_raw(self, hwmon: str, text: str) -> None:
         """Write anything to ``power1_average`` (a firmware's 'unknown', garbage)."""
-        _rewrite(self.files[hwmon] / "power1_average", text)
+        rewrite(self.files[hwmon] / "power1_average", text)
 
     def _link(self, hwmon: str, device: Path, files: Path) -> None:
         (self.root / hwmon).symlink_to(os.path.relpath(device, self.root))
         self.files[hwmon] = files
-
-
-def _rewrite(path: Path, text: str) -> None:
-    """Replace the content in place (same inode), as sysfs shows a new value."""
-    data = text.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        os.pwrite(fd, data, 0)
-        os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inplace import rewrite
 from powercap import FakePowercap
 
 from impactlib.procfs import CLK_TCK
@@ -110,17 +111,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _rewrite(path: Path, text: str, width: int = 0) -> None:
-    """Replace the content in place (same inode), padded to ``width`` with spaces."""
-    data = text.ljust(width).encode() if width else text.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        os.pwrite(fd, data, 0)
-        os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)
-
-
 class ScriptedHost:
     """The fake host; run it in a ``with`` block. ``base`` must be readable by every user
     whose processes it watches (their trackers read its ``/proc`` and powercap tree)."""
@@ -152,7 +142,7 @@ class ScriptedHost:
             (sensor / "name").write_text("power_meter\n")
             (sensor / "power1_average_interval").write_text("100\n")
             (sensor / "power1_accuracy").write_text("98.0%\n")  # as the ACPI meter states it
-            _rewrite(sensor / "power1_average", f"{round((idle_w + wall_beyond_w) * 1e6)}\n", 24)
+            rewrite(sensor / "power1_average", f"{round((idle_w + wall_beyond_w) * 1e6)}\n", 24)
         self.busy_s = self.total_s = 0.0
         self._procs: dict[int, _Mirrored] = {}
         self._newest_pid = 1  # the last pid mirrored: ``loadavg``'s newest pid
@@ -233,7 +223,7 @@ class ScriptedHost:
             wall_j = package_j + self.wall_beyond_w * dt
             self._wall_j += wall_j
             microwatts = round(wall_j / dt * 1e6)
-            _rewrite(self.hwmon / "hwmon0" / "power1_average", f"{microwatts}\n", 24)
+            rewrite(self.hwmon / "hwmon0" / "power1_average", f"{microwatts}\n", 24)
 
     def _cpu_used(self, proc: _Mirrored, dt: float) -> float:
         """CPU-seconds ``proc`` used in the last ``dt`` s: scripted, or the kernel's count."""
@@ -273,16 +263,16 @@ class ScriptedHost:
             parent.reaped_s += proc.cpu_s + proc.reaped_s
             parent.children.remove(proc.pid)
             self._write_process(parent)
-        _rewrite(self.procfs / str(proc.pid) / "stat", "")
+        rewrite(self.procfs / str(proc.pid) / "stat", "")
 
     def _write_process(self, proc: _Mirrored) -> None:
         ticks, reaped = round(proc.cpu_s * CLK_TCK), round(proc.reaped_s * CLK_TCK)
         fields = ["S", str(proc.ppid)] + ["0"] * 9 + [str(ticks), "0", str(reaped), "0"]
         fields += ["0"] * 4 + ["1000", "0", "1000"] + ["0"] * 20  # starttime 1000, rss 1000
         folder = self.procfs / str(proc.pid)
-        _rewrite(folder / "stat", f"{proc.pid} (fake) {' '.join(fields)}\n", 256)
+        rewrite(folder / "stat", f"{proc.pid} (fake) {' '.join(fields)}\n", 256)
         children = " ".join(str(c) for c in proc.children)
-        _rewrite(folder / "task" / str(proc.pid) / "children", children)
+        rewrite(folder / "task" / str(proc.pid) / "children", children)
 
     def _write_machine(self) -> None:
         busy = round(self.busy_s * CLK_TCK)
@@ -292,7 +282,7 @@ class ScriptedHost:
             f"cpu{i} {busy // self.cpus} 0 0 {idle // self.cpus} 0 0 0 0 0 0"
             for i in range(self.cpus)
         ]
-        _rewrite(self.procfs / "stat", "\n".join(lines + per_cpu) + "\n", 2048)
+        rewrite(self.procfs / "stat", "\n".join(lines + per_cpu) + "\n", 2048)
         # The pid created last (not the largest: pids wrap), at a fixed width by zero-padding,
         # never by trailing spaces: readers take the last word (``procfs.PidCreationWatch``).
-        _rewrite(self.procfs / "loadavg", f"0.00 0.00 0.00 1/100 {self._newest_pid:010d}\n")
+        rewrite(self.procfs / "loadavg", f"0.00 0.00 0.00 1/100 {self._newest_pid:010d}\n")

@@ -27,7 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from daemonhost import NOBODY, OTHER_UID, python_for, serve, write_calibrated_model
+from daemonhost import (
+    NOBODY,
+    OTHER_UID,
+    python_for,
+    serve,
+    user_env,
+    user_home,
+    write_calibrated_model,
+)
 from fakelab import PACKAGE, ScriptedHost
 from fakesacct import FakeSacct, Job, Step
 
@@ -89,38 +97,16 @@ def impactlib_cli(
     )
 
 
-def _user_env(home: Path, host: ScriptedHost, sock: str) -> dict[str, str]:
-    return {
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "IMPACTLIB_STORE": str(home / "store.db"),
-        "IMPACTLIB_POWERCAP_ROOT": str(host.powercap.root),
-        "IMPACTLIB_PROCFS_ROOT": str(host.procfs),
-        "IMPACTLIB_DAEMON_SOCKET": sock,
-        "IMPACTLIB_POWER_MODEL": str(home / "model.json"),
-        "IMPACTLIB_INTENSITY_SOURCE": "static",
-        "IMPACTLIB_INTERVAL": "0.1",
-        "COLUMNS": "80",
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
-
-
-def _home(folder: Path, uid: int) -> Path:
-    home = folder / f"home-{uid}"
-    if not home.exists():
-        home.mkdir()
-        os.chown(home, uid, uid)
-    return home
-
-
 def _start(
     tracked: Tracked, folder: Path, host: ScriptedHost, sock: str, seconds: float
 ) -> subprocess.Popen[str]:
     """Start one user's tracked job (its pid is mirrored into the fake /proc at once)."""
     python = python_for(tracked.uid)
-    env = _user_env(_home(folder, tracked.uid), host, sock)
+    env = {
+        **user_env(user_home(folder, tracked.uid), host, sock),
+        "IMPACTLIB_INTERVAL": "0.1",
+        "COLUMNS": "80",
+    }
     project = f"{tracked.interface}-{'daemon' if tracked.daemon else 'alone'}"
     if tracked.interface == "cli":
         sleep = f"import time; time.sleep({seconds})"
@@ -239,7 +225,7 @@ def live_lab(folder: Path) -> Lab:
             host.freeze()  # no energy from now on: the daemon's totals stop moving
             assert served.metrics_url is not None
             lab.metrics_text = scrape_settled(served.metrics_url)
-    homes = dict.fromkeys(_home(folder, t.uid) for t in lab.tracked)
+    homes = dict.fromkeys(user_home(folder, t.uid) for t in lab.tracked)
     lab.user_stores = [str(home / "store.db") for home in homes]
     lab.daemon_store = str(folder / "daemon.db")
     return lab

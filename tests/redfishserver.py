@@ -48,6 +48,27 @@ def add(root: Path, resource: str, doc: dict[str, Any]) -> None:
     path.write_text(json.dumps({**doc, "@odata.id": resource}, indent=4))
 
 
+def add_chassis(root: Path, resource: str, kind: str, *, first: bool, **more: Any) -> None:
+    """Add a powered-on chassis of ``ChassisType`` ``kind`` (and ``more`` properties) to a
+    mockup copy, listed first or last in the service's chassis collection."""
+    add(
+        root,
+        resource,
+        {
+            "@odata.type": "#Chassis.v1_22_0.Chassis",
+            "ChassisType": kind,
+            "PowerState": "On",
+            **more,
+        },
+    )
+
+    def listed(collection: dict[str, Any]) -> None:
+        members = collection["Members"]
+        members.insert(0 if first else len(members), {"@odata.id": resource})
+
+    edit(root, "/redfish/v1/Chassis", listed)
+
+
 class SelfSigned(NamedTuple):
     """A self-signed certificate for 127.0.0.1 and its key, as a BMC ships one."""
 

@@ -4,11 +4,17 @@ computation of what it saves."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
-from replay_server import Route
+import pytest
+from clihelp import cli
+from replay_server import ReplayServer, Route, clean_env
 from sample_runs import make_record, save_record
 
 from impactlib.carbon.select import static_series
@@ -106,6 +112,30 @@ def seed(path: str) -> None:
     _store_run(
         store, "run-dan", "dan", "vision", DAY + timedelta(hours=9), [LOW_J] * 30, keep_series=False
     )
+
+
+@contextmanager
+def replayed_lab(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, more_routes: dict[str, Route] | None = None
+) -> Iterator[ReplayServer]:
+    """:func:`seed`'s runs in the store ``IMPACTLIB_STORE`` names (``tmp_path/lab.db``), RTE
+    (and ``more_routes``) replayed on 127.0.0.1 at ``IMPACTLIB_RTE_URL``, nothing else
+    inherited (:func:`replay_server.clean_env`)."""
+    clean_env(monkeypatch, tmp_path)
+    store = str(tmp_path / "lab.db")
+    monkeypatch.setenv("IMPACTLIB_STORE", store)
+    seed(store)
+    with ReplayServer({**RTE, **(more_routes or {})}) as server:
+        monkeypatch.setenv("IMPACTLIB_RTE_URL", server.url)
+        yield server
+
+
+def report_json(*args: str) -> dict[str, Any]:
+    """``impactlib report ARGS --format json``, which must succeed."""
+    result = cli("report", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def kg(kwh: float, g_per_kwh: float) -> float:

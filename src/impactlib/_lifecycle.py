@@ -5,7 +5,8 @@ time limit) or by ``sys.exit``; each running tracker's record must end with the 
 says which, before the interpreter is gone. Under SLURM a SIGTERM is the scheduler ending the
 job (``scancel``, the time limit, preemption): the record ends ``cancelled``, elsewhere
 ``interrupted``. The hooks are installed once, by the first
-tracker that starts, and never replace a SIGTERM handler the program set itself.
+tracker that starts, and never replace a SIGTERM handler the program set itself. A ``with``
+block ends its run the same way: :class:`RunContext`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import os
 import signal
 import sys
 import threading
+from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 
 class State(enum.Enum):
@@ -70,6 +72,34 @@ def status_for(exc: BaseException | None) -> str:
         by_signal = isinstance(exc.code, int) and exc.code > 128
         return "interrupted" if by_signal else "failed"
     return "failed"
+
+
+_Run = TypeVar("_Run", bound="RunContext")
+
+
+class RunContext(ABC):
+    """``with`` for what measures a run (a tracker, a training measured epoch by epoch):
+    the block starts it, and its end stops it with the status that says how the block
+    ended (:func:`status_for`)."""
+
+    @abstractmethod
+    def start(self: _Run) -> _Run:
+        """Begin measuring."""
+
+    @abstractmethod
+    def stop(self, status: str = "completed") -> object:
+        """Finish the record with ``status``."""
+
+    def __enter__(self: _Run) -> _Run:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop(status_for(exc))
 
 
 def _finish_all(status: str) -> None:

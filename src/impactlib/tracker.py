@@ -21,11 +21,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _lifecycle, identity
-from ._lifecycle import State
+from ._lifecycle import RunContext, State
 from .attribution import ranks, summary
 from .attribution.floors import apply_known_floors, learn_floors
 from .attribution.scope import CgroupScope, Placer, Scope, choose_scope
@@ -43,7 +42,7 @@ from .store.keeper import MinuteSeries, RunKeeper
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Tracker:
+class Tracker(RunContext):
     """Measures the energy and emissions of a process tree (default) or of the machine."""
 
     def __init__(
@@ -277,18 +276,7 @@ class Tracker:
         energy per unit counted inside it, idle share apart (:mod:`.attribution.work`)."""
         return self._work.window(name, self._sampler, self._window, self.config)
 
-    # -- context manager and decorator --------------------------------------------------
-    def __enter__(self) -> Tracker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop(_lifecycle.status_for(exc))
-
+    # -- decorator (``with``: RunContext) -----------------------------------------------
     def __call__(self, func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fakes.pynvml import FakeNvml
+from gpurun import tracked_on
 
 import impactlib
 
 OTHER_USER_PID = 999_999  # a process of someone else's, not in our tree
-
-
-@contextmanager
-def running(nvml: FakeNvml) -> Iterator[None]:
-    """Let the fake GPU clock follow real time while the block runs."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(0.02):
-            nvml.advance(0.02)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 @pytest.fixture
@@ -55,13 +34,7 @@ def _gpu_components(fp: impactlib.Footprint) -> dict[str, impactlib.ComponentEne
 
 def test_exclusive_gpu_is_ours_idle_gpu_is_not(gpus: FakeNvml, tmp_path: Path) -> None:
     gpus.gpu("GPU-aaaaaaaa-0000-0000-0000-000000000001").processes = {os.getpid(): 80}
-    with (
-        running(gpus),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(1.2)
-    fp = t.footprint
-    assert fp is not None
+    fp = tracked_on(gpus, tmp_path, 1.2)
     comps = _gpu_components(fp)
     ours, idle = comps["GPU-aaaaaaaa"], comps["GPU-bbbbbbbb"]
     assert ours.method == "nvml-energy" and ours.quality == "measured"
@@ -75,13 +48,7 @@ def test_shared_gpu_is_split_by_sm_samples(gpus: FakeNvml, tmp_path: Path) -> No
         os.getpid(): 60,
         OTHER_USER_PID: 30,
     }
-    with (
-        running(gpus),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(1.2)
-    fp = t.footprint
-    assert fp is not None
+    fp = tracked_on(gpus, tmp_path, 1.2)
     shared = _gpu_components(fp)["GPU-aaaaaaaa"]
     assert shared.quality == "attributed"
     assert shared.energy_j == pytest.approx(shared.domain_j * 60 / 90, rel=0.05)
@@ -92,11 +59,5 @@ def test_cuda_visible_devices_limits_what_is_measured(
     gpus: FakeNvml, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-bbbbbbbb")
-    with (
-        running(gpus),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(0.3)
-    fp = t.footprint
-    assert fp is not None
+    fp = tracked_on(gpus, tmp_path, 0.3)
     assert list(_gpu_components(fp)) == ["GPU-bbbbbbbb"]

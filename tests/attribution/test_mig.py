@@ -7,15 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from daemonhost import daemon_config
 from fakes.pynvml import FakeMig, FakeNvml
+from gpurun import tracked_on
 
 import impactlib
 from impactlib.attribution.shares import Floor, mig_held, mig_shares
@@ -131,28 +128,6 @@ def test_an_instance_holds_its_sm_slice_of_the_idle_power_working_or_not(
 # --- through the tracker ----------------------------------------------------------------------
 
 
-@contextmanager
-def running(nvml: FakeNvml, *, busy_after_s: float, busy_w: float) -> Iterator[None]:
-    """Let the fake GPU clock follow real time; its power rises to ``busy_w`` after
-    ``busy_after_s`` (so the floor the tracker observes is the idle power before)."""
-    stop = threading.Event()
-    start = time.monotonic()
-
-    def loop() -> None:
-        while not stop.wait(0.02):
-            if time.monotonic() - start >= busy_after_s:
-                nvml.gpus[0].power_w = busy_w
-            nvml.advance(0.02)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def gpu_component(fp: impactlib.Footprint | None) -> impactlib.ComponentEnergy:
     assert fp is not None
     (component,) = [c for c in fp.components if c.component == "gpu"]
@@ -171,13 +146,9 @@ def test_a_tracker_on_an_instance_is_charged_its_instances_share(
 ) -> None:
     nvml = two_instances(os.getpid(), OTHER_USER_PID, power_w=60.0)
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
-    with (
-        running(nvml, busy_after_s=1.6, busy_w=200.0),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(2.8)
-    gpu = gpu_component(t.footprint)
-    floor_j = gpu.idle_floor_w * t.footprint.duration_s  # type: ignore[union-attr]
+    fp = tracked_on(nvml, tmp_path, 2.8, busy_after_s=1.6, busy_w=200.0)
+    gpu = gpu_component(fp)
+    floor_j = gpu.idle_floor_w * fp.duration_s
     assert gpu.idle_floor_w == pytest.approx(60.0, rel=0.05)  # observed before the work
     assert gpu.quality == "attributed"
     assert gpu.dynamic_j == pytest.approx(
@@ -198,12 +169,8 @@ def test_cuda_visible_devices_naming_an_instance_charges_it(
     nvml = two_instances(OTHER_USER_PID, OTHER_USER_PID + 1, power_w=60.0)
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", MIG_B)
-    with (
-        running(nvml, busy_after_s=0.0, busy_w=60.0),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(1.2)
-    gpu = gpu_component(t.footprint)
+    fp = tracked_on(nvml, tmp_path, 1.2, busy_after_s=0.0, busy_w=60.0)
+    gpu = gpu_component(fp)
     assert gpu.energy_j == pytest.approx(gpu.domain_j * SMS_B / SMS, rel=0.15)
     assert f"GPU split: MIG 2g.20gb instance {MIG_B} (28 of 98 SMs)" in gpu.note
     assert "MIG activity from running processes" in gpu.note
@@ -219,12 +186,8 @@ def test_a_time_sliced_gpu_keeps_its_sm_sample_split_and_says_so(
     gpu = nvml.add_gpu(A100, power_w=200.0)
     gpu.processes = {os.getpid(): 60, OTHER_USER_PID: 30}
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
-    with (
-        running(nvml, busy_after_s=0.0, busy_w=200.0),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(1.2)
-    shared = gpu_component(t.footprint)
+    fp = tracked_on(nvml, tmp_path, 1.2, busy_after_s=0.0, busy_w=200.0)
+    shared = gpu_component(fp)
     assert shared.energy_j == pytest.approx(shared.domain_j * 60 / 90, rel=0.05)
     assert shared.note.endswith("; GPU split: time-sliced by SM samples")
     assert "MIG" not in shared.note
@@ -234,12 +197,8 @@ def test_an_exclusive_gpu_says_no_split(tmp_path: Path, monkeypatch: pytest.Monk
     nvml = FakeNvml()
     nvml.add_gpu(A100, power_w=200.0).processes = {os.getpid(): 80}
     monkeypatch.setitem(sys.modules, "pynvml", nvml.module())
-    with (
-        running(nvml, busy_after_s=0.0, busy_w=200.0),
-        impactlib.track(powercap_root=str(tmp_path), country="FR", interval=0.1) as t,
-    ):
-        time.sleep(0.6)
-    gpu = gpu_component(t.footprint)
+    fp = tracked_on(nvml, tmp_path, 0.6, busy_after_s=0.0, busy_w=200.0)
+    gpu = gpu_component(fp)
     assert gpu.energy_j == pytest.approx(gpu.domain_j) and "split" not in gpu.note
 
 

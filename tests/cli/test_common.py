@@ -56,7 +56,7 @@ def test_model_says_what_it_is_and_meters_say_of_what() -> None:
     assert "1 Wh of 2 Wh measured  [rapl, attributed]" in rapl_line
     assert "idle floor 10 W (calibrated)" in rapl_line
     # the emissions with their range (issue 18), the embodied part apart
-    assert re.search(r"emissions 0\.064 mg \(\S+\u2013\S+\) CO2e", text), text
+    assert re.search(r"emissions 0\.064 mg CO2e \(\S+\u2013\S+\)", text), text
     assert "embodied (separate, not in emissions): 0.85 mg" in text
     assert not re.search(r"\d\.0{4}|\de-\d", text)  # no 0.0000 padding, no scientific notation
 

@@ -11,45 +11,23 @@ import shlex
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from clihelp import cli
-from replay_server import ReplayServer, clean_env
-from whatif_lab import RTE, seed
+from docblocks import blocks
+from whatif_lab import replayed_lab
 
 from impactlib.store import open_store
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "decisions.md"
-
-
-class Block(NamedTuple):
-    """A fenced code block of the page."""
-
-    language: str
-    text: str
-
-
-def blocks() -> list[Block]:
-    found = []
-    lines = iter(DOCS.read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        if line.startswith("```"):
-            body = []
-            for inner in lines:
-                if inner.startswith("```"):
-                    break
-                body.append(inner)
-            found.append(Block(line[3:].strip(), "\n".join(body)))
-    return found
-
-
-COMMANDS = [line for b in blocks() if b.language == "sh" for line in b.text.splitlines()]
-SHOWN = [b.text for b in blocks() if b.language == "text"]
+BLOCKS = blocks(DOCS)
+COMMANDS = [line for b in BLOCKS if b.language == "sh" for line in b.text.splitlines()]
+SHOWN = [b.text for b in BLOCKS if b.language == "text"]
 
 
 def test_every_block_is_a_command_or_a_shown_answer() -> None:
-    assert {b.language for b in blocks()} == {"sh", "text"}
+    assert {b.language for b in BLOCKS} == {"sh", "text"}
     assert all(line.startswith("impactlib ") for line in COMMANDS)
     assert len(SHOWN) == 1
 
@@ -74,16 +52,12 @@ def gb_forecast(path: str, query: dict[str, list[str]]) -> dict[str, Any]:
 
 @pytest.fixture
 def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    clean_env(monkeypatch, tmp_path)
-    store = str(tmp_path / "lab.db")
-    monkeypatch.setenv("IMPACTLIB_STORE", store)
-    seed(store)
-    for run_id, accuracy in (("run-ann", 0.91), ("run-dan", 0.88)):  # for `impactlib pepr`
-        open_store(store).set_model(run_id, {"metrics": {"accuracy": accuracy}})
-    routes = {**RTE, r"/intensity/[^/]+/fw48h": gb_forecast}
-    with ReplayServer(routes) as server:
-        monkeypatch.setenv("IMPACTLIB_RTE_URL", server.url)
+    with replayed_lab(monkeypatch, tmp_path, {r"/intensity/[^/]+/fw48h": gb_forecast}) as server:
         monkeypatch.setenv("IMPACTLIB_GB_URL", server.url)
+        for run_id, accuracy in (("run-ann", 0.91), ("run-dan", 0.88)):  # for `impactlib pepr`
+            open_store(str(tmp_path / "lab.db")).set_model(
+                run_id, {"metrics": {"accuracy": accuracy}}
+            )
         yield
 
 

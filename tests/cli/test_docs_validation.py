@@ -14,10 +14,10 @@ import stat
 import subprocess
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
 
 from boampsschema import assert_valid
 from clihelp import cli
+from docblocks import blocks
 from sample_runs import make_record, save_record
 
 from impactlib.footprint import ComponentEnergy
@@ -27,32 +27,7 @@ from impactlib.store import open_store
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "validation.md"
 SECTIONS = ("Checking a host against a wattmeter or its BMC", "Exporting a BoAmps report")
 
-
-class Block(NamedTuple):
-    """A fenced code block of the page, with the section it is in."""
-
-    language: str
-    text: str
-    section: str
-
-
-def blocks() -> list[Block]:
-    found, section = [], ""
-    lines = iter(DOCS.read_text(encoding="utf-8").splitlines())
-    for line in lines:
-        if line.startswith("#"):
-            section = line.lstrip("#").strip()
-        elif line.startswith("```"):
-            body = []
-            for inner in lines:
-                if inner.startswith("```"):
-                    break
-                body.append(inner)
-            found.append(Block(line[3:].strip(), "\n".join(body), section))
-    return [b for b in found if b.section in SECTIONS]
-
-
-BLOCKS = blocks()
+BLOCKS = [b for b in blocks(DOCS) if b.section in SECTIONS]
 SERIES = next(b for b in BLOCKS if b.language == "csv")
 LOOP = next(b for b in BLOCKS if b.language == "sh")
 SHOWN = next(b for b in BLOCKS if b.language == "text")

@@ -21,14 +21,19 @@ from pathlib import Path
 import pytest
 from clihelp import assert_one_line_error, cli
 from daemonhost import (
+    IDLE_W,
     NOBODY,
     OTHER_UID,
     Served,
+    calibrated_host,
+    machine_balance,
     needs_root,
-    public_dir,
     python_for,
     serve,
-    write_calibrated_model,
+    serve_host,
+    truth_j,
+    user_env,
+    user_home,
 )
 from fakehost import one_package
 from fakelab import PACKAGE, ScriptedHost
@@ -43,10 +48,6 @@ from impactlib.meters.daemon import ask
 from impactlib.meters.rapl import RaplMeter
 from impactlib.store import open_store
 
-IDLE_W, W_PER_CPU = 10.0, 15.0
-# The fake host's CPUs: room to spare for every watched process at once, so that its
-# ``stat`` never caps their CPU time (a cap would make power and load disagree).
-CPUS = 8
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason=needs_root)
 
 CPU_BURN = "import sys, time\nend = time.process_time() + float(sys.argv[1])\n" + (
@@ -84,31 +85,15 @@ USER_JOB = textwrap.dedent(
 )
 
 
-def truth_j(cpu_s: float) -> float:
-    """Energy of ``cpu_s`` CPU-seconds under the usage policy on the fake host."""
-    return W_PER_CPU * cpu_s + IDLE_W * cpu_s / CPUS
-
-
 @pytest.fixture
 def host() -> Iterator[tuple[Path, ScriptedHost]]:
-    """A public directory with the fake host (its package draws with the watched processes'
-    CPU time), and the host power model ``impactlib calibrate`` would have written for it."""
-    with public_dir() as public:
-        write_calibrated_model(public / "model.json", PACKAGE, IDLE_W, W_PER_CPU)
-        with ScriptedHost(public / "h", IDLE_W, W_PER_CPU, cpus=CPUS, cpu_per_process=None) as fake:
-            yield public, fake
+    with calibrated_host() as made:
+        yield made
 
 
 @pytest.fixture
 def daemon(host: tuple[Path, ScriptedHost]) -> Iterator[Served]:
-    public, fake = host
-    args = ["--powercap-root", str(fake.powercap.root), "--interval", "0.25"]
-    args += ["--metrics-address", "127.0.0.1:0", "--store", str(public / "store.db")]
-    env = {
-        "IMPACTLIB_POWER_MODEL": str(public / "model.json"),
-        "IMPACTLIB_PROCFS_ROOT": str(fake.procfs),
-    }
-    with serve(args, env, public / "impactlib.sock") as served:
+    with serve_host(*host, metrics_address="127.0.0.1:0") as served:
         yield served
 
 
@@ -144,10 +129,7 @@ def test_two_users_each_get_their_measured_share(
         assert energy == pytest.approx(truth_j(job["cpu_s"]), rel=0.05), job
         assert job["tree"]["domains"][PACKAGE]["floor_source"] == "calibrated"
     assert results[1]["theirs"] == 403  # the second user asked about the first's process
-    whole = ask(daemon.socket, "/v1/machine").body  # root sees all
-    measured = whole["domain_energy_j"][PACKAGE]
-    charged = sum(user.get(PACKAGE, 0.0) for user in whole["users_j"].values())
-    assert charged + whole["unattributed_j"][PACKAGE] == pytest.approx(measured, rel=1e-3)
+    whole = machine_balance(daemon.socket)  # root sees all
     assert {str(NOBODY), str(OTHER_UID)} <= set(whole["users_j"])
     assert daemon.metrics_url is not None
     with urllib.request.urlopen(daemon.metrics_url, timeout=10) as answer:
@@ -192,24 +174,9 @@ def test_an_unprivileged_run_records_measured_cpu_energy_from_the_daemon(
     public, fake = host
     for zone in fake.powercap.zones.values():  # root-only, as since Linux 5.10
         zone.counter.chmod(0o600)
-    home = public / "home"
-    home.mkdir()
-    os.chown(home, NOBODY, NOBODY)
+    home = user_home(public, NOBODY)
     python = python_for(NOBODY)
-    env = {
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "IMPACTLIB_DAEMON_SOCKET": daemon.socket,
-        "IMPACTLIB_POWERCAP_ROOT": str(fake.powercap.root),
-        "IMPACTLIB_PROCFS_ROOT": str(fake.procfs),
-        "IMPACTLIB_POWER_MODEL": str(home / "model.json"),
-        "IMPACTLIB_STORE": str(home / "store.db"),
-        "IMPACTLIB_COUNTRY": "FR",
-        "IMPACTLIB_INTENSITY_SOURCE": "static",
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-    }
+    env = {**user_env(home, fake, daemon.socket), "IMPACTLIB_COUNTRY": "FR"}
     # The daemon measures the tree of the `impactlib run` process, its own start-up included
     # (tens of ms of CPU): 4 s of work keep that well inside the tolerance.
     command = [*python, "-m", "impactlib.cli.main", "run", "--", python[-1], "-c"]

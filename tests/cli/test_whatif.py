@@ -5,24 +5,22 @@ spec is one line, exit 2."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from clihelp import assert_one_line_error, cli
-from replay_server import ReplayServer, clean_env
+from replay_server import ReplayServer
 from whatif_lab import (
     ANN_MOVED,
     ANN_RUN,
     BEN_MOVED,
     BEN_RUN,
     PUE,
-    RTE,
     SHIFT_HEADLINE,
     kg,
-    seed,
+    replayed_lab,
+    report_json,
 )
 
 from impactlib.carbon.select import static_series
@@ -31,24 +29,13 @@ from impactlib.carbon.select import static_series
 @pytest.fixture
 def lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ReplayServer]:
     """:func:`whatif_lab.seed`'s runs in the store, RTE replayed on 127.0.0.1."""
-    clean_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("IMPACTLIB_STORE", str(tmp_path / "lab.db"))
-    seed(str(tmp_path / "lab.db"))
-    with ReplayServer(RTE) as server:
-        monkeypatch.setenv("IMPACTLIB_RTE_URL", server.url)
+    with replayed_lab(monkeypatch, tmp_path) as server:
         yield server
-
-
-def _json(*args: str) -> dict[str, Any]:
-    result = cli("report", *args, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def test_shift_24h_saves_what_the_hand_computation_says(lab: ReplayServer) -> None:
     ann_run, ann_moved, ben_run, ben_moved = ANN_RUN, ANN_MOVED, BEN_RUN, BEN_MOVED
-    data = _json("--what-if", "shift=24h")
+    data = report_json("--what-if", "shift=24h")
     runs = {r["id"]: r for r in data["runs"]}
     assert set(runs) == {"run-ann", "run-ben"}
     assert runs["run-ann"]["baseline_kg"] == pytest.approx(ann_run)
@@ -86,14 +73,14 @@ def test_shift_table_shows_the_same_saving_per_user_and_project(lab: ReplayServe
 
 def test_a_series_that_does_not_cover_the_run_is_said(lab: ReplayServer) -> None:
     lab.fail = "500"
-    data = _json("--what-if", "shift=6h")
+    data = report_json("--what-if", "shift=6h")
     assert data["runs"] == [] and data["total"]["saving_kg"] == 0
     why = {u["id"]: u["reason"] for u in data["not_priced"]}
     assert "no rte history for FR" in why["run-ann"], why
 
 
 def test_pue_scales_the_recorded_emissions(lab: ReplayServer) -> None:
-    data = _json("--what-if", "pue=1.2")
+    data = report_json("--what-if", "pue=1.2")
     runs = {r["id"]: r for r in data["runs"]}
     assert set(runs) == {"run-ann", "run-ben", "run-cat", "run-dan"}  # no series needed
     fr = static_series("FR").points[0].g_per_kwh
@@ -103,7 +90,7 @@ def test_pue_scales_the_recorded_emissions(lab: ReplayServer) -> None:
 
 
 def test_zone_prices_the_same_energy_in_another_zone(lab: ReplayServer) -> None:
-    data = _json("--what-if", "zone=se", "--project", "vision")
+    data = report_json("--what-if", "zone=se", "--project", "vision")
     se = static_series("SE").points[0].g_per_kwh
     fr = static_series("FR").points[0].g_per_kwh
     runs = {r["id"]: r for r in data["runs"]}

@@ -34,6 +34,8 @@ from daemonhost import (
     needs_root,
     public_dir,
     python_for,
+    user_env,
+    user_home,
 )
 from fakelab import PACKAGE, ScriptedHost
 from fakewall import ScriptedWall, use_wall
@@ -230,23 +232,11 @@ def users_run_jobs(host: ScriptedHost, folder: Path, sock: str) -> dict[int, Foo
     """``impactlib run`` a 2 s job as each of two users, served by the daemon, at once."""
     started = {}
     for uid in (NOBODY, OTHER_UID):
-        home = folder / f"home-{uid}"
-        home.mkdir()
-        os.chown(home, uid, uid)
+        home = user_home(folder, uid)
         env = {
-            "HOME": str(home),
-            "XDG_DATA_HOME": str(home / "data"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_CACHE_HOME": str(home / "cache"),
-            "IMPACTLIB_STORE": str(home / "store.db"),
-            "IMPACTLIB_POWERCAP_ROOT": str(host.powercap.root),
-            "IMPACTLIB_PROCFS_ROOT": str(host.procfs),
-            "IMPACTLIB_DAEMON_SOCKET": sock,
-            "IMPACTLIB_POWER_MODEL": str(home / "model.json"),
-            "IMPACTLIB_INTENSITY_SOURCE": "static",
+            **user_env(home, host, sock),
             "IMPACTLIB_COUNTRY": "FR",
             "IMPACTLIB_INTERVAL": "0.2",
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         }
         python = python_for(uid)
         command = [*python, "-m", "impactlib.cli.main", "run", "-q", "--"]

@@ -4,7 +4,6 @@ models know, and the lines a record carries about the meters (notes and diagnost
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,15 +16,6 @@ from impactlib.errors import MeterFailed
 from impactlib.meters import MeterSet, MeterSettings, open_meters
 
 H100 = "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6"
-
-
-@pytest.fixture
-def opened() -> Iterator[list[MeterSet]]:
-    """Meter sets to close after the test."""
-    sets: list[MeterSet] = []
-    yield sets
-    for meters in sets:
-        meters.close()
 
 
 @pytest.fixture(autouse=True)

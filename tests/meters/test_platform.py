@@ -4,7 +4,6 @@ same tick, never negative, and opened where a wall meter is (not where the daemo
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,6 @@ PACKAGE = "cpu:package-0"
 def no_gpu_libraries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "amdsmi", None)
     monkeypatch.setattr("impactlib.meters.driver.nvidia_driver_present", lambda: False)
-
-
-@pytest.fixture
-def opened() -> Iterator[list[MeterSet]]:
-    sets: list[MeterSet] = []
-    yield sets
-    for meters in sets:
-        meters.close()
 
 
 def part(domain_id: str) -> Domain:

@@ -15,6 +15,7 @@ from redfishserver import (
     USERNAME,
     RedfishServer,
     add,
+    add_chassis,
     credentials_file,
     edit,
     mockup,
@@ -114,24 +115,16 @@ def test_a_gpu_baseboard_chassis_is_never_taken_for_the_server(tmp_path: Path) -
     """HGX-style BMCs list the GPU baseboard as a chassis with its own power reading."""
     root = mockup(tmp_path)
     gpu = "/redfish/v1/Chassis/HGX_GPU_Baseboard"
-    add(
+    add_chassis(
         root,
         gpu,
-        {
-            "@odata.type": "#Chassis.v1_22_0.Chassis",
-            "Id": "HGX_GPU_Baseboard",
-            "ChassisType": "Module",
-            "PowerState": "On",
-            "EnvironmentMetrics": {"@odata.id": f"{gpu}/EnvironmentMetrics"},
-            "Links": {"ContainedBy": {"@odata.id": CHASSIS}},
-        },
+        "Module",
+        first=True,
+        Id="HGX_GPU_Baseboard",
+        EnvironmentMetrics={"@odata.id": f"{gpu}/EnvironmentMetrics"},
+        Links={"ContainedBy": {"@odata.id": CHASSIS}},
     )
     add(root, f"{gpu}/EnvironmentMetrics", {"PowerWatts": {"Reading": 2800.0}})
-    edit(
-        root,
-        "/redfish/v1/Chassis",
-        lambda d: d["Members"].insert(0, {"@odata.id": gpu}),
-    )
     with RedfishServer(root) as server:
         meter = RedfishWallMeter(server.url, str(credentials_file(tmp_path)))
         assert read(meter) == 374.0
@@ -141,17 +134,13 @@ def test_a_gpu_baseboard_chassis_is_never_taken_for_the_server(tmp_path: Path) -
 def test_two_servers_behind_one_service_are_not_guessed_between(tmp_path: Path) -> None:
     root = mockup(tmp_path)
     other = "/redfish/v1/Chassis/2U"
-    add(
+    add_chassis(
         root,
         other,
-        {
-            "@odata.type": "#Chassis.v1_22_0.Chassis",
-            "ChassisType": "RackMount",
-            "PowerState": "On",
-            "Links": {"ComputerSystems": [{"@odata.id": "/redfish/v1/Systems/2"}]},
-        },
+        "RackMount",
+        first=False,
+        Links={"ComputerSystems": [{"@odata.id": "/redfish/v1/Systems/2"}]},
     )
-    edit(root, "/redfish/v1/Chassis", lambda d: d["Members"].append({"@odata.id": other}))
     with RedfishServer(root) as server, pytest.raises(MeterUnavailable) as caught:
         RedfishWallMeter(server.url, str(credentials_file(tmp_path)))
     assert f"({CHASSIS}, {other})" in caught.value.reason

@@ -45,6 +45,11 @@ def year_store(tmp_path: Path) -> str:
     return str(path)
 
 
+def _set(store: str, *args: str) -> None:
+    result = cli("budget", "set", *args, "--store", store)
+    assert result.returncode == 0, result.stderr
+
+
 def _show(store: str, *args: str) -> dict[str, dict[str, Any]]:
     result = cli(
         "budget", "show", "--store", store, "--format", "json", "--now", NOW.isoformat(), *args
@@ -61,7 +66,7 @@ def test_a_yearly_budget_is_projected_and_passed_on_the_hand_computed_day(year_s
         ("1MWh", "--lab"),
         ("1000kWh", "--account", "lab1"),
     ):
-        assert cli("budget", "set", *args, "--year", "2026", "--store", year_store).returncode == 0
+        _set(year_store, *args, "--year", "2026")
     shown = _show(year_store)
     assert set(shown) == {
         f"{s} 2026 {u}"
@@ -87,48 +92,9 @@ def test_a_yearly_budget_is_projected_and_passed_on_the_hand_computed_day(year_s
 
 def test_a_monthly_budget_is_projected_from_its_own_days(year_store: str) -> None:
     # 1-14 June: days 151-164 of the year use 5,6,7,1,2,3,4,5,6,7,1,2,3,4 = 56 kWh, 4 a day
-    assert (
-        cli(
-            "budget",
-            "set",
-            "90kWh",
-            "--project",
-            "mri-seg",
-            "--month",
-            "2026-06",
-            "--store",
-            year_store,
-        ).returncode
-        == 0
-    )
-    assert (
-        cli(
-            "budget",
-            "set",
-            "200kWh",
-            "--project",
-            "mri-seg",
-            "--month",
-            "2026-05",
-            "--store",
-            year_store,
-        ).returncode
-        == 0
-    )
-    assert (
-        cli(
-            "budget",
-            "set",
-            "150kWh",
-            "--project",
-            "mri-seg",
-            "--month",
-            "2026-07",
-            "--store",
-            year_store,
-        ).returncode
-        == 0
-    )
+    _set(year_store, "90kWh", "--project", "mri-seg", "--month", "2026-06")
+    _set(year_store, "200kWh", "--project", "mri-seg", "--month", "2026-05")
+    _set(year_store, "150kWh", "--project", "mri-seg", "--month", "2026-07")
     shown = _show(year_store, "--project", "mri-seg")
     june = shown["project 2026-06 kWh"]
     assert (june["used"], june["elapsed_days"], june["period_days"]) == (56.0, 14, 30)
@@ -144,16 +110,8 @@ def test_a_monthly_budget_is_projected_from_its_own_days(year_store: str) -> Non
 
 def test_a_budget_already_passed_names_the_month_it_was_passed_in(year_store: str) -> None:
     # cumulative kWh by month: January 118, February 230, March 357, April 477, May 598
-    assert (
-        cli("budget", "set", "500kWh", "--lab", "--year", "2026", "--store", year_store).returncode
-        == 0
-    )
-    assert (
-        cli(
-            "budget", "set", "50kWh", "--lab", "--month", "2026-06", "--store", year_store
-        ).returncode
-        == 0
-    )
+    _set(year_store, "500kWh", "--lab", "--year", "2026")
+    _set(year_store, "50kWh", "--lab", "--month", "2026-06")
     shown = _show(year_store, "--lab")
     year = shown["lab 2026 kWh"]
     assert (year["outlook"], year["exceeded_in"], year["exceeds_on"]) == (
@@ -166,10 +124,7 @@ def test_a_budget_already_passed_names_the_month_it_was_passed_in(year_store: st
 
 
 def test_a_budget_within_its_trend_is_not_passed_at_this_pace(year_store: str) -> None:
-    assert (
-        cli("budget", "set", "1.5MWh", "--lab", "--year", "2026", "--store", year_store).returncode
-        == 0
-    )
+    _set(year_store, "1.5MWh", "--lab", "--year", "2026")
     status = _show(year_store)["lab 2026 kWh"]
     assert status["amount"] == 1500.0 and status["outlook"] == "on track"  # 1,447 kWh projected
     assert status["exceeds_on"] is None and status["texts"]["passed"] == "not at this pace"

@@ -99,7 +99,7 @@ def test_one_configuration_is_one_paragraph_of_prose() -> None:
     for needle in (
         "We measured 2 runs of projects nlp and vision",
         "5.25 kWh (4.98\u20135.52) of electricity",  # with its range (issue 18)
-        "294 g (195\u2013402) CO2e",
+        "294 g CO2e (195\u2013402)",
         "RAPL energy counters",
         "NVIDIA driver",
         "process tree's share",
@@ -179,7 +179,7 @@ def test_model_metrics_logged_as_metrics_count() -> None:
 def test_human_summary() -> None:
     records, _, _ = sample()
     assert methods.human_summary(records).startswith(
-        "5.25 kWh (4.98\u20135.52) and 294 g (195\u2013402) CO2e in 2 runs. About"
+        "5.25 kWh (4.98\u20135.52) and 294 g CO2e (195\u2013402) in 2 runs. About"
     )
 
 

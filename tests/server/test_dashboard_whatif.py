@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelp import cli
-from replay_server import ReplayServer, clean_env
 from server.test_dashboard import _chromium, _free_port, _wait_until_listening
-from whatif_lab import RTE, SHIFT_HEADLINE, seed
+from whatif_lab import SHIFT_HEADLINE, replayed_lab, report_json
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -31,12 +29,7 @@ pytest.importorskip("uvicorn")
 def dashboard(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """The dashboard of :func:`whatif_lab.seed`'s store, served through the CLI, pricing
     from RTE replayed on 127.0.0.1."""
-    clean_env(monkeypatch, tmp_path)
-    store = str(tmp_path / "lab.db")
-    monkeypatch.setenv("IMPACTLIB_STORE", store)
-    seed(store)
-    with ReplayServer(RTE) as server:
-        monkeypatch.setenv("IMPACTLIB_RTE_URL", server.url)
+    with replayed_lab(monkeypatch, tmp_path):
         port = _free_port()
         command = [sys.executable, "-m", "impactlib.cli.main", "dashboard", "--port", str(port)]
         proc = subprocess.Popen(command, env=dict(os.environ), stderr=subprocess.PIPE, text=True)
@@ -56,22 +49,15 @@ def _api(url: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
-def _cli_json(*args: str) -> dict[str, Any]:
-    result = cli("report", *args, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
 def test_the_api_answers_what_the_report_answers(dashboard: str) -> None:
     status, answer = _api(dashboard + "api/whatif?what_if=shift%3D24h")
     assert status == 200
     tables = answer.pop("tables")
-    assert answer == _cli_json("--what-if", "shift=24h")
+    assert answer == report_json("--what-if", "shift=24h")
     assert tables["user"]["total"][-2:] == ["518 g", "66 %"]
     status, by_vision = _api(dashboard + "api/whatif?project=vision")  # shift=24h by default
     assert status == 200 and by_vision == {
-        **_cli_json("--what-if", "shift=24h", "--project", "vision"),
+        **report_json("--what-if", "shift=24h", "--project", "vision"),
         "tables": by_vision["tables"],
     }
     status, bad = _api(dashboard + "api/whatif?what_if=shift%3Dabc")
@@ -108,5 +94,5 @@ def test_chromium_draws_the_shift_view_with_its_figures(dashboard: str, tmp_path
 
 def test_chromium_draws_the_lever_the_address_names(dashboard: str, tmp_path: Path) -> None:
     dom = _chromium(dashboard + "?what_if=pue%3D1.2", tmp_path, "--dump-dom").stdout
-    assert _text(dom, "w-headline").strip() == _cli_json("--what-if", "pue=1.2")["headline"]
+    assert _text(dom, "w-headline").strip() == report_json("--what-if", "pue=1.2")["headline"]
     assert _rows(dom, "w-by-user")[-1][-1] == "20 %"

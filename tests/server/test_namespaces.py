@@ -27,20 +27,19 @@ from daemonhost import (
     NOBODY,
     OTHER_UID,
     Served,
+    calibrated_host,
+    machine_balance,
     needs_root,
-    public_dir,
     python_for,
-    serve,
-    write_calibrated_model,
+    serve_host,
+    truth_j,
+    user_home,
 )
 from fakelab import PACKAGE, ScriptedHost
 
 from impactlib.containers import container_of
-from impactlib.meters.daemon import ask
 from impactlib.store import open_store
 
-IDLE_W, W_PER_CPU = 10.0, 15.0
-CPUS = 8  # room for every watched process at once: the fake host never caps their CPU time
 CONTAINER_ID = "5eed" * 16
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))  # v1 hierarchy, or v2
 
@@ -82,29 +81,15 @@ CONTAINED_JOB = textwrap.dedent(
 )
 
 
-def truth_j(cpu_s: float) -> float:
-    """Energy of ``cpu_s`` CPU-seconds under the usage policy on the fake host."""
-    return W_PER_CPU * cpu_s + IDLE_W * cpu_s / CPUS
-
-
 @pytest.fixture
 def host() -> Iterator[tuple[Path, ScriptedHost]]:
-    with public_dir() as public:
-        write_calibrated_model(public / "model.json", PACKAGE, IDLE_W, W_PER_CPU)
-        with ScriptedHost(public / "h", IDLE_W, W_PER_CPU, cpus=CPUS, cpu_per_process=None) as fake:
-            yield public, fake
+    with calibrated_host() as made:
+        yield made
 
 
 @pytest.fixture
 def daemon(host: tuple[Path, ScriptedHost]) -> Iterator[Served]:
-    public, fake = host
-    args = ["--powercap-root", str(fake.powercap.root), "--interval", "0.25"]
-    args += ["--metrics-address", "", "--store", str(public / "store.db")]
-    env = {
-        "IMPACTLIB_POWER_MODEL": str(public / "model.json"),
-        "IMPACTLIB_PROCFS_ROOT": str(fake.procfs),
-    }
-    with serve(args, env, public / "impactlib.sock") as served:
+    with serve_host(*host, metrics_address="") as served:
         yield served
 
 
@@ -212,10 +197,7 @@ def test_a_contained_job_is_served_its_own_tree_and_nothing_else(
     assert answers["/v1/machine"] == 403
     assert answers[f"/v1/users/{OTHER_UID}"] == 403  # a uid in a container may be another's
 
-    whole = ask(daemon.socket, "/v1/machine").body  # root of the host sees all
-    measured = whole["domain_energy_j"][PACKAGE]
-    charged = sum(user.get(PACKAGE, 0.0) for user in whole["users_j"].values())
-    assert charged + whole["unattributed_j"][PACKAGE] == pytest.approx(measured, rel=1e-3)
+    whole = machine_balance(daemon.socket)  # root of the host sees all
     # The container holds all of its user's work, and besides it only root's `unshare` (the
     # runtime's part, as a real runtime's shim would be): its energy lies between the two.
     boxed = whole["containers_j"][f"docker:{CONTAINER_ID}"][PACKAGE]
@@ -246,9 +228,7 @@ def test_an_unprivileged_run_in_a_container_records_daemon_energy_and_its_contai
     privileges, a private cgroup namespace that hides the container's name from inside):
     measured CPU energy from the daemon, and the record names the container."""
     public, fake = host
-    home = public / "home"
-    home.mkdir()
-    os.chown(home, NOBODY, NOBODY)
+    home = user_home(public, NOBODY)
     python = python_for(NOBODY)
     env = {
         "HOME": str(home),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from fakeproc import FakeProc
@@ -34,6 +35,22 @@ def _exit(fake: FakeProc, pid: int) -> None:
         parent.children.remove(pid)
         fake._write_process(parent)
     shutil.rmtree(fake.root / str(pid))
+
+
+class _Scanned(NamedTuple):
+    """A fake ``/proc`` with one process of uid 1000, and a table that has scanned it."""
+
+    fake: FakeProc
+    parent: int
+    table: ProcessTable
+
+
+def _scanned(tmp_path: Path) -> _Scanned:
+    fake = FakeProc(tmp_path / "proc")
+    parent = _spawn(fake, 1, 1000)
+    table = ProcessTable(str(fake.root))
+    table.scan()
+    return _Scanned(fake, parent, table)
 
 
 def _used(table: ProcessTable) -> dict[int, float]:
@@ -75,10 +92,7 @@ def test_first_scan_is_a_baseline_and_later_scans_count_growth(tmp_path: Path) -
 
 
 def test_a_process_born_between_scans_counts_from_its_birth(tmp_path: Path) -> None:
-    fake = FakeProc(tmp_path / "proc")
-    parent = _spawn(fake, 1, 1000)
-    table = ProcessTable(str(fake.root))
-    table.scan()
+    fake, parent, table = _scanned(tmp_path)
     child = _spawn(fake, parent, 1000, "0::/system.slice/slurmstepd.scope/job_9/step_0\n")
     fake.advance(1.0, {child: 0.5})
     assert _used(table) == {child: 0.5}
@@ -86,10 +100,7 @@ def test_a_process_born_between_scans_counts_from_its_birth(tmp_path: Path) -> N
 
 
 def test_an_exited_child_is_counted_once_through_its_parent(tmp_path: Path) -> None:
-    fake = FakeProc(tmp_path / "proc")
-    parent = _spawn(fake, 1, 1000)
-    table = ProcessTable(str(fake.root))
-    table.scan()
+    fake, parent, table = _scanned(tmp_path)
     child = _spawn(fake, parent, 1000)
     fake.advance(1.0, {child: 0.6})
     assert _used(table) == {child: 0.6}
@@ -105,10 +116,7 @@ def test_an_exited_child_is_counted_once_through_its_parent(tmp_path: Path) -> N
 def test_a_grandchild_reaped_by_a_child_that_then_exits_is_not_counted_twice(
     tmp_path: Path,
 ) -> None:
-    fake = FakeProc(tmp_path / "proc")
-    parent = _spawn(fake, 1, 1000)
-    table = ProcessTable(str(fake.root))
-    table.scan()
+    fake, parent, table = _scanned(tmp_path)
     child = _spawn(fake, parent, 1000)
     grandchild = _spawn(fake, child, 1000)
     fake.advance(1.0, {child: 0.2, grandchild: 0.7})
@@ -123,10 +131,7 @@ def test_a_grandchild_reaped_by_a_child_that_then_exits_is_not_counted_twice(
 
 
 def test_a_short_lived_grandchild_is_charged_to_whoever_reaped_it(tmp_path: Path) -> None:
-    fake = FakeProc(tmp_path / "proc")
-    parent = _spawn(fake, 1, 1000)
-    table = ProcessTable(str(fake.root))
-    table.scan()
+    fake, parent, table = _scanned(tmp_path)
     fake.processes[parent].reaped_s += 0.8  # born, burned and reaped between two scans
     fake._write_process(fake.processes[parent])
     assert _used(table) == {parent: 0.8}
@@ -160,10 +165,7 @@ def test_a_job_named_by_a_sluid_is_recorded_by_its_numeric_id(tmp_path: Path) ->
     """sacct lists jobs by their numeric id (22.05 to 25.11 know no SLUID): the daemon's
     minutes must carry it for ingest to match them, so it reads SLURM_JOB_ID from the
     process's environment, as slurmstepd set it."""
-    fake = FakeProc(tmp_path / "proc")
-    parent = _spawn(fake, 1, 1000)
-    table = ProcessTable(str(fake.root))
-    table.scan()
+    fake, parent, table = _scanned(tmp_path)
     child = _spawn(fake, parent, 1000, _SLUID_CGROUP)
     (fake.root / str(child) / "environ").write_bytes(
         b"HOME=/home/a\0SLURM_JOB_ID=4242\0SLURM_JOB_SLUID=s5K1KKYAYG5D00\0"
@@ -174,10 +176,7 @@ def test_a_job_named_by_a_sluid_is_recorded_by_its_numeric_id(tmp_path: Path) ->
 
 
 def test_a_sluid_stays_where_the_environment_cannot_be_read(tmp_path: Path) -> None:
-    fake = FakeProc(tmp_path / "proc")
-    parent = _spawn(fake, 1, 1000)
-    table = ProcessTable(str(fake.root))
-    table.scan()
+    fake, parent, table = _scanned(tmp_path)
     child = _spawn(fake, parent, 1000, _SLUID_CGROUP)  # no environ file: unreadable
     fake.advance(1.0, {child: 0.5})
     table.scan()

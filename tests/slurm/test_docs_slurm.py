@@ -14,10 +14,10 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 from clihelp import cli
+from docblocks import Block, blocks
 from fakesacct import FakeSacct, cluster_jobs
 
 from impactlib.store import open_store
@@ -32,32 +32,7 @@ DOCS = ROOT / "docs" / "slurm.md"
 DEPLOY = ROOT / "deploy"
 OTHERS = ("Cancellation and time limits",)  # sections whose examples other tests run
 
-
-class Block(NamedTuple):
-    """A fenced code block of the page, with the section it is in."""
-
-    language: str
-    text: str
-    section: str
-
-
-def blocks() -> list[Block]:
-    found, section = [], ""
-    lines = iter(DOCS.read_text().splitlines())
-    for line in lines:
-        if line.startswith("#"):
-            section = line.lstrip("#").strip()
-        elif line.startswith("```"):
-            body = []
-            for inner in lines:
-                if inner.startswith("```"):
-                    break
-                body.append(inner)
-            found.append(Block(line[3:].strip(), "\n".join(body), section))
-    return [b for b in found if b.section not in OTHERS]
-
-
-BLOCKS = blocks()
+BLOCKS = [b for b in blocks(DOCS) if b.section not in OTHERS]
 
 
 def _block(test: Callable[[Block], bool]) -> Block:

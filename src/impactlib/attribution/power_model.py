@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -426,49 +426,47 @@ def save_power_model(model: HostPowerModel, config: Config) -> Path:
 def refine(
     config: Config, host: str, fits: Mapping[str, DomainPowerModel]
 ) -> tuple[HostPowerModel, Path]:
-    """Merge ``fits`` into the host's saved model and write the result back; return it and
-    where it went.
+    """Merge ``fits`` into the host's saved model, read and written back under its lock
+    (:func:`_update`, which says why and what it raises); return it and where it went."""
+    return _update(config, host, lambda existing: merge(existing, fits, host=host))
 
-    Trackers, the daemon and ``impactlib calibrate`` refine the same file, at any time. Each
+
+def save_host_factor(config: Config, host: str, factor: HostFactor) -> Path:
+    """Store ``factor`` in the host's model (replacing an earlier one, keeping the fits),
+    under the same lock as :func:`refine`; return where it went. Raises like it."""
+    return _update(
+        config, host, lambda existing: replace(existing or HostPowerModel(host), host_factor=factor)
+    )[1]
+
+
+def save_platform(config: Config, host: str, platform: PlatformPower) -> Path:
+    """Store ``platform`` in the host's model (replacing an earlier one, keeping the rest),
+    under the same lock as :func:`refine`; return where it went. Raises like it."""
+    return _update(
+        config, host, lambda existing: replace(existing or HostPowerModel(host), platform=platform)
+    )[1]
+
+
+def _update(
+    config: Config, host: str, change: Callable[[HostPowerModel | None], HostPowerModel]
+) -> tuple[HostPowerModel, Path]:
+    """Write back ``change`` of the host's saved model (None: none saved, or a bad file,
+    which is replaced); return the new model and where it went.
+
+    Trackers, the daemon and ``impactlib calibrate`` change the same file, at any time. Each
     takes an exclusive lock on a lock file beside it, re-reads the model from disk *under the
-    lock* and merges into that, then writes atomically: merging into a copy read earlier (at
-    a run's start) would write back a model without the fits others saved meanwhile. Raises
+    lock* and changes that, then writes atomically: changing a copy read earlier (at a run's
+    start) would write back a model without the fits others saved meanwhile. Raises
     :class:`~impactlib.errors.ImpactError` (or ``OSError``) when the model cannot be written.
     """
     from .._files import atomic_write
 
     target = _writable_location(config, host)
     with _locked(target):
-        existing, _problem = load_power_model(config, host)  # a bad file is replaced
-        model = merge(existing, fits, host=host)
+        existing, _problem = load_power_model(config, host)
+        model = change(existing)
         atomic_write(target, _encode(model))
     return model, target
-
-
-def save_host_factor(config: Config, host: str, factor: HostFactor) -> Path:
-    """Store ``factor`` in the host's model (replacing an earlier one, keeping the fits),
-    under the same lock as :func:`refine`; return where it went. Raises like it."""
-    from .._files import atomic_write
-
-    target = _writable_location(config, host)
-    with _locked(target):
-        existing, _problem = load_power_model(config, host)
-        model = replace(existing or HostPowerModel(host), host_factor=factor)
-        atomic_write(target, _encode(model))
-    return target
-
-
-def save_platform(config: Config, host: str, platform: PlatformPower) -> Path:
-    """Store ``platform`` in the host's model (replacing an earlier one, keeping the rest),
-    under the same lock as :func:`refine`; return where it went. Raises like it."""
-    from .._files import atomic_write
-
-    target = _writable_location(config, host)
-    with _locked(target):
-        existing, _problem = load_power_model(config, host)
-        model = replace(existing or HostPowerModel(host), platform=platform)
-        atomic_write(target, _encode(model))
-    return target
 
 
 def learn(

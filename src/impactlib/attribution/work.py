@@ -36,7 +36,6 @@ import numbers
 import re
 import threading
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 from .._time import from_wall_ns, iso_utc
@@ -250,12 +249,8 @@ class SteadyWindow:
             if view is not None and sampler is not None:
                 view.account(sampler.take(view))
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        """Closed by its block, however the block ended: complete."""
         self.close(complete=True)
 
     def close(self, complete: bool) -> None:

@@ -15,9 +15,13 @@ What each status means, and the projection's method: :mod:`impactlib.report.budg
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 import shutil
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import typer
 
@@ -61,91 +65,128 @@ def parse_amount(text: str) -> tuple[float, BudgetUnit]:
     return amount, unit[1]
 
 
-def _target(lab: bool, project: str | None, user: str | None, account: str | None) -> Target | None:
-    """The one target the options name (None: none named); naming two is an error."""
-    given = [
-        Target(scope, (name or "").strip())
-        for scope, name in (
-            (BudgetScope.LAB, "" if lab else None),
-            (BudgetScope.PROJECT, project),
-            (BudgetScope.USER, user),
-            (BudgetScope.ACCOUNT, account),
-        )
-        if name is not None
-    ]
-    if len(given) > 1:
-        raise UsageError(f"a budget is for one of {_TARGETS}; give only one")
-    if given and given[0].scope is not BudgetScope.LAB and not given[0].name:
-        raise UsageError(f"--{given[0].scope} needs a name")
-    return given[0] if given else None
+class Scope(NamedTuple):
+    """The options that name a budget's target and its period, as given; read (and checked)
+    in the order each command needs them, so that the first bad option is the one named."""
 
+    lab: bool
+    project: str | None
+    user: str | None
+    account: str | None
+    year: str | None
+    month: str | None
 
-def _period(year: str | None, month: str | None) -> Period | None:
-    """The one period the options name (None: none named)."""
-    if year is not None and month is not None:
-        raise UsageError(
-            "a budget is for a year (--year YYYY) or a month (--month YYYY-MM), not both"
-        )
-    text, option = (year, "--year") if year is not None else (month, "--month")
-    if text is None:
-        return None
-    try:
-        period = Period.parse(text)
-    except ValueError as exc:
-        raise UsageError(f"option {option}: {exc}") from exc
-    if period.is_month != (option == "--month"):
-        form = "YYYY-MM" if option == "--month" else "YYYY"
-        raise UsageError(f"option {option}: '{text}' is not {form}")
-    return period
+    def target(self) -> Target | None:
+        """The one target the options name (None: none named); naming two is an error."""
+        given = [
+            Target(scope, (name or "").strip())
+            for scope, name in (
+                (BudgetScope.LAB, "" if self.lab else None),
+                (BudgetScope.PROJECT, self.project),
+                (BudgetScope.USER, self.user),
+                (BudgetScope.ACCOUNT, self.account),
+            )
+            if name is not None
+        ]
+        if len(given) > 1:
+            raise UsageError(f"a budget is for one of {_TARGETS}; give only one")
+        if given and given[0].scope is not BudgetScope.LAB and not given[0].name:
+            raise UsageError(f"--{given[0].scope} needs a name")
+        return given[0] if given else None
 
+    def period(self) -> Period | None:
+        """The one period the options name (None: none named)."""
+        year, month = self.year, self.month
+        if year is not None and month is not None:
+            raise UsageError(
+                "a budget is for a year (--year YYYY) or a month (--month YYYY-MM), not both"
+            )
+        text, option = (year, "--year") if year is not None else (month, "--month")
+        if text is None:
+            return None
+        try:
+            period = Period.parse(text)
+        except ValueError as exc:
+            raise UsageError(f"option {option}: {exc}") from exc
+        if period.is_month != (option == "--month"):
+            form = "YYYY-MM" if option == "--month" else "YYYY"
+            raise UsageError(f"option {option}: '{text}' is not {form}")
+        return period
 
-def _required(target: Target | None, period: Period | None) -> tuple[Target, Period]:
-    if target is None:
-        raise UsageError(f"name who the budget is for: {_TARGETS}")
-    if period is None:
-        raise UsageError("name the budget's period: --year YYYY or --month YYYY-MM (UTC)")
-    return target, period
+    def required(self) -> tuple[Target, Period]:
+        """The target and the period, both of which must be named."""
+        target, period = self.target(), self.period()
+        if target is None:
+            raise UsageError(f"name who the budget is for: {_TARGETS}")
+        if period is None:
+            raise UsageError("name the budget's period: --year YYYY or --month YYYY-MM (UTC)")
+        return target, period
 
 
 def _open(store: str | None) -> Store:
     return open_store(config_from(store=store))
 
 
-LAB = typer.Option(False, "--lab", help="For the whole lab (every run in the store).")
-PROJECT = typer.Option(None, "--project", "-p", help="For this project.")
-USER = typer.Option(None, "--user", "-u", help="For this user.")
-ACCOUNT = typer.Option(None, "--account", help="For this SLURM account.")
-YEAR = typer.Option(None, "--year", help="For this UTC year (YYYY).")
-MONTH = typer.Option(None, "--month", help="For this UTC month (YYYY-MM).")
+def _option(name: str, annotation: type, option: Any) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation
+    )
+
+
+# The options of :class:`Scope`, in its order: every command of the group takes them.
+SCOPE_OPTIONS = (
+    _option(
+        "lab",
+        bool,
+        typer.Option(False, "--lab", help="For the whole lab (every run in the store)."),
+    ),
+    _option("project", str, typer.Option(None, "--project", "-p", help="For this project.")),
+    _option("user", str, typer.Option(None, "--user", "-u", help="For this user.")),
+    _option("account", str, typer.Option(None, "--account", help="For this SLURM account.")),
+    _option("year", str, typer.Option(None, "--year", help="For this UTC year (YYYY).")),
+    _option("month", str, typer.Option(None, "--month", help="For this UTC month (YYYY-MM).")),
+)
 STORE = typer.Option(None, "--store", help="SQLite path or SQLAlchemy URL.")
 
 
+def scoped(command: Callable[..., None]) -> Callable[..., None]:
+    """``command``, whose ``scope`` parameter is given by :data:`SCOPE_OPTIONS`: typer reads
+    the signature, where they stand in that parameter's place, so each command of the group
+    declares them once and reads them as one :class:`Scope`."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        parameters += SCOPE_OPTIONS if parameter.name == "scope" else [parameter]
+
+    @functools.wraps(command)
+    def with_scope(**given: Any) -> None:
+        scope = Scope(**{option.name: given.pop(option.name) for option in SCOPE_OPTIONS})
+        command(scope=scope, **given)
+
+    with_scope.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return with_scope
+
+
 @budget_app.command("set")
+@scoped
 def set_command(
     amount: str = typer.Argument(..., help="Number and unit: 500kg, 2t, 1200kWh, 3MWh."),
-    lab: bool = LAB,
-    project: str = PROJECT,
-    user: str = USER,
-    account: str = ACCOUNT,
-    year: str = YEAR,
-    month: str = MONTH,
+    *,
+    scope: Scope,
     store: str = STORE,
 ) -> None:
     """Set a budget (replacing one of the same target, period and unit)."""
     value, unit = parse_amount(amount)
-    target, period = _required(_target(lab, project, user, account), _period(year, month))
+    target, period = scope.required()
     _open(store).set_budget(Budget(target, period, unit, value))
     typer.echo(f"budget for {target}, {period.text}: {format_amount(value, unit)}")
 
 
 @budget_app.command("show")
+@scoped
 def show_command(
-    lab: bool = LAB,
-    project: str = PROJECT,
-    user: str = USER,
-    account: str = ACCOUNT,
-    year: str = YEAR,
-    month: str = MONTH,
+    *,
+    scope: Scope,
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
     store: str = STORE,
     now: str = typer.Option(None, "--now", hidden=True, help="Pretend it is this UTC time."),
@@ -156,7 +197,7 @@ def show_command(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}'; use one of: {', '.join(FORMATS)}")
-    target, period = _target(lab, project, user, account), _period(year, month)
+    target, period = scope.target(), scope.period()
     at = parse_user_time(now) if now else now_utc()
     store_obj = _open(store)
     found = statuses(store_obj, store_obj.budgets(target, period), at)
@@ -164,18 +205,15 @@ def show_command(
 
 
 @budget_app.command("rm")
+@scoped
 def rm_command(
-    lab: bool = LAB,
-    project: str = PROJECT,
-    user: str = USER,
-    account: str = ACCOUNT,
-    year: str = YEAR,
-    month: str = MONTH,
+    *,
+    scope: Scope,
     unit: str = typer.Option(None, "--unit", help="Only the budget in kg or kWh."),
     store: str = STORE,
 ) -> None:
     """Remove a target's budget(s) for a period."""
-    target, period = _required(_target(lab, project, user, account), _period(year, month))
+    target, period = scope.required()
     chosen = None
     if unit is not None:
         chosen = next((u for u in BudgetUnit if u.value.lower() == unit.strip().lower()), None)

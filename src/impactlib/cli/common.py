@@ -71,7 +71,7 @@ def summary_lines(
     windows give the figures per unit.
     """
     from ..report.figures import (
-        emissions_text,
+        emissions_phrase,
         energy_text,
         footprint_amounts,
         intensity,
@@ -108,10 +108,8 @@ def summary_lines(
     )
     klass = amounts.quality_class
     quality = f", quality {klass}" if klass is not None else ""
-    lines.append(
-        f"  energy {energy_text(amounts)}, PUE {fp.pue:g}, {read}{quality}  "
-        f"emissions {emissions_text(amounts)} CO2e"
-    )
+    lines.append(f"  energy {energy_text(amounts)}, PUE {fp.pue:g}, {read}{quality}")
+    lines.append(f"  emissions {emissions_phrase(amounts)}")
     if fp.carbon is not None:
         where, priced = location(fp.carbon), intensity(fp.carbon)
         lines.append(

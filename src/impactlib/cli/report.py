@@ -286,8 +286,7 @@ def export_command(
         None, "--boamps-publisher", help="boamps: the organisation publishing the report."
     ),
 ) -> None:
-    """Export runs (CSV with CodeCarbon's columns first, JSON, a BoAmps report) or GES
-    1point5 files."""
+    """Export runs: CSV (CodeCarbon's columns first), JSON, BoAmps, SCI or GES 1point5 files."""
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"unknown export format '{fmt}'; use one of: {', '.join(EXPORT_FORMATS)}")
     boamps_only: dict[str, str | None] = {

@@ -21,8 +21,7 @@ def sync_command(
     ),
     store: str = typer.Option(None, "--store", help="The local store (default: configured)."),
 ) -> None:
-    """Copy local runs (and the daemon's per-minute data) to a central store; runs kept in a
-    fallback store (when their own store failed) are copied too."""
+    """Copy local runs, fallback stores' and the daemon's minutes to a central store."""
     from ..store.sync import sync
 
     source = open_store(config_from(store=store))

@@ -1,6 +1,7 @@
-// impactlib dashboard: draws what /api/totals answers. Every number and unit shown here is
-// written by the server (impactlib.units, the lab report's figures); this script only places
-// them, so the page cannot round or label a figure differently from the other outputs.
+// impactlib dashboard: draws what /api/totals, /api/units, /api/whatif and /api/budgets
+// answer. Every number and unit shown here is written by the server (impactlib.units, the lab
+// report's figures); this script only places them, so the page cannot round or label a figure
+// differently from the other outputs.
 "use strict";
 
 const FILTERS = ["project", "user", "host", "since", "until"];
@@ -157,6 +158,31 @@ if ([...spec.options].some((o) => o.value === pageQuery.get("what_if"))) {
 spec.addEventListener("change", drawWhatIf);
 for (const f of FILTERS) document.getElementById("f-" + f).addEventListener("change", drawWhatIf);
 drawWhatIf();
+
+// The per-unit panel: what /api/units answers for the filters above, per project and per user
+// (`impactlib report --by project|user`'s figures per unit of work). The server writes every
+// cell, as the lab report's table writes it.
+async function drawUnits() {
+  const status = document.getElementById("u-status");
+  const tables = document.getElementById("u-tables");
+  const response = await fetch("api/units?" + query());
+  const data = await response.json();
+  status.classList.toggle("error", !response.ok);
+  status.textContent = response.ok ? data.status : data.error;
+  if (!response.ok) {
+    tables.replaceChildren();
+    return;
+  }
+  tables.replaceChildren(...Object.entries(data.tables).map(([key, table]) => {
+    const element = document.createElement("table");
+    element.id = "u-by-" + key;
+    element.appendChild(cellRow("th", table.header));
+    for (const row of table.rows) element.appendChild(cellRow("td", row));
+    return element;
+  }));
+}
+for (const f of FILTERS) document.getElementById("f-" + f).addEventListener("change", drawUnits);
+drawUnits();
 
 // The budget panel: what /api/budgets answers (`impactlib budget show --format json`). The
 // server writes every cell; a bar shows the share used and, as a mark, the projection.

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, NamedTuple
 
-from .._lifecycle import status_for
+from .._lifecycle import RunContext
 from ..api import init
 from ..errors import UsageError
 from ..footprint import Footprint
@@ -97,7 +96,7 @@ class _Reading(NamedTuple):
         return cls(footprint.energy_j, footprint.energy_kwh, footprint.emissions_kg)
 
 
-class EpochEnergy:
+class EpochEnergy(RunContext):
     """One training measured epoch by epoch: the core of every integration.
 
     Given ``tracker`` it measures with that one (starting it if need be) and leaves it
@@ -235,17 +234,6 @@ class EpochEnergy:
         if self.owns_tracker:
             return self.tracker.stop(status)
         return self.tracker.footprint
-
-    def __enter__(self) -> EpochEnergy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop(status_for(exc))
 
 
 class EpochCallbackFigures:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from ..errors import MeterFailed, MeterUnavailable
 from ..log import log
@@ -19,6 +19,11 @@ from .base import Domain, Meter, ServedFloor, Tick
 from .driver import require_nvidia_driver
 from .platform import PlatformBalance
 from .settings import MeterSettings
+
+if TYPE_CHECKING:
+    from .wall import WallSampler
+
+_Opened = TypeVar("_Opened")
 
 # Split by the scope's share of the machine's CPU time (attribution's rule, stated here
 # because it decides whether the machine's CPU time must be read at every tick). The
@@ -198,17 +203,16 @@ def open_meters(settings: MeterSettings) -> MeterSet:
 def _open_platform(found: MeterSet, settings: MeterSettings) -> PlatformBalance | None:
     """The platform domain where a wall meter opens: the wall minus every domain opened
     so far (measured or modelled). Opened last, so that nothing is left to subtract."""
-    try:
-        from .wall import open_wall_sampler
-
-        wall = open_wall_sampler(settings)
-    except MeterUnavailable as exc:
-        found.unavailable.append(exc)
-        return None
-    except Exception as exc:  # a broken sensor must not stop the user's program
-        found.unavailable.append(MeterFailed("wall", f"failed to open ({exc!r})"))
+    wall = _opened(found, _open_wall, settings)
+    if wall is None:
         return None
     return PlatformBalance(wall, wall.method, wall.note, found.domains(), wall.accuracy_percent)
+
+
+def _open_wall(settings: MeterSettings) -> WallSampler:
+    from .wall import open_wall_sampler
+
+    return open_wall_sampler(settings)
 
 
 def _open_rapl(settings: MeterSettings) -> Meter:
@@ -245,14 +249,21 @@ def _open_amd(settings: MeterSettings) -> Meter:
 def _try(
     found: MeterSet, opener: Callable[[MeterSettings], Meter], settings: MeterSettings
 ) -> Meter | None:
+    meter = _opened(found, opener, settings)
+    if meter is not None:
+        found.meters.append(meter)
+    return meter
+
+
+def _opened(
+    found: MeterSet, opener: Callable[[MeterSettings], _Opened], settings: MeterSettings
+) -> _Opened | None:
+    """What ``opener`` opens, or None with why in ``found.unavailable``."""
     try:
-        meter = opener(settings)
+        return opener(settings)
     except MeterUnavailable as exc:
         found.unavailable.append(exc)
-        return None
-    except Exception as exc:  # a broken driver must not stop the user's program
+    except Exception as exc:  # a broken driver or sensor must not stop the user's program
         name = opener.__name__.removeprefix("_open_")
         found.unavailable.append(MeterFailed(name, f"failed to open ({exc!r})"))
-        return None
-    found.meters.append(meter)
-    return meter
+    return None

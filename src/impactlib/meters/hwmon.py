@@ -39,8 +39,7 @@ from pathlib import Path
 
 from ..errors import MeterUnavailable
 from ..footprint import Method
-from .base import plural
-from .wallmeter import WALL, WallMeter, WallReading
+from .wallmeter import WALL, FailedReadings, WallMeter, WallReading
 
 DEFAULT_ROOT = "/sys/class/hwmon"
 WALL_DRIVER = "power_meter"
@@ -156,7 +155,7 @@ class HwmonWallMeter(WallMeter):
         averaged = f", averaged over {interval_ms} ms" if interval_ms else ""
         model = _read_text(sensor.files / "power1_model_number") or ""
         self.note = f"ACPI power meter {self.path}{averaged}" + (f" ({model})" if model else "")
-        self.failures: dict[str, int] = {}
+        self.failures = FailedReadings(str(self.path))
         try:
             self._fd: int | None = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
@@ -167,10 +166,10 @@ class HwmonWallMeter(WallMeter):
             self.close()
             raise MeterUnavailable(
                 WALL,
-                f"{self.path} gives no reading ({', '.join(self.failures)})",
+                f"{self.path} gives no reading ({', '.join(self.failures.by_cause)})",
                 "read the BMC instead (wall_power = ipmi or redfish)",
             )
-        self.failures.clear()
+        self.failures.by_cause.clear()
 
     def read_power(self) -> WallReading | None:
         """``power1_average`` now, in watts; None (counted by cause) when it fails."""
@@ -193,12 +192,8 @@ class HwmonWallMeter(WallMeter):
         return WallReading(watts, now)
 
     def diagnostics(self) -> list[str]:
-        """One line per cause of failed readings (from a copy: the polling thread may be
-        adding one)."""
-        return [
-            f"{WALL} ({self.path}): {plural(n, 'reading')} failed: {cause}"
-            for cause, n in list(self.failures.items())
-        ]
+        """One line per cause of failed readings."""
+        return self.failures.lines()
 
     def close(self) -> None:
         """Close the file."""
@@ -208,7 +203,7 @@ class HwmonWallMeter(WallMeter):
 
     def _failed(self, cause: str) -> WallReading | None:
         """Count a failed reading by its cause; the reading is None."""
-        self.failures[cause] = self.failures.get(cause, 0) + 1
+        self.failures.count(cause)
         return None
 
 

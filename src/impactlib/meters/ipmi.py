@@ -29,14 +29,12 @@ import re
 import shlex
 import shutil
 import subprocess
-import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from ..errors import MeterUnavailable
 from ..footprint import Method
-from .base import plural
-from .wallmeter import WALL, WallMeter, WallReading
+from .wallmeter import WALL, FailedReadings, ReadFailed, WallMeter, WallReading, timed_reading
 
 DEFAULT_COMMANDS = (
     ("ipmitool", "dcmi", "power", "reading"),
@@ -66,8 +64,8 @@ class DcmiReading(NamedTuple):
     state: str  # the state as printed ("" where the tool printed none)
 
 
-class _Failed(Exception):
-    """One failed reading, with its cause in a few words."""
+class _Failed(ReadFailed):
+    """One failed reading of the DCMI power, with its cause in a few words."""
 
 
 def parse_dcmi_power(text: str) -> DcmiReading:
@@ -136,7 +134,7 @@ class IpmiWallMeter(WallMeter):
 
     def __init__(self, command: str | None = None, *, timeout_s: float = TIMEOUT_S) -> None:
         self.timeout_s = timeout_s
-        self.failures: dict[str, int] = {}
+        self.failures = FailedReadings("IPMI DCMI")
         candidates = [tuple(shlex.split(command))] if command else list(DEFAULT_COMMANDS)
         reasons = []
         for argv in candidates:
@@ -161,22 +159,11 @@ class IpmiWallMeter(WallMeter):
 
     def read_power(self) -> WallReading | None:
         """The BMC's reading now; None (counted by cause) when the tool fails."""
-        start = time.monotonic()
-        try:
-            reading = self._read()
-        except _Failed as exc:
-            cause = str(exc)
-            self.failures[cause] = self.failures.get(cause, 0) + 1
-            return None
-        return WallReading(reading.watts, (start + time.monotonic()) / 2)
+        return timed_reading(lambda: self._read().watts, self.failures)
 
     def diagnostics(self) -> list[str]:
-        """One line per cause of failed readings (from a copy: the polling thread may be
-        adding one)."""
-        return [
-            f"{WALL} (IPMI DCMI): {plural(n, 'reading')} failed: {cause}"
-            for cause, n in list(self.failures.items())
-        ]
+        """One line per cause of failed readings."""
+        return self.failures.lines()
 
     def _read(self) -> DcmiReading:
         try:

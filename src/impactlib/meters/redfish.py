@@ -34,7 +34,6 @@ import os
 import ssl
 import stat
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -42,8 +41,7 @@ from urllib.parse import urlsplit
 
 from ..errors import MeterUnavailable
 from ..footprint import Method
-from .base import plural
-from .wallmeter import WALL, WallMeter, WallReading
+from .wallmeter import WALL, FailedReadings, ReadFailed, WallMeter, WallReading, timed_reading
 
 SERVICE_ROOT = "/redfish/v1/"
 PERIOD_S = 5.0  # a BMC answers in 0.1 to 2 s and refreshes its reading every few seconds
@@ -61,7 +59,7 @@ class RedfishCredentials:
     verify: bool | str = True  # True, False, or the path of a CA / certificate file
 
 
-class _Failed(Exception):
+class _Failed(ReadFailed):
     """A request that gave no usable answer, with its cause in a few words."""
 
 
@@ -153,7 +151,7 @@ class RedfishWallMeter(WallMeter):
         port = f":{parts.port}" if parts.port else ""
         self.origin = f"{parts.scheme}://{parts.hostname}{port}"  # never a user or password
         given = read_credentials(credentials) if credentials else None
-        self.failures: dict[str, int] = {}
+        self.failures = FailedReadings(f"Redfish {self.origin}")
         self._client = httpx.Client(
             base_url=self.origin,
             auth=(given.username, given.password) if given else None,
@@ -183,22 +181,11 @@ class RedfishWallMeter(WallMeter):
 
     def read_power(self) -> WallReading | None:
         """The chassis' power now; None (counted by cause) when a request fails."""
-        start = time.monotonic()
-        try:
-            watts = self._read()
-        except _Failed as exc:
-            cause = str(exc)
-            self.failures[cause] = self.failures.get(cause, 0) + 1
-            return None
-        return WallReading(watts, (start + time.monotonic()) / 2)
+        return timed_reading(self._read, self.failures)
 
     def diagnostics(self) -> list[str]:
-        """One line per cause of failed readings (from a copy: the polling thread may be
-        adding one)."""
-        return [
-            f"{WALL} (Redfish {self.origin}): {plural(n, 'reading')} failed: {cause}"
-            for cause, n in list(self.failures.items())
-        ]
+        """One line per cause of failed readings."""
+        return self.failures.lines()
 
     def close(self) -> None:
         """Close the HTTP connection."""

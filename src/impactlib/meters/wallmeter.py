@@ -1,4 +1,5 @@
-"""The interface every wall sensor implements (:mod:`.hwmon`, :mod:`.ipmi`, :mod:`.redfish`).
+"""The interface every wall sensor implements (:mod:`.hwmon`, :mod:`.ipmi`, :mod:`.redfish`),
+and what they share: failed readings counted by cause, a reading timed as it was taken.
 
 Kept apart from :mod:`.wall` (the sampler that polls one, and the choice of one) so that the
 sensors import the interface and :mod:`.wall` imports the sensors without an import circle.
@@ -6,10 +7,13 @@ sensors import the interface and :mod:`.wall` imports the sensors without an imp
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ..footprint import Method
+from .base import plural
 
 WALL = "wall power"  # the meter name in MeterUnavailable and in diagnostics
 
@@ -19,6 +23,44 @@ class WallReading(NamedTuple):
 
     watts: float
     monotonic_s: float
+
+
+class ReadFailed(Exception):
+    """One failed reading, with its cause in a few words (what :class:`FailedReadings`
+    counts)."""
+
+
+class FailedReadings:
+    """A sensor's failed readings, counted by cause: its diagnostics, one line per cause.
+
+    ``sensor`` names the sensor in those lines (its file, its protocol and address)."""
+
+    def __init__(self, sensor: str) -> None:
+        self.sensor = sensor
+        self.by_cause: dict[str, int] = {}
+
+    def count(self, cause: str) -> None:
+        """One more reading failed for ``cause``."""
+        self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
+
+    def lines(self) -> list[str]:
+        """One line per cause (from a copy: the polling thread may be adding one)."""
+        return [
+            f"{WALL} ({self.sensor}): {plural(n, 'reading')} failed: {cause}"
+            for cause, n in list(self.by_cause.items())
+        ]
+
+
+def timed_reading(read: Callable[[], float], failures: FailedReadings) -> WallReading | None:
+    """The watts ``read()`` gives, taken at the middle of the time it took (a BMC may take a
+    second to answer); None, counted in ``failures``, where it raises :class:`ReadFailed`."""
+    start = time.monotonic()
+    try:
+        watts = read()
+    except ReadFailed as exc:
+        failures.count(str(exc))
+        return None
+    return WallReading(watts, (start + time.monotonic()) / 2)
 
 
 class WallMeter(ABC):

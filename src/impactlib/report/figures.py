@@ -451,14 +451,17 @@ def bounds_text(bounds: Bounds, scale: Scale) -> str:
     return f"{low}{RANGE_DASH}{high}"
 
 
-def ranged_text(value: float, bounds: Bounds | None, scales: Sequence[Scale]) -> str:
-    """``3.2 kWh (2.9–3.6)``: a value with its unit, then its range in the same unit; the
-    value alone where the range is unknown or empty (an exact zero)."""
+def ranged_text(
+    value: float, bounds: Bounds | None, scales: Sequence[Scale], qualifier: str = ""
+) -> str:
+    """``3.2 kWh (2.9–3.6)``: a value with its unit (and ``qualifier``: ``1.2 kg CO2e``),
+    then its range in the same unit; the value alone where the range is unknown or empty
+    (an exact zero)."""
     beside = range_text(value, bounds, scales)
     if not beside:
-        return format_scaled(value, scales)
+        return format_scaled(value, scales) + qualifier
     scale = scale_for(value if value else bounds.high if bounds else 0.0, scales)
-    return f"{format_in(value, scale)} {scale.symbol} {beside}"
+    return f"{format_in(value, scale)} {scale.symbol}{qualifier} {beside}"
 
 
 def energy_text(amounts: Amounts) -> str:
@@ -467,8 +470,16 @@ def energy_text(amounts: Amounts) -> str:
 
 
 def emissions_text(amounts: Amounts) -> str:
-    """The emissions with their range: ``1.2 kg (0.84–1.6)``."""
+    """The emissions with their range, for a column headed CO2e: ``1.2 kg (0.84–1.6)``."""
     return ranged_text(amounts.emissions_kg, amounts.emissions_bounds_kg, MASS_SCALES)
+
+
+def emissions_phrase(amounts: Amounts) -> str:
+    """The emissions with their range, in a sentence: ``1.2 kg CO2e (0.84–1.6)`` (the unit
+    with what it counts, then the range)."""
+    return ranged_text(
+        amounts.emissions_kg, amounts.emissions_bounds_kg, MASS_SCALES, qualifier=" CO2e"
+    )
 
 
 def range_text(value: float, bounds: Bounds | None, scales: Sequence[Scale]) -> str:

@@ -103,9 +103,15 @@ def group_units(records: Iterable[RunRecord], by: Sequence[str]) -> tuple[GroupU
     return tuple(sums[key] for key in sorted(sums))
 
 
+def counted(store: Store, selection: Selection) -> list[RunRecord]:
+    """The runs of the selection that counted a unit of work: all the figures per unit read,
+    so a reader grouping them several ways (the dashboard) reads the store once."""
+    return [r for r in selected(store, selection) if (r.model or {}).get("units")]
+
+
 def lab_units(
     store: Store, by: Sequence[str], selection: Selection
 ) -> tuple[tuple[GroupUnit, ...], tuple[GroupUnit, ...]]:
     """The units per group of ``by`` and for the whole selection (the total line)."""
-    counted = [r for r in selected(store, selection) if (r.model or {}).get("units")]
-    return group_units(counted, by), group_units(counted, ())
+    runs = counted(store, selection)
+    return group_units(runs, by), group_units(runs, ())

@@ -41,7 +41,7 @@ from .figures import (
     add_bounds,
     add_up,
     bounds_text,
-    emissions_text,
+    emissions_phrase,
     energy_text,
     footprint_amounts,
     slurm_job,
@@ -301,7 +301,7 @@ def _opening(records: Sequence[RunRecord], footprints: Sequence[Footprint]) -> s
         f"We {verb} {_plural(total.runs, 'run')}{label} with impactlib: "
         f"{format_duration_s(total.duration_s)} of wall-clock time, "
         f"{energy_text(total)} of electricity and "
-        f"{emissions_text(total)} CO2e of operational emissions."
+        f"{emissions_phrase(total)} of operational emissions."
     )
 
 
@@ -538,7 +538,7 @@ def methods_text(records: Sequence[RunRecord]) -> MethodsText:
 def human_summary(records: Sequence[RunRecord]) -> str:
     """One or two sentences for readers: the totals and one everyday equivalent."""
     total = _total([r.footprint for r in records if r.footprint is not None])
-    text = f"{energy_text(total)} and {emissions_text(total)} CO2e in {_plural(total.runs, 'run')}."
+    text = f"{energy_text(total)} and {emissions_phrase(total)} in {_plural(total.runs, 'run')}."
     extra = equivalents.sentence(total.emissions_kg)
     return f"{text} {extra}".strip()
 

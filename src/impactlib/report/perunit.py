@@ -266,9 +266,7 @@ def work_json(work: WorkFigures) -> dict[str, Any]:
                 "name": w.name,
                 "started_at": w.started_at,
                 "duration_s": w.duration_s,
-                "energy_kwh": w.energy_j / J_PER_KWH,
-                "dynamic_kwh": w.dynamic_j / J_PER_KWH,
-                "idle_kwh": w.idle_j / J_PER_KWH,
+                **_split_kwh(w),
                 "idle_share": w.idle_share,
                 "emissions_kg": w.emissions_kg,
                 "complete": w.complete,
@@ -276,9 +274,7 @@ def work_json(work: WorkFigures) -> dict[str, Any]:
                     {
                         "unit": u.unit,
                         "count": u.count,
-                        "energy_kwh": u.energy_j / J_PER_KWH,
-                        "dynamic_kwh": u.dynamic_j / J_PER_KWH,
-                        "idle_kwh": u.idle_j / J_PER_KWH,
+                        **_split_kwh(u),
                         "emissions_kg": u.emissions_kg,
                     }
                     for u in w.units
@@ -286,6 +282,15 @@ def work_json(work: WorkFigures) -> dict[str, Any]:
             }
             for w in work.windows
         ],
+    }
+
+
+def _split_kwh(figures: WindowFigures | WindowUnit) -> dict[str, float]:
+    """A window's (or a unit's in it) charged energy and its dynamic and idle parts, in kWh."""
+    return {
+        "energy_kwh": figures.energy_j / J_PER_KWH,
+        "dynamic_kwh": figures.dynamic_j / J_PER_KWH,
+        "idle_kwh": figures.idle_j / J_PER_KWH,
     }
 
 

@@ -8,9 +8,11 @@ the numbers a person reads on a bar or in the summary are formatted by
 :mod:`impactlib.units`, as every other output formats them. The page is Starlette (served by
 uvicorn) and Chart.js, whose file is bundled in the package (``data/chart.umd.min.js``, MIT,
 see ``data/ATTRIBUTION.md``): labs are often offline, so nothing is fetched from a CDN. Our
-own script is ``data/dashboard.js``. Below the charts, the budget panel shows each budget's
-use, projection and the day it would be passed, as ``impactlib budget show`` does
-(:mod:`.budgets`, ``api/budgets``).
+own script is ``data/dashboard.js``. Below the charts, the per-unit panel gives each
+project's and user's energy, CO2e and SCI per unit of work, as ``report --by project`` does
+(:mod:`.perunit`, ``api/units``: the only request that reads the run records, so drawing the
+charts never does); the budget panel shows each budget's use, projection and the day it would be
+passed, as ``impactlib budget show`` does (:mod:`.budgets`, ``api/budgets``).
 
 Read-only: the only writes are the rollups' refresh. Bound to 127.0.0.1 by default; bound
 anywhere else it requires a token (``?token=`` once, then a cookie, or ``Authorization:
@@ -225,6 +227,8 @@ def page(store: Store) -> str:
         charts=charts,
         projects=projects or "<li>none</li>",
         note=lab.NOTE,
+        units_title=lab.UNITS_TITLE,
+        units_note=lab.UNITS_NOTE,
         what_ifs=_options(list(CHOICES)),
     )
 
@@ -235,8 +239,10 @@ _PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 body{{font-family:Helvetica,Arial,sans-serif;margin:16px 24px;color:#222}}
 .filters label{{margin-right:14px}}.grid{{display:grid;grid-template-columns:1fr 1fr;gap:12px}}
 .chart{{border:1px solid #ddd;padding:6px 10px}}.plot{{position:relative;height:250px}}
-#w-tables table{{border-collapse:collapse}}#w-tables td,#w-tables th{{padding:2px 8px}}
-#w-tables td+td{{text-align:right}}
+#w-tables table,#u-tables table{{border-collapse:collapse}}
+#w-tables td,#w-tables th,#u-tables td,#u-tables th{{padding:2px 8px}}
+#w-tables td+td{{text-align:right}}#u-tables td+td+td{{text-align:right}}
+#u-status.error{{color:#b00020}}
 #b-table{{border-collapse:collapse}}#b-table td,#b-table th{{padding:2px 8px;text-align:left}}
 .b-bar{{position:relative;width:160px;height:10px;background:#eee}}
 .b-used{{position:absolute;height:10px;background:#3b6fb6}}
@@ -251,6 +257,8 @@ h1{{font-size:1.4em}}h2{{font-size:1em;margin:4px 0}}#total{{font-size:1.1em;mar
 </label><label>until <input id="f-until" placeholder="YYYY-MM" size="8"></label></div>
 <div id="total" role="status">loading…</div><div class="grid">{charts}</div>
 <p class="note">{note}</p>
+<section id="units"><h2>{units_title}</h2><div id="u-status" role="status">loading…</div>
+<div id="u-tables" class="grid"></div><p class="note">{units_note}</p></section>
 <section id="whatif"><h2>What if… <select id="w-spec" aria-label="what-if">{what_ifs}</select>
 </h2><div id="w-headline" role="status">loading…</div><div id="w-tables" class="grid"></div>
 <p class="note">Not priced:</p><ul id="w-unpriced"></ul>
@@ -289,6 +297,8 @@ def create_app(
     from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
     from starlette.routing import Route
 
+    from . import perunit
+
     async def guard(request: Request, call_next: RequestResponseEndpoint) -> Response:
         if not _authorised(request, token):
             return PlainTextResponse(
@@ -302,12 +312,20 @@ def create_app(
     def index(request: Request) -> Response:
         return HTMLResponse(page(store))
 
-    def api(request: Request) -> Response:
-        try:
-            chosen = selection(request.query_params)
-        except BadQuery as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        return JSONResponse(totals(store, chosen))
+    def over_selection(
+        answer: Callable[[Store, Selection], dict[str, Any]],
+    ) -> Callable[[Request], Response]:
+        """An endpoint answering ``answer`` for the selection its query names (a bad query:
+        a one-line 400)."""
+
+        def endpoint(request: Request) -> Response:
+            try:
+                chosen = selection(request.query_params)
+            except BadQuery as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+            return JSONResponse(answer(store, chosen))
+
+        return endpoint
 
     def what_if(request: Request) -> Response:
         from ..config import load_config
@@ -342,8 +360,9 @@ def create_app(
 
     routes = [
         Route("/", index),
-        Route("/api/totals", api),
+        Route("/api/totals", over_selection(totals)),
         Route("/api/whatif", what_if),
+        Route("/api/units", over_selection(perunit.answer)),
         Route("/api/budgets", budget_panel),
         Route("/static/{name}", script),
     ]

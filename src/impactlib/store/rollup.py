@@ -250,6 +250,9 @@ def _bounds(fp: Mapping[str, Any], energy_kwh: float, emissions_kg: float) -> tu
     with PUE, kg): stored, or derived from its methods for a record from before ranges."""
     if not fp:
         return energy_kwh, energy_kwh, emissions_kg, emissions_kg
+    stored = _stored_bounds(fp)
+    if stored is not None:
+        return stored
     from ..uncertainty import footprint_range
 
     ranges = footprint_range(Footprint.from_dict(fp))
@@ -259,6 +262,26 @@ def _bounds(fp: Mapping[str, Any], energy_kwh: float, emissions_kg: float) -> tu
         ranges.emissions_low_kg,
         ranges.emissions_high_kg,
     )
+
+
+def _stored_bounds(fp: Mapping[str, Any]) -> tuple[float, ...] | None:
+    """The bounds a record stored (every component's, and its emissions'), added by the
+    documented rule (:func:`impactlib.uncertainty.sum_bounds`) without rebuilding the
+    footprint: a rollup of 100,000 ingested jobs spent a tenth of its time doing so. None
+    where any is missing (a record from before ranges: derived instead)."""
+    parts = fp.get("components") or ()
+    values = [
+        *(c.get("low_j") for c in parts),
+        *(c.get("high_j") for c in parts),
+        fp.get("emissions_low_kg"),
+        fp.get("emissions_high_kg"),
+    ]
+    numbers = [float(v) for v in values if isinstance(v, (int, float))]
+    if len(numbers) != len(values):
+        return None
+    n, per_kwh = len(parts), float(fp.get("pue", 1.0)) / J_PER_KWH
+    low, high = sum(numbers[:n]) * per_kwh, sum(numbers[n : 2 * n]) * per_kwh
+    return low, high, numbers[-2], numbers[-1]
 
 
 def reroll_host(store: Store, host: str, month: str) -> None:
