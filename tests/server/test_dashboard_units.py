@@ -17,7 +17,6 @@ so vision's volumes: 9 kWh / 1500 = 6 Wh, 504 g / 1500 = 336 mg, SCI (504 + 24.6
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import subprocess
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 from clihelp import cli
+from domtext import element_text, table_rows
 from sample_runs import make_record, save_record
 from server.test_dashboard import _chromium, _free_port, _get, _wait_until_listening
 
@@ -189,25 +189,10 @@ def test_the_run_records_are_read_once_per_request_and_only_for_this_panel(
             assert len(reads) - before == 1, query
 
 
-def _text(dom: str, element_id: str) -> str:
-    found = re.search(rf'id="{element_id}"[^>]*>(.*?)</(?:div|p)>', dom, re.S)
-    assert found, element_id
-    return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).strip()
-
-
-def _rows(dom: str, table_id: str) -> list[list[str]]:
-    found = re.search(rf'<table id="{table_id}">(.*?)</table>', dom, re.S)
-    assert found, table_id
-    return [
-        [html.unescape(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
-        for row in re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)
-    ]
-
-
 def test_chromium_draws_the_panel_with_its_figures(dashboard: str, tmp_path: Path) -> None:
     dom = _chromium(dashboard, tmp_path, "--dump-dom").stdout
-    assert _text(dom, "u-status") == "units of work counted: requests, volumes"
-    assert _rows(dom, "u-by-project") == [
+    assert element_text(dom, "u-status") == "units of work counted: requests, volumes"
+    assert table_rows(dom, "u-by-project") == [
         ["project", *HEADER],
         ["nlp", "requests", "1", "300", "15 Wh", "840 mg", "-"],
         ["nlp", "volumes", "1", "250", "9 Wh", "504 mg", "553 mg"],
@@ -215,7 +200,7 @@ def test_chromium_draws_the_panel_with_its_figures(dashboard: str, tmp_path: Pat
         ALL_REQUESTS,
         ALL_VOLUMES,
     ]
-    assert _rows(dom, "u-by-user") == [
+    assert table_rows(dom, "u-by-user") == [
         ["user", *HEADER],
         ["ann", "requests", "1", "300", "15 Wh", "840 mg", "-"],
         ["ann", "volumes", "1", "1,000", "4.5 Wh", "252 mg", "264 mg"],
@@ -231,7 +216,7 @@ def test_chromium_draws_the_panel_with_its_figures(dashboard: str, tmp_path: Pat
 
 def test_chromium_draws_the_filters_the_address_names(dashboard: str, tmp_path: Path) -> None:
     dom = _chromium(dashboard + "?project=vision&since=2026-02", tmp_path, "--dump-dom").stdout
-    assert _rows(dom, "u-by-user") == [
+    assert table_rows(dom, "u-by-user") == [
         ["user", *HEADER],
         ["ann", "volumes", "1", "1,000", "4.5 Wh", "252 mg", "264 mg"],
         ["all", "volumes", "1", "1,000", "4.5 Wh", "252 mg", "264 mg"],
@@ -240,6 +225,6 @@ def test_chromium_draws_the_filters_the_address_names(dashboard: str, tmp_path: 
 
 def test_chromium_says_why_a_bad_month_shows_no_table(dashboard: str, tmp_path: Path) -> None:
     dom = _chromium(dashboard + "?since=2026-13", tmp_path, "--dump-dom").stdout
-    status = _text(dom, "u-status")
+    status = element_text(dom, "u-status")
     assert "since" in status and "'2026-13' is not a month" in status, status
     assert 'id="u-by-project"' not in dom

@@ -5,10 +5,8 @@ and for one named in the page's address."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
 import subprocess
 import sys
 import urllib.error
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from domtext import element_text, table_rows
 from server.test_dashboard import _chromium, _free_port, _wait_until_listening
 from whatif_lab import SHIFT_HEADLINE, replayed_lab, report_json
 
@@ -64,35 +63,24 @@ def test_the_api_answers_what_the_report_answers(dashboard: str) -> None:
     assert status == 400 and "shift=abc" in bad["error"]
 
 
-def _text(dom: str, element_id: str) -> str:
-    found = re.search(rf'id="{element_id}"[^>]*>(.*?)</(?:div|ul|table)>', dom, re.S)
-    assert found, element_id
-    return html.unescape(re.sub(r"<[^>]+>", " ", found.group(1)))
-
-
-def _rows(dom: str, table_id: str) -> list[list[str]]:
-    found = re.search(rf'<table id="{table_id}">(.*?)</table>', dom, re.S)
-    assert found, table_id
-    return [
-        [html.unescape(c) for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
-        for row in re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)
-    ]
-
-
 def test_chromium_draws_the_shift_view_with_its_figures(dashboard: str, tmp_path: Path) -> None:
     dom = _chromium(dashboard, tmp_path, "--dump-dom").stdout
-    assert _text(dom, "w-headline").strip() == SHIFT_HEADLINE
-    by_user = _rows(dom, "w-by-user")
+    assert element_text(dom, "w-headline").strip() == SHIFT_HEADLINE
+    by_user = table_rows(dom, "w-by-user")
     assert by_user[0] == ["user", "runs", "as run", "what-if", "saved", "saved %"]
     assert ["ann", "1", "300 g", "45 g", "255 g", "85 %"] in by_user
     assert by_user[-1] == ["all", "2", "780 g", "262 g", "518 g", "66 %"]
-    assert ["nlp", "1", "480 g", "218 g", "263 g", "55 %"] in _rows(dom, "w-by-project")
-    unpriced = _text(dom, "w-unpriced")
+    assert ["nlp", "1", "480 g", "218 g", "263 g", "55 %"] in table_rows(dom, "w-by-project")
+    unpriced = element_text(dom, "w-unpriced")
     assert "run-cat" in unpriced and "run-dan" in unpriced
-    assert "queueing and deadlines are ignored" in _text(dom, "w-assumptions")
+    assert "queueing and deadlines are ignored" in element_text(
+        dom, "w-assumptions", "div|ul|table"
+    )
 
 
 def test_chromium_draws_the_lever_the_address_names(dashboard: str, tmp_path: Path) -> None:
     dom = _chromium(dashboard + "?what_if=pue%3D1.2", tmp_path, "--dump-dom").stdout
-    assert _text(dom, "w-headline").strip() == report_json("--what-if", "pue=1.2")["headline"]
-    assert _rows(dom, "w-by-user")[-1][-1] == "20 %"
+    assert (
+        element_text(dom, "w-headline").strip() == report_json("--what-if", "pue=1.2")["headline"]
+    )
+    assert table_rows(dom, "w-by-user")[-1][-1] == "20 %"
