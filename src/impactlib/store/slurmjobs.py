@@ -58,6 +58,10 @@ SUPERSEDED_BY = "superseded_by"
 MARKED_LIKE = f'%"{SUPERSEDED_BY}": "%'
 
 _SELECT_CONFIGS = "SELECT id, config FROM runs WHERE id IN ({ids})"
+# The tracker runs among some ids: an ingest's own accounting records (whose configs hold the
+# whole of sacct's job) are not read back only to be found not to be trackers.
+_ACCOUNTING_LIKE = f'%"source": "{ACCOUNTING}"%'
+_SELECT_TRACKER_CONFIGS = _SELECT_CONFIGS + " AND config NOT LIKE :accounting"
 _JOB_LIKE = '%"job_id": %'  # how the config of a record of a SLURM job reads
 _SELECT_JOB_CONFIGS = "SELECT id, config FROM runs WHERE config LIKE :job"
 _MARK = "UPDATE runs SET config = :config, updated_at = :updated_at WHERE id = :id"
@@ -259,7 +263,7 @@ def mark_superseded(store: Store, run_ids: Sequence[str], chunk: int = 500) -> l
     left to the next ingest, which knows the jobs' clusters."""
     wanted: dict[str, list[str]] = {}  # accounting record id -> tracker run ids
     for start in range(0, len(run_ids), chunk):
-        for run_id, config in _configs(store, run_ids[start : start + chunk]):
+        for run_id, config in _configs(store, run_ids[start : start + chunk], trackers=True):
             job = tracked_job(config)
             if job is not None and job.cluster:
                 wanted.setdefault(job_run_id(job.cluster, job.job_id), []).append(run_id)
@@ -286,9 +290,16 @@ def mark_superseded(store: Store, run_ids: Sequence[str], chunk: int = 500) -> l
     return [row["id"] for row in changed]
 
 
-def _configs(store: Store, ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+def _configs(
+    store: Store, ids: Sequence[str], trackers: bool = False
+) -> list[tuple[str, dict[str, Any]]]:
+    """The configs of the runs ``ids`` (``trackers``: of those that are no accounting
+    record)."""
     if not ids:
         return []
-    params = {f"id{i}": run_id for i, run_id in enumerate(ids)}
-    sql = _SELECT_CONFIGS.format(ids=", ".join(f":{name}" for name in params))
+    params: dict[str, str] = {f"id{i}": run_id for i, run_id in enumerate(ids)}
+    names = ", ".join(f":{name}" for name in params)
+    if trackers:
+        params["accounting"] = _ACCOUNTING_LIKE
+    sql = (_SELECT_TRACKER_CONFIGS if trackers else _SELECT_CONFIGS).format(ids=names)
     return [(str(i), json.loads(c) if c else {}) for i, c in store.read(sql, params)]
