@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 
 LABELS = ("measured", "slurm-exclusive", "estimated")
 OUTCOMES = ("added", "updated", "already stored", "tracked by impactlib", "not finished")
-WRITE_BATCH = 5000  # jobs per transaction: bounds memory (about 10 kB a record in flight)
+WRITE_BATCH = 10000  # jobs per transaction: bounds memory (about 100 MB in flight)
 
 
 class IngestError(ImpactError):
