@@ -77,6 +77,10 @@ def test_a_series_that_does_not_cover_the_run_is_said(lab: ReplayServer) -> None
     assert data["runs"] == [] and data["total"]["saving_kg"] == 0
     why = {u["id"]: u["reason"] for u in data["not_priced"]}
     assert "no rte history for FR" in why["run-ann"], why
+    # never "0 g saved of 0 g", which would read as a finding
+    assert data["headline"] == (
+        f"What if shift=6h: no run could be priced ({len(why)} listed below, with why)"
+    )
 
 
 def test_pue_scales_the_recorded_emissions(lab: ReplayServer) -> None:

@@ -8,6 +8,7 @@ columns (:mod:`.table`), so they fit a width the way every other table does.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,14 @@ GROUPS = ("user", "project")
 
 def headline(report: WhatIfReport) -> str:
     """One line: the total saving and what it is out of, e.g. ``What if shift=24h: 1.2 kg
-    CO2e saved (30 %) of 4 kg, 3 runs priced``."""
+    CO2e saved (30 %) of 4 kg, 3 runs priced``; where none could be priced, that (a saving of
+    0 out of 0 would read as a finding)."""
     total = report.total
+    if not total.runs:
+        listed = len(report.unpriced)
+        return f"What if {report.what_if.text}: no run could be priced" + (
+            f" ({listed} listed below, with why)" if listed else " (no run selected)"
+        )
     return (
         f"What if {report.what_if.text}: {format_mass_kg(total.saving_kg)} CO2e saved "
         f"({format_share(total.saving_share)}) of {format_mass_kg(total.baseline_kg)}, "
@@ -60,7 +67,11 @@ def render_table(report: WhatIfReport, width: int) -> str:
             Column("why", [u.reason for u in not_priced], prose=True),
         ]
         parts += ["", rich_table(f"Runs not priced ({len(not_priced)})", columns, width)]
-    parts += ["", "Assumptions:", *(f"- {a}" for a in report.assumptions)]
+    bullets = (
+        "\n".join(textwrap.wrap(a, width, initial_indent="- ", subsequent_indent="  "))
+        for a in report.assumptions
+    )
+    parts += ["", "Assumptions:", *bullets]  # each bullet's lines under its text
     return to_text(parts, width)
 
 
